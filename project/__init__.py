@@ -1,0 +1,1 @@
+"""The shared Django codebase of every sitekit site."""

@@ -1,0 +1,278 @@
+"""Settings shared by every sitekit site.
+
+Each site has its own module (``settings.harbor``, ``settings.meadow``, ...) that
+star-imports this one and sets only what differs between sites: ``SITE_ID``,
+``SITEKIT_SITE``, ``ROOT_URLCONF`` and ``SITEKIT_BRAND``.
+
+Everything that depends on the environment a site runs in comes from environment
+variables, never from code. The deploy writes them to a per-site env file and points
+``SITEKIT_ENV_FILE`` at it; variables already present in the process environment
+win over the file.
+
+    SITEKIT_ENV_FILE              optional KEY=VALUE file loaded at import
+    SITEKIT_SECRET_KEY            required unless SITEKIT_DEBUG=1
+    SITEKIT_DEBUG                 "1" or "0" (default "0")
+    SITEKIT_ALLOWED_HOSTS         comma-separated (default: localhost variants)
+    SITEKIT_CSRF_TRUSTED_ORIGINS  comma-separated (default: none)
+    SITEKIT_DB_ENGINE             "sqlite" (default) or "postgresql"
+    SITEKIT_DB_NAME               sqlite file path (default <BASE_DIR>/db.sqlite3)
+                                  or postgresql database name (default "sitekit")
+    SITEKIT_DB_HOST, SITEKIT_DB_PORT, SITEKIT_DB_USER, SITEKIT_DB_PASSWORD
+    SITEKIT_DB_CONN_MAX_AGE       seconds (default 60 for postgresql, 0 for sqlite)
+    SITEKIT_STATIC_ROOT           collectstatic target (default <BASE_DIR>/static)
+    SITEKIT_RELEASE_ID            used when <BASE_DIR>/RELEASE does not exist
+    SITEKIT_LOG_LEVEL             default INFO
+"""
+
+import os
+import re
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+# The release root: the directory holding manage.py, project/ and settings/.
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def load_env_file(path, environ=None):
+    """Load ``KEY=VALUE`` lines from *path* into *environ* (default ``os.environ``).
+
+    Blank lines and lines starting with ``#`` are ignored. The value is everything
+    after the first ``=`` with surrounding whitespace stripped; quotes are kept as
+    they are. Variables already present in *environ* are not overridden.
+    Returns the keys that were set.
+    """
+    environ = os.environ if environ is None else environ
+    loaded = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ImproperlyConfigured(f"SITEKIT_ENV_FILE {path!s} cannot be read: {exc}") from exc
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ImproperlyConfigured(f"{path!s}:{lineno}: expected KEY=VALUE, got {raw!r}")
+        if key not in environ:
+            environ[key] = value.strip()
+            loaded.append(key)
+    return loaded
+
+
+def read_release_id(base_dir, environ=None):
+    """The release id: ``<base_dir>/RELEASE`` if present, else ``$SITEKIT_RELEASE_ID``,
+    else ``"dev"``. It is sent in a response header, so it must be printable ASCII
+    without spaces."""
+    environ = os.environ if environ is None else environ
+    release_file = Path(base_dir) / "RELEASE"
+    release = release_file.read_text(encoding="utf-8").strip() if release_file.is_file() else ""
+    release = release or environ.get("SITEKIT_RELEASE_ID", "").strip() or "dev"
+    if not re.fullmatch(r"[!-~]{1,200}", release):
+        raise ImproperlyConfigured(
+            f"Invalid release id {release!r}: use printable ASCII without spaces"
+        )
+    return release
+
+
+def _env(name, default=""):
+    return os.environ.get(name, default).strip()
+
+
+def _env_bool(name, default=False):
+    value = _env(name).lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be 1 or 0, got {value!r}")
+
+
+def _env_int(name, default):
+    value = _env(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+
+
+def _env_list(name, default):
+    value = _env(name)
+    if not value:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+if _env("SITEKIT_ENV_FILE"):
+    load_env_file(_env("SITEKIT_ENV_FILE"))
+
+
+# --- Core ---------------------------------------------------------------------------
+
+DEBUG = _env_bool("SITEKIT_DEBUG")
+
+SECRET_KEY = _env("SITEKIT_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SITEKIT_SECRET_KEY is not set (set it in the environment or in SITEKIT_ENV_FILE)"
+        )
+    SECRET_KEY = "django-insecure-sitekit-development-only-never-use-this-key"  # noqa: S105
+
+ALLOWED_HOSTS = _env_list(
+    "SITEKIT_ALLOWED_HOSTS", [".localhost", "localhost", "127.0.0.1", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = _env_list("SITEKIT_CSRF_TRUSTED_ORIGINS", [])
+
+SITEKIT_RELEASE_ID = read_release_id(BASE_DIR)
+
+# SITE_ID, SITEKIT_SITE, ROOT_URLCONF and SITEKIT_BRAND are set by each site module.
+
+WSGI_APPLICATION = "project.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# --- Applications -------------------------------------------------------------------
+
+# Every site sub-application is installed in every site: they carry only templates,
+# static files and URLs, and a pooled process may serve several sites.
+SITEKIT_SITE_APPS = sorted(
+    f"project.sites.{path.name}"
+    for path in (BASE_DIR / "project" / "sites").iterdir()
+    if path.is_dir() and (path / "__init__.py").is_file()
+)
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "project.core",
+    *SITEKIT_SITE_APPS,
+]
+
+MIDDLEWARE = [
+    # Outermost, so that every response (404 and 500 included) carries the headers.
+    "project.core.middleware.ReleaseHeaderMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.contrib.sites.middleware.CurrentSiteMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [],
+        "APP_DIRS": True,  # <app>/jinja2/
+        "OPTIONS": {
+            "environment": "project.core.jinja2.environment",
+            "context_processors": [
+                "django.contrib.messages.context_processors.messages",
+                "project.core.context_processors.sitekit",
+            ],
+        },
+    },
+]
+
+
+# --- Database -----------------------------------------------------------------------
+
+SITEKIT_DB_ENGINE = _env("SITEKIT_DB_ENGINE", "sqlite").lower()
+if SITEKIT_DB_ENGINE == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _env("SITEKIT_DB_NAME") or str(BASE_DIR / "db.sqlite3"),
+            "CONN_MAX_AGE": _env_int("SITEKIT_DB_CONN_MAX_AGE", 0),
+            "OPTIONS": {
+                # Several gunicorn masters share one file: wait for locks instead of
+                # failing, take the write lock when a transaction starts, and let
+                # readers proceed while one process writes.
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            },
+        }
+    }
+elif SITEKIT_DB_ENGINE == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _env("SITEKIT_DB_NAME") or "sitekit",
+            "HOST": _env("SITEKIT_DB_HOST"),
+            "PORT": _env("SITEKIT_DB_PORT"),
+            "USER": _env("SITEKIT_DB_USER"),
+            "PASSWORD": _env("SITEKIT_DB_PASSWORD"),
+            "CONN_MAX_AGE": _env_int("SITEKIT_DB_CONN_MAX_AGE", 60),
+            "CONN_HEALTH_CHECKS": True,
+        }
+    }
+else:
+    raise ImproperlyConfigured(
+        f"SITEKIT_DB_ENGINE must be 'sqlite' or 'postgresql', got {SITEKIT_DB_ENGINE!r}"
+    )
+
+
+# --- Internationalisation -------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+
+# --- Static files -------------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = _env("SITEKIT_STATIC_ROOT") or str(BASE_DIR / "static")
+
+
+# --- Security -----------------------------------------------------------------------
+
+# Served over plain HTTP behind nginx for now: no HTTPS redirect, no secure-only
+# cookies, no HSTS. Everything else stays strict.
+SECURE_SSL_REDIRECT = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+
+# --- Logging ------------------------------------------------------------------------
+
+SITEKIT_LOG_LEVEL = _env("SITEKIT_LOG_LEVEL", "INFO").upper()
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "plain",
+        },
+    },
+    "root": {"handlers": ["console"], "level": SITEKIT_LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": SITEKIT_LOG_LEVEL, "propagate": False},
+    },
+}
