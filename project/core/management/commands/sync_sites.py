@@ -1,0 +1,119 @@
+"""Make the Site rows match the catalogue's present sites.
+
+For every present site, the Site row whose id is the SITE_ID of the site's settings
+module gets the catalogue domain and the brand name as its name. Rows of absent or
+unknown sites are never modified or deleted. Running it twice changes nothing the
+second time; the last line reports ``sites: C created, U updated, N unchanged``.
+"""
+
+from django.contrib.sites.models import Site
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.management.color import no_style
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from project.core.catalogue import load_catalogue
+
+
+def _swap_domain(site_id):
+    # Never a valid public name (.invalid is reserved), unique per row.
+    return f"sitekit-swap-{site_id}.invalid"
+
+
+class Command(BaseCommand):
+    help = "Create or update the Site rows of the catalogue's present sites."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--catalogue", required=True, help="catalogue JSON file")
+        parser.add_argument(
+            "--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)"
+        )
+
+    def handle(self, *args, catalogue, database, **options):
+        entries = load_catalogue(catalogue)
+        wanted = {}  # site_id -> (entry, brand name)
+        for entry in entries:
+            if not entry.present:
+                continue
+            site_id, brand_name = entry.load_settings()
+            if site_id in wanted:
+                other = wanted[site_id][0].name
+                raise CommandError(f"{entry.name} and {other} both use SITE_ID={site_id}")
+            self._validate(entry, site_id, brand_name)
+            wanted[site_id] = (entry, brand_name)
+        domains = [entry.domain for entry, _ in wanted.values()]
+        duplicates = sorted({d for d in domains if domains.count(d) > 1})
+        if duplicates:
+            raise CommandError(f"several present sites use the domain {', '.join(duplicates)}")
+
+        with transaction.atomic(using=database):
+            results = self._sync(wanted, database)
+
+        Site.objects.clear_cache()
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        for entry in entries:
+            if not entry.present:
+                self.stdout.write(f"{entry.name}: absent, left untouched")
+                continue
+            site_id, outcome = results[entry.name]
+            counts[outcome] += 1
+            self.stdout.write(f"{entry.name}: {outcome} (id={site_id}, domain={entry.domain})")
+        self.stdout.write(
+            "sites: {created} created, {updated} updated, {unchanged} unchanged".format(**counts)
+        )
+
+    def _validate(self, entry, site_id, brand_name):
+        try:
+            Site(id=site_id, domain=entry.domain, name=brand_name).clean_fields()
+        except ValidationError as exc:
+            raise CommandError(f"{entry.name}: {'; '.join(exc.messages)}") from exc
+
+    def _sync(self, wanted, database):
+        sites = Site.objects.using(database)
+        existing = {site.id: site for site in sites.select_for_update().all()}
+        by_domain = {site.domain: site for site in existing.values()}
+
+        # A domain held by a row this run does not manage cannot be taken over.
+        for site_id, (entry, _) in wanted.items():
+            holder = by_domain.get(entry.domain)
+            if holder is not None and holder.id != site_id and holder.id not in wanted:
+                raise CommandError(
+                    f"{entry.name}: domain {entry.domain} belongs to site id={holder.id} "
+                    f"({holder.name}), which is not a present catalogue site"
+                )
+
+        # Domains are unique: park every row whose domain changes on a temporary
+        # domain first, so that two sites can swap domains.
+        moving = [
+            existing[site_id]
+            for site_id, (entry, _) in wanted.items()
+            if site_id in existing and existing[site_id].domain != entry.domain
+        ]
+        for site in moving:
+            site.domain = _swap_domain(site.id)
+            site.save(using=database, update_fields=["domain"])
+
+        results = {}
+        created = False
+        for site_id, (entry, brand_name) in sorted(wanted.items()):
+            site = existing.get(site_id)
+            if site is None:
+                sites.create(id=site_id, domain=entry.domain, name=brand_name)
+                results[entry.name] = (site_id, "created")
+                created = True
+            elif site in moving or site.name != brand_name:
+                site.domain = entry.domain
+                site.name = brand_name
+                site.save(using=database, update_fields=["domain", "name"])
+                results[entry.name] = (site_id, "updated")
+            else:
+                results[entry.name] = (site_id, "unchanged")
+
+        if created:
+            # Rows were inserted with explicit ids: move the id sequence past them
+            # (a no-op on SQLite).
+            connection = connections[database]
+            with connection.cursor() as cursor:
+                for sql in connection.ops.sequence_reset_sql(no_style(), [Site]):
+                    cursor.execute(sql)
+        return results
