@@ -1,0 +1,1 @@
+"""The Ember site: templates, static files and URLs."""

@@ -1,0 +1,1 @@
+"""The Harbor site: templates, static files and URLs."""

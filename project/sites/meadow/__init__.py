@@ -1,0 +1,1 @@
+"""The Meadow site: templates, static files and URLs."""
