@@ -10,7 +10,7 @@ variables, never from code. The deploy writes them to a per-site env file and po
 win over the file.
 
     SITEKIT_ENV_FILE              optional KEY=VALUE file loaded at import
-    SITEKIT_SECRET_KEY            required unless SITEKIT_DEBUG=1
+    SITEKIT_SECRET_KEY            required unless SITEKIT_DEBUG=1 (or under pytest)
     SITEKIT_DEBUG                 "1" or "0" (default "0")
     SITEKIT_ALLOWED_HOSTS         comma-separated (default: localhost variants)
     SITEKIT_CSRF_TRUSTED_ORIGINS  comma-separated (default: none)
@@ -119,7 +119,10 @@ DEBUG = _env_bool("SITEKIT_DEBUG")
 
 SECRET_KEY = _env("SITEKIT_SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    # Development (SITEKIT_DEBUG=1) and test runs get a fixed, public key. pytest
+    # sets PYTEST_VERSION for the whole run; pytest-django imports these settings
+    # before any conftest.py could provide a key.
+    if not (DEBUG or _env("PYTEST_VERSION")):
         raise ImproperlyConfigured(
             "SITEKIT_SECRET_KEY is not set (set it in the environment or in SITEKIT_ENV_FILE)"
         )
