@@ -20,6 +20,7 @@ FALLBACK_500 = (
 )
 
 
+@require_safe
 def home(request):
     announcements = Announcement.on_site.all()[:HOME_ANNOUNCEMENTS]
     return render(request, "home.html", {"announcements": announcements})
