@@ -1,0 +1,358 @@
+"""The site catalogue: its schema, its validator and the normalised form the deploy uses.
+
+The catalogue is the list ``sitekit_sites`` in ``inventories/<env>/group_vars/all/sites.yml``.
+Everything here is pure: it takes already-parsed data and returns problems or normalised sites.
+The CLI (``sitekit check``), the playbook's preflight (the ``sitekit.deploy.catalogue`` action)
+and the tests all call :func:`validate`.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import keyword
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sitekit.domains import DomainError, check_stored_domain
+
+SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+STATES = ("present", "absent")
+
+
+@dataclass(frozen=True)
+class IntField:
+    """A whole-number resource field with its default and allowed range."""
+
+    default: int
+    low: int
+    high: int
+    help: str
+
+
+#: Resource fields of a site. The defaults here are the only defaults: the deploy receives
+#: every site with these filled in.
+RESOURCE_FIELDS: dict[str, IntField] = {
+    "workers": IntField(2, 1, 64, "gunicorn worker processes"),
+    "threads": IntField(1, 1, 64, "threads per worker (more than 1 selects the gthread worker)"),
+    "timeout": IntField(30, 5, 600, "seconds a request may run before its worker is replaced"),
+    "graceful_timeout": IntField(30, 1, 600, "seconds workers get to finish on reload or stop"),
+    "max_requests": IntField(1000, 0, 1_000_000, "requests before a worker is recycled (0: never)"),
+    "max_requests_jitter": IntField(100, 0, 100_000, "random extra to spread recycling"),
+    "backlog": IntField(2048, 64, 65535, "pending connections the site's socket queues"),
+}
+
+KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS)
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a catalogue, located by environment, site and field."""
+
+    env: str
+    site: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = [self.env] if self.env else []
+        if self.site:
+            where.append(f"site '{self.site}'")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{': '.join(where)}: {self.message}" if where else self.message
+
+
+@dataclass
+class Site:
+    """A validated site with every default filled in."""
+
+    name: str
+    domains: list[str]
+    state: str = "present"
+    workers: int = RESOURCE_FIELDS["workers"].default
+    threads: int = RESOURCE_FIELDS["threads"].default
+    timeout: int = RESOURCE_FIELDS["timeout"].default
+    graceful_timeout: int = RESOURCE_FIELDS["graceful_timeout"].default
+    max_requests: int = RESOURCE_FIELDS["max_requests"].default
+    max_requests_jitter: int = RESOURCE_FIELDS["max_requests_jitter"].default
+    backlog: int = RESOURCE_FIELDS["backlog"].default
+    settings_module: str = ""
+    site_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def canonical_domain(self) -> str | None:
+        return self.domains[0] if self.domains else None
+
+    @property
+    def present(self) -> bool:
+        return self.state == "present"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("extra")
+        data["canonical_domain"] = self.canonical_domain
+        return data
+
+
+@dataclass
+class Result:
+    sites: list[Site]
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _label(entry: Any, index: int) -> str:
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"]:
+        return entry["name"]
+    return f"#{index + 1}"
+
+
+def _suggest(name: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def settings_site_id(path: Path) -> tuple[int | None, str | None]:
+    """Read ``SITE_ID`` from a settings module without importing it.
+
+    Returns ``(site_id, None)`` or ``(None, reason)``.
+    """
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        return None, f"{path} has a syntax error on line {exc.lineno}"
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            targets = [node.target.id]
+        else:
+            continue
+        if "SITE_ID" in targets:
+            value = node.value
+            if (
+                isinstance(value, ast.Constant)
+                and isinstance(value.value, int)
+                and not isinstance(value.value, bool)
+                and value.value > 0
+            ):
+                return value.value, None
+            return None, f"{path} sets SITE_ID to something other than a positive whole number"
+    return None, f"{path} does not set SITE_ID"
+
+
+def _check_int(env: str, site: str, name: str, value: Any, problems: list[Problem]) -> int | None:
+    spec = RESOURCE_FIELDS[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.append(
+            Problem(env, site, name, f"must be a whole number, got {value!r} ({spec.help})")
+        )
+        return None
+    if not spec.low <= value <= spec.high:
+        problems.append(
+            Problem(
+                env,
+                site,
+                name,
+                f"must be between {spec.low} and {spec.high}, got {value} ({spec.help})",
+            )
+        )
+        return None
+    return value
+
+
+def _check_site(
+    env: str, index: int, entry: Any, problems: list[Problem], project_root: Path | None
+) -> Site | None:
+    label = _label(entry, index)
+    if not isinstance(entry, dict):
+        problems.append(
+            Problem(env, label, "", f"each site must be a mapping of fields, got {entry!r}")
+        )
+        return None
+
+    before = len(problems)
+    for key in entry:
+        if key not in KNOWN_FIELDS:
+            problems.append(
+                Problem(
+                    env,
+                    label,
+                    str(key),
+                    f"unknown field{_suggest(str(key), KNOWN_FIELDS)}; "
+                    f"known fields: {', '.join(KNOWN_FIELDS)}",
+                )
+            )
+
+    name = entry.get("name")
+    if name is None:
+        problems.append(Problem(env, label, "name", "is required"))
+    elif not isinstance(name, str) or not SITE_NAME_RE.match(name) or keyword.iskeyword(name):
+        problems.append(
+            Problem(
+                env,
+                label,
+                "name",
+                f"{name!r} is not a valid site name: use 1 to 31 characters, lower-case letters, "
+                "digits and '_', starting with a letter (it names a Python module, a socket "
+                "and a unix user)",
+            )
+        )
+
+    state = entry.get("state", "present")
+    if state not in STATES:
+        problems.append(
+            Problem(env, label, "state", f"must be 'present' or 'absent', got {state!r}")
+        )
+
+    domains = entry.get("domains", [])
+    clean_domains: list[str] = []
+    if domains is None:
+        domains = []
+    if not isinstance(domains, list):
+        problems.append(
+            Problem(env, label, "domains", f"must be a list of domain names, got {domains!r}")
+        )
+        domains = []
+    seen: set[str] = set()
+    for i, domain in enumerate(domains):
+        where = f"domains[{i}]"
+        try:
+            check_stored_domain(domain)
+        except DomainError as exc:
+            problems.append(Problem(env, label, where, str(exc)))
+            continue
+        if domain in seen:
+            problems.append(Problem(env, label, where, f"'{domain}' is listed twice in this site"))
+            continue
+        seen.add(domain)
+        clean_domains.append(domain)
+    if state == "present" and not domains:
+        problems.append(
+            Problem(
+                env,
+                label,
+                "domains",
+                "a present site needs at least one domain (the first is its canonical domain)",
+            )
+        )
+
+    values: dict[str, int] = {}
+    for fname, spec in RESOURCE_FIELDS.items():
+        checked = _check_int(env, label, fname, entry.get(fname, spec.default), problems)
+        if checked is not None:
+            values[fname] = checked
+
+    site_id = None
+    if isinstance(name, str) and SITE_NAME_RE.match(name) and project_root is not None:
+        module = project_root / "settings" / f"{name}.py"
+        if not module.is_file():
+            problems.append(
+                Problem(
+                    env,
+                    label,
+                    "name",
+                    f"no settings module for this site: expected settings/{name}.py "
+                    "(create it with `sitekit site add`, or fix the name)",
+                )
+            )
+        else:
+            site_id, reason = settings_site_id(module)
+            if reason:
+                problems.append(Problem(env, label, "name", reason))
+
+    if len(problems) != before:
+        return None
+    return Site(
+        name=name,
+        domains=clean_domains,
+        state=state,
+        settings_module=f"settings.{name}",
+        site_id=site_id,
+        **values,
+    )
+
+
+def validate(
+    raw: Any, *, env: str = "", project_root: str | Path | None = None
+) -> Result:
+    """Validate a catalogue (the value of ``sitekit_sites``) and normalise it.
+
+    ``project_root``, when given, is the codebase whose ``settings/`` must hold a module for
+    every site. All problems are collected; none is raised.
+    """
+    root = Path(project_root) if project_root is not None else None
+    problems: list[Problem] = []
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        return Result(
+            [], [Problem(env, "", "sitekit_sites", f"must be a list of sites, got {raw!r}")]
+        )
+
+    sites: list[Site] = []
+    for index, entry in enumerate(raw):
+        site = _check_site(env, index, entry, problems, root)
+        if site is not None:
+            sites.append(site)
+
+    by_name: dict[str, int] = {}
+    for index, entry in enumerate(raw):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str):
+            if name in by_name:
+                problems.append(
+                    Problem(
+                        env,
+                        name,
+                        "name",
+                        f"site name is used twice (entries #{by_name[name] + 1} and #{index + 1})",
+                    )
+                )
+            else:
+                by_name[name] = index
+
+    owner: dict[str, str] = {}
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict) or not isinstance(entry.get("domains"), list):
+            continue
+        label = _label(entry, index)
+        for i, domain in enumerate(entry["domains"]):
+            if not isinstance(domain, str):
+                continue
+            if domain in owner and owner[domain] != label:
+                problems.append(
+                    Problem(
+                        env,
+                        label,
+                        f"domains[{i}]",
+                        f"'{domain}' already belongs to site '{owner[domain]}': "
+                        "a domain may belong to one site only",
+                    )
+                )
+            owner.setdefault(domain, label)
+
+    ids: dict[int, str] = {}
+    for site in sites:
+        if site.site_id is None:
+            continue
+        if site.site_id in ids:
+            problems.append(
+                Problem(
+                    env,
+                    site.name,
+                    "name",
+                    f"settings/{site.name}.py uses SITE_ID {site.site_id}, "
+                    f"already used by site '{ids[site.site_id]}'",
+                )
+            )
+        ids.setdefault(site.site_id, site.name)
+
+    return Result(sites if not problems else [], problems)

@@ -1,0 +1,100 @@
+"""Finding and reading the catalogue of an environment's inventory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sitekit.catalogue import Problem, Result, validate
+
+CATALOGUE_FILE = Path("group_vars") / "all" / "sites.yml"
+CATALOGUE_VAR = "sitekit_sites"
+
+
+class InventoryError(Exception):
+    """An inventory that cannot be found or read."""
+
+
+@dataclass
+class Inventory:
+    name: str
+    path: Path
+    project_root: Path
+
+    @property
+    def catalogue_path(self) -> Path:
+        return self.path / CATALOGUE_FILE
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The checkout holding ``inventories/`` and ``settings/``, found upwards from ``start``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "inventories").is_dir() and (candidate / "settings").is_dir():
+            return candidate
+    raise InventoryError(
+        f"no sitekit checkout found at or above {here} (looked for 'inventories/' and 'settings/')"
+    )
+
+
+def find(env: str, root: Path | None = None) -> Inventory:
+    """Resolve ``env`` (a name such as ``local`` or a path such as ``inventories/local``)."""
+    as_path = Path(env)
+    if as_path.is_dir():
+        path = as_path.resolve()
+        try:
+            proj = project_root(path)
+        except InventoryError:
+            proj = path.parent.parent
+        return Inventory(path.name, path, proj)
+    proj = root or project_root()
+    path = proj / "inventories" / env
+    if not path.is_dir():
+        known = ", ".join(all_names(proj)) or "none"
+        raise InventoryError(f"no environment '{env}' (known: {known})")
+    return Inventory(env, path, proj)
+
+
+def all_names(root: Path) -> list[str]:
+    base = root / "inventories"
+    return sorted(p.name for p in base.iterdir() if (p / CATALOGUE_FILE).is_file())
+
+
+def read_catalogue(inv: Inventory) -> Any:
+    """The raw value of ``sitekit_sites`` from the environment's catalogue file."""
+    path = inv.catalogue_path
+    if not path.is_file():
+        raise InventoryError(f"{inv.name}: no catalogue file {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"{inv.name}: {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or CATALOGUE_VAR not in data:
+        raise InventoryError(f"{inv.name}: {path} does not define '{CATALOGUE_VAR}'")
+    return data[CATALOGUE_VAR]
+
+
+def public_endpoint(inv: Inventory) -> tuple[str, int]:
+    """The environment's public scheme and port (``sitekit_public_scheme``/``_port``)."""
+    path = inv.path / "group_vars" / "all" / "main.yml"
+    data = {}
+    if path.is_file():
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    scheme = data.get("sitekit_public_scheme", "http")
+    scheme = scheme if scheme in ("http", "https") else "http"
+    port = data.get("sitekit_public_port")
+    if not isinstance(port, int):
+        port = 443 if scheme == "https" else 80
+    return scheme, port
+
+
+def check(inv: Inventory) -> Result:
+    """Read and validate one environment's catalogue."""
+    try:
+        raw = read_catalogue(inv)
+    except InventoryError as exc:
+        return Result([], [Problem(inv.name, "", "", str(exc).removeprefix(f"{inv.name}: "))])
+    return validate(raw, env=inv.name, project_root=inv.project_root)
