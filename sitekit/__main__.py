@@ -1,0 +1,5 @@
+import sys
+
+from sitekit.cli import main
+
+sys.exit(main())

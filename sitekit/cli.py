@@ -1,0 +1,151 @@
+"""The ``sitekit`` command line. It parses arguments and prints; the work is done elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sitekit import inventory, release
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    root = inventory.project_root(Path(args.project) if args.project else None)
+    names = args.env or inventory.all_names(root)
+    if not names:
+        print(f"no environments with a catalogue under {root / 'inventories'}", file=sys.stderr)
+        return EXIT_INVALID
+    failed = False
+    for name in names:
+        inv = inventory.find(name, root)
+        result = inventory.check(inv)
+        if result.ok:
+            present = [s for s in result.sites if s.present]
+            domains = sum(len(s.domains) for s in present)
+            print(
+                f"{inv.name}: OK: {len(result.sites)} sites ({len(present)} present), "
+                f"{domains} domains"
+            )
+        else:
+            failed = True
+            count = len(result.problems)
+            print(f"{inv.name}: {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
+            for problem in result.problems:
+                print(f"  {problem}", file=sys.stderr)
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def cmd_urls(args: argparse.Namespace) -> int:
+    root = inventory.project_root(Path(args.project) if args.project else None)
+    inv = inventory.find(args.env, root)
+    result = inventory.check(inv)
+    if not result.ok:
+        for problem in result.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    scheme, port = inventory.public_endpoint(inv)
+    if args.port is not None:
+        port = args.port
+    default = {"http": 80, "https": 443}[scheme]
+    suffix = "" if port == default else f":{port}"
+    for site in result.sites:
+        if site.present:
+            urls = "  ".join(f"{scheme}://{d}{suffix}/" for d in site.domains if "*" not in d)
+            print(f"{site.name:<16} {urls}")
+    return EXIT_OK
+
+
+def cmd_release_build(args: argparse.Namespace) -> int:
+    root = inventory.project_root(Path(args.project) if args.project else None)
+    built = release.build(root, Path(args.out), python=args.python)
+    if args.json:
+        print(json.dumps(built.as_dict()))
+    else:
+        state = "built" if built.changed else "already built"
+        print(f"release {built.release_id} {state}: {built.archive}")
+        print(f"wheelhouse: {built.wheelhouse}")
+    return EXIT_OK
+
+
+def cmd_release_id(args: argparse.Namespace) -> int:
+    root = inventory.project_root(Path(args.project) if args.project else None)
+    print(release.release_id(root))
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="sitekit",
+        description="Manage the site catalogue of a sitekit checkout and build its releases.",
+    )
+    top.add_argument(
+        "--project",
+        metavar="DIR",
+        help="the sitekit checkout (default: found upwards from the current directory)",
+    )
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = sub.add_parser(
+        "check",
+        help="validate environments' site catalogues",
+        description="Validate the site catalogue of each ENV (all environments when none is "
+        "given). Every problem is listed, naming the environment, the site and the field. "
+        "Exit status: 0 when all are valid, 1 when any is not.",
+    )
+    check.add_argument(
+        "env", nargs="*", metavar="ENV", help="environment name (local) or inventory directory"
+    )
+    check.set_defaults(func=cmd_check)
+
+    urls = sub.add_parser(
+        "urls",
+        help="print the URLs of an environment's sites",
+        description="Print each present site's URLs (one line per site, canonical domain "
+        "first), from the catalogue and the environment's public scheme and port.",
+    )
+    urls.add_argument("env", metavar="ENV", help="environment name (local) or inventory directory")
+    urls.add_argument("--port", type=int, help="public port (default: the inventory's)")
+    urls.set_defaults(func=cmd_urls)
+
+    rel = sub.add_parser(
+        "release",
+        help="build the release that a deploy ships",
+        description="Releases are the codebase (manage.py, project/, settings/, sitekit/, "
+        "requirements.txt) identified by a hash of their content.",
+    )
+    rel_sub = rel.add_subparsers(dest="release_command", metavar="ACTION", required=True)
+    build = rel_sub.add_parser(
+        "build",
+        help="write the release archive and its wheelhouse",
+        description="Write OUT/<release-id>.tar.gz and a wheelhouse of the pinned runtime "
+        "requirements (fetched once per requirements file). Nothing is rebuilt when it "
+        "already exists.",
+    )
+    build.add_argument("--out", required=True, metavar="DIR", help="build directory")
+    build.add_argument(
+        "--python",
+        default=sys.executable,
+        metavar="PYTHON",
+        help="interpreter whose pip builds the wheelhouse (default: this one)",
+    )
+    build.add_argument("--json", action="store_true", help="print the result as JSON")
+    build.set_defaults(func=cmd_release_build)
+    rid = rel_sub.add_parser("id", help="print the release id of the working tree")
+    rid.set_defaults(func=cmd_release_id)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (inventory.InventoryError, release.ReleaseError) as exc:
+        print(f"sitekit: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Releases: the codebase every master runs, identified by a hash of its content.
+
+A release is ``manage.py``, ``project/``, ``settings/``, ``sitekit/`` and ``requirements.txt``.
+Its id is the first 12 hex digits of a SHA-256 over the paths, executable bits and contents of
+those files, so the same tree always gives the same id and a re-run deploys nothing new.
+:func:`build` writes a reproducible ``<id>.tar.gz`` (with a ``RELEASE`` file holding the id)
+and a wheelhouse of the pinned requirements, so hosts install offline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+RELEASE_PATHS = ("manage.py", "project", "settings", "sitekit", "requirements.txt")
+SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
+ID_LENGTH = 12
+
+
+class ReleaseError(Exception):
+    """A release that cannot be built."""
+
+
+@dataclass
+class Built:
+    release_id: str
+    archive: Path
+    wheelhouse: Path
+    changed: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "release_id": self.release_id,
+            "archive": str(self.archive),
+            "wheelhouse": str(self.wheelhouse),
+            "changed": self.changed,
+        }
+
+
+def release_files(root: Path) -> list[Path]:
+    """The files of a release, relative to ``root``, in a stable order."""
+    found: list[Path] = []
+    for entry in RELEASE_PATHS:
+        path = root / entry
+        if path.is_file():
+            found.append(Path(entry))
+            continue
+        if not path.is_dir():
+            raise ReleaseError(f"{path} is missing: a release needs {', '.join(RELEASE_PATHS)}")
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            for name in filenames:
+                if not name.endswith(SKIP_SUFFIXES):
+                    found.append(Path(dirpath, name).relative_to(root))
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def _executable(path: Path) -> bool:
+    return bool(path.stat().st_mode & 0o111)
+
+
+def release_id(root: Path) -> str:
+    digest = hashlib.sha256()
+    for rel in release_files(root):
+        full = root / rel
+        digest.update(rel.as_posix().encode())
+        digest.update(b"\0x\0" if _executable(full) else b"\0-\0")
+        digest.update(hashlib.sha256(full.read_bytes()).digest())
+    return digest.hexdigest()[:ID_LENGTH]
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_archive(root: Path, dest: Path, rid: str) -> None:
+    """Write a reproducible gzip'd tar of the release, with ``RELEASE`` holding its id."""
+    tmp = dest.with_suffix(".partial")
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for rel in release_files(root):
+                full = root / rel
+                _add(tar, rel.as_posix(), full.read_bytes(), 0o755 if _executable(full) else 0o644)
+            _add(tar, "RELEASE", f"{rid}\n".encode(), 0o644)
+    tmp.replace(dest)
+
+
+def build_wheelhouse(root: Path, out: Path, python: str) -> tuple[Path, bool]:
+    """A wheelhouse for ``requirements.txt``, keyed by the file's hash and built once."""
+    requirements = root / "requirements.txt"
+    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:ID_LENGTH]
+    wheelhouse = out / f"wheelhouse-{key}"
+    marker = wheelhouse / ".complete"
+    if marker.exists():
+        return wheelhouse, False
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    cmd = [python, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+           "--wheel-dir", str(wheelhouse), "-r", str(requirements)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ReleaseError(
+            f"building the wheelhouse failed ({' '.join(cmd)}):\n{proc.stderr.strip()}"
+        )
+    (wheelhouse / "requirements.txt").write_bytes(requirements.read_bytes())
+    marker.write_text("ok\n")
+    return wheelhouse, True
+
+
+def build(root: Path, out: Path, python: str) -> Built:
+    out.mkdir(parents=True, exist_ok=True)
+    rid = release_id(root)
+    archive = out / f"{rid}.tar.gz"
+    changed = False
+    if not archive.exists():
+        write_archive(root, archive, rid)
+        changed = True
+    wheelhouse, wh_changed = build_wheelhouse(root, out, python)
+    return Built(rid, archive, wheelhouse, changed or wh_changed)
