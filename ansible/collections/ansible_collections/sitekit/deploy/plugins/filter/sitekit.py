@@ -1,0 +1,70 @@
+"""Filters the sitekit roles share: derived values computed in one place."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def allowed_hosts(domains):
+    """Django ALLOWED_HOSTS for a site's domains (``*.example.org`` becomes ``.example.org``)."""
+    return [d[1:] if d.startswith("*.") else d for d in domains]
+
+
+def origins(domains, scheme="https", port=None):
+    """CSRF_TRUSTED_ORIGINS for a site's domains, with the public port when it is not default."""
+    default = {"http": 80, "https": 443}.get(scheme)
+    suffix = f":{port}" if port and int(port) != default else ""
+    return [f"{scheme}://{d}{suffix}" for d in domains]
+
+
+def site_secret(base, name):
+    """A per-site SECRET_KEY derived from one environment secret (HMAC-SHA256, 64 hex digits)."""
+    if not base:
+        raise ValueError("sitekit_secret_key_base is empty")
+    return hmac.new(str(base).encode(), f"django-secret:{name}".encode(), hashlib.sha256).hexdigest()
+
+
+def _pow2(n):
+    size = 1
+    while size < n:
+        size *= 2
+    return size
+
+
+def server_names_hash(sites):
+    """nginx server_names_hash_{max,bucket}_size for every present domain of the catalogue.
+
+    The bucket must hold the longest name (plus nginx's per-entry overhead, rounded to a power
+    of two); the max size is kept near the number of names, never below nginx's default.
+    """
+    names = [d for s in sites if s.get("state", "present") == "present" for d in s["domains"]]
+    longest = max((len(n) for n in names), default=0)
+    return {
+        "bucket_size": max(64, _pow2(longest + 2 + 16)),
+        "max_size": max(512, _pow2(len(names) * 2)),
+    }
+
+
+def sync_catalogue(sites):
+    """What ``manage.py sync_sites`` needs of each site: its canonical domain and state."""
+    return [
+        {
+            "name": s["name"],
+            "domain": s["domains"][0] if s["domains"] else None,
+            "state": s["state"],
+            "settings_module": s["settings_module"],
+        }
+        for s in sites
+    ]
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "allowed_hosts": allowed_hosts,
+            "origins": origins,
+            "site_secret": site_secret,
+            "server_names_hash": server_names_hash,
+            "sync_catalogue": sync_catalogue,
+        }

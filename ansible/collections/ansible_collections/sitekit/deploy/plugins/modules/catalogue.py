@@ -1,0 +1,49 @@
+# The work is done by the action plugin of the same name, on the control machine.
+
+DOCUMENTATION = r"""
+---
+module: catalogue
+short_description: Validate the sitekit site catalogue and publish its normalised form
+description:
+  - Runs C(sitekit.catalogue.validate) from the checkout on the control machine.
+  - On any problem the task fails listing every problem with its environment, site and field;
+    no connection to the host is made.
+  - Otherwise sets the fact C(sitekit_catalogue), the sites with every default filled in.
+version_added: "0.1.0"
+options:
+  sites:
+    description: The catalogue, usually C({{ sitekit_sites }}).
+    type: list
+    elements: raw
+    required: true
+  environment:
+    description: Environment name used in messages.
+    type: str
+    default: ""
+  project_root:
+    description: The codebase whose C(settings/) must hold a module for every site.
+    type: path
+    required: true
+author:
+  - sitekit
+"""
+
+EXAMPLES = r"""
+- name: Validate the site catalogue
+  sitekit.deploy.catalogue:
+    sites: "{{ sitekit_sites }}"
+    environment: "{{ sitekit_env }}"
+    project_root: "{{ playbook_dir | dirname }}"
+"""
+
+RETURN = r"""
+problems:
+  description: One line per problem, when the catalogue is invalid.
+  type: list
+  elements: str
+  returned: failure
+ansible_facts:
+  description: C(sitekit_catalogue), the normalised sites.
+  type: dict
+  returned: success
+"""
