@@ -1,0 +1,76 @@
+# sitekit: deploy many Django sites from one codebase.
+#   make up     bring up the local stack (nginx, supervisor, one gunicorn master per site) and print the URLs
+#   make test   run the test suite (unit, Django, end to end on a throwaway local stack)
+#   make down   stop everything `make up` started
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= /usr/bin/python3
+VENV ?= .venv
+PORT ?= 8080
+STACK ?= $(CURDIR)/.stack
+ENV ?= local
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
+
+.PHONY: help up down deploy check test unit lint bench venv system-deps urls
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+## venv: the tooling virtualenv (Ansible, the sitekit CLI, test and lint tools), rebuilt when the pins change
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
+	  else echo "sitekit: $(PYTHON) cannot create virtualenvs: run 'sudo apt-get install python3-venv' and retry" >&2; exit 1; fi; fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+## system-deps: nginx (installed with apt when run as root; otherwise says what to install)
+system-deps:
+	@missing=""; \
+	[ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "sitekit: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "sitekit: missing$$missing: run 'sudo apt-get install$$missing' and retry" >&2; exit 1; fi; \
+	fi
+
+up: system-deps venv deploy urls
+
+deploy: venv
+	$(BIN)/ansible-playbook -i inventories/$(ENV) ansible/site.yml \
+	  -e sitekit_root=$(STACK) -e sitekit_public_port=$(PORT)
+
+urls: venv
+	@$(BIN)/sitekit urls $(ENV) --port $(PORT)
+
+down:
+	@if [ -S $(STACK)/run/supervisor.sock ]; then \
+	  $(BIN)/supervisorctl -c $(STACK)/etc/supervisord.conf shutdown >/dev/null || true; fi
+	@if [ -f $(STACK)/run/nginx.pid ]; then \
+	  /usr/sbin/nginx -c $(STACK)/etc/nginx/nginx.conf -e $(STACK)/log/nginx/error.log -s quit 2>/dev/null || true; fi
+	@for i in $$(seq 1 100); do \
+	  [ -e $(STACK)/run/supervisord.pid ] || [ -e $(STACK)/run/nginx.pid ] || break; sleep 0.2; done
+	@echo "sitekit: local stack stopped"
+
+check: venv
+	$(BIN)/sitekit check
+
+test: system-deps venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/yamllint -s .
+	cd ansible && ../$(BIN)/ansible-lint --profile production site.yml ../roles
+
+bench: system-deps venv
+	$(BIN)/python bench/memory.py
