@@ -18,7 +18,7 @@ from typing import Any
 
 from sitekit.domains import DomainError, check_stored_domain
 
-SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}\Z")
 STATES = ("present", "absent")
 
 
