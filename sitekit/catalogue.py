@@ -169,7 +169,12 @@ def _check_int(env: str, site: str, name: str, value: Any, problems: list[Proble
 
 
 def _check_site(
-    env: str, index: int, entry: Any, problems: list[Problem], project_root: Path | None
+    env: str,
+    index: int,
+    entry: Any,
+    problems: list[Problem],
+    project_root: Path | None,
+    site_ids: list[tuple[str, int]],
 ) -> Site | None:
     label = _label(entry, index)
     if not isinstance(entry, dict):
@@ -267,6 +272,8 @@ def _check_site(
             site_id, reason = settings_site_id(module)
             if reason:
                 problems.append(Problem(env, label, "name", reason))
+            else:
+                site_ids.append((name, site_id))
 
     if len(problems) != before:
         return None
@@ -298,8 +305,9 @@ def validate(
         )
 
     sites: list[Site] = []
+    site_ids: list[tuple[str, int]] = []
     for index, entry in enumerate(raw):
-        site = _check_site(env, index, entry, problems, root)
+        site = _check_site(env, index, entry, problems, root, site_ids)
         if site is not None:
             sites.append(site)
 
@@ -340,19 +348,17 @@ def validate(
             owner.setdefault(domain, label)
 
     ids: dict[int, str] = {}
-    for site in sites:
-        if site.site_id is None:
-            continue
-        if site.site_id in ids:
+    for name, site_id in site_ids:
+        if site_id in ids and ids[site_id] != name:
             problems.append(
                 Problem(
                     env,
-                    site.name,
+                    name,
                     "name",
-                    f"settings/{site.name}.py uses SITE_ID {site.site_id}, "
-                    f"already used by site '{ids[site.site_id]}'",
+                    f"settings/{name}.py uses SITE_ID {site_id}, "
+                    f"already used by site '{ids[site_id]}'",
                 )
             )
-        ids.setdefault(site.site_id, site.name)
+        ids.setdefault(site_id, name)
 
     return Result(sites if not problems else [], problems)
