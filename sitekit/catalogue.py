@@ -239,7 +239,7 @@ def _check_site(
             continue
         seen.add(domain)
         clean_domains.append(domain)
-    if state == "present" and not domains:
+    if state == "present" and not entry.get("domains"):
         problems.append(
             Problem(
                 env,
