@@ -82,7 +82,12 @@ def public_endpoint(inv: Inventory) -> tuple[str, int]:
     path = inv.path / "group_vars" / "all" / "main.yml"
     data = {}
     if path.is_file():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise InventoryError(f"{inv.name}: {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise InventoryError(f"{inv.name}: {path} must be a mapping of variables")
     scheme = data.get("sitekit_public_scheme", "http")
     scheme = scheme if scheme in ("http", "https") else "http"
     port = data.get("sitekit_public_port")
