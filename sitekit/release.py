@@ -89,7 +89,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
 def write_archive(root: Path, dest: Path, rid: str) -> None:
     """Write a reproducible gzip'd tar of the release, with ``RELEASE`` holding its id."""
     tmp = dest.with_suffix(".partial")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for rel in release_files(root):
                 full = root / rel
