@@ -1,0 +1,89 @@
+"""Helpers for the end-to-end tests: a throwaway local stack deployed by the real playbook.
+
+The stack is deployed by the real playbook with the local inventory into a temporary root on a
+free port, so it never touches a developer's own ``make up`` stack, and is stopped with
+``make down`` at the end.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PLAYBOOK = ROOT / "ansible" / "site.yml"
+INVENTORY = ROOT / "inventories" / "local"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def catalogue() -> list[dict]:
+    data = yaml.safe_load((INVENTORY / "group_vars" / "all" / "sites.yml").read_text())
+    return data["sitekit_sites"]
+
+
+def brand(name: str) -> str:
+    return importlib.import_module(f"settings.{name}").SITEKIT_BRAND["name"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+
+    @property
+    def recap(self) -> dict[str, int]:
+        match = re.search(r"localhost\s+:\s+(ok=.*)$", self.output, re.MULTILINE)
+        assert match, f"no PLAY RECAP in output:\n{self.output[-3000:]}"
+        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+@dataclass
+class Stack:
+    root: Path
+    port: int
+
+    def playbook(self, *extra: str, project: Path = ROOT) -> Run:
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible" / "ansible.cfg"),
+                   ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        cmd = [
+            str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(PLAYBOOK),
+            "-e", f"sitekit_root={self.root}", "-e", f"sitekit_public_port={self.port}",
+            "-e", f"sitekit_project_dir={project}", *extra,
+        ]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=900, check=False)
+        return Run(proc.returncode, proc.stdout + proc.stderr)
+
+    def request(self, host: str, path: str = "/", method: str = "GET"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, headers={"Host": host})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read().decode()
+        finally:
+            conn.close()
+
+    def health(self, host: str) -> dict:
+        status, _, body = self.request(host, "/healthz")
+        assert status == 200, body
+        return json.loads(body)
+
+    def pid(self, name: str) -> int:
+        return int((self.root / "run" / f"{name}.pid").read_text().split()[0])

@@ -1,0 +1,260 @@
+"""End to end on the local stack: real nginx, supervisord, one gunicorn master per site.
+
+Tests run in file order on one deployed stack; the last ones re-deploy and stop it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.stack import BIN, ROOT, brand
+
+pytestmark = pytest.mark.e2e
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def masters(stack) -> dict[str, int]:
+    """Site name -> pid of each gunicorn master that this stack's supervisord runs."""
+    supervisord = int((stack.root / "run" / "supervisord.pid").read_text())
+    found = {}
+    for pid in children(supervisord):
+        title = cmdline(pid)
+        assert title.startswith("gunicorn: master [sitekit-"), title
+        name = title.split("[sitekit-", 1)[1].rstrip("] ")
+        assert name not in found, f"two masters for site {name}"
+        found[name] = pid
+    return found
+
+
+def test_first_deploy_changed_things(stack):
+    assert stack.first_run.recap["changed"] > 0
+    assert stack.first_run.recap["failed"] == 0
+
+
+def test_one_master_per_site_with_its_own_settings_module(stack, sites):
+    running = masters(stack)
+    assert sorted(running) == sorted(s["name"] for s in sites)
+    for site in sites:
+        pid = running[site["name"]]
+        assert environ(pid)["DJANGO_SETTINGS_MODULE"] == f"settings.{site['name']}"
+        workers = children(pid)
+        assert len(workers) == site.get("workers", 2)
+        for worker in workers:
+            assert cmdline(worker).startswith(f"gunicorn: worker [sitekit-{site['name']}]")
+
+
+def test_every_master_runs_the_same_release_and_virtualenv(stack, sites):
+    running = masters(stack)
+    release = (stack.root / "current").resolve()
+    for site in sites:
+        pid = running[site["name"]]
+        assert Path(os.readlink(f"/proc/{pid}/cwd")) == release
+        # compiled modules are mapped from the release's own virtualenv
+        assert str(release / "venv" / "lib") in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_each_site_has_its_socket_not_world_writable(host, stack, sites):
+    for site in sites:
+        sock = stack.root / "run" / f"{site['name']}.sock"
+        f = host.file(str(sock))
+        assert f.is_socket
+        assert f.mode & 0o002 == 0, oct(f.mode)
+        assert host.socket(f"unix://{sock}").is_listening
+
+
+def test_env_files_are_readable_by_their_owner_only(host, stack, sites):
+    for site in sites:
+        f = host.file(str(stack.root / "etc" / "sites" / f"{site['name']}.env"))
+        assert f.is_file
+        assert f.mode == 0o600, oct(f.mode)
+        assert f.contains(f"^DJANGO_SETTINGS_MODULE=settings.{site['name']}$")
+
+
+def test_every_domain_serves_its_own_brand_and_content(stack, sites):
+    names = {s["name"]: brand(s["name"]) for s in sites}
+    for site in sites:
+        own = names[site["name"]]
+        for domain in site["domains"]:
+            status, headers, body = stack.request(domain)
+            assert status == 200, (domain, body[:500])
+            assert headers["X-Sitekit-Site"] == site["name"]
+            assert f'<span class="brand-name">{own}</span>' in body
+            assert f"Welcome to {own}" in body
+            for other in set(names.values()) - {own}:
+                assert f"Welcome to {other}" not in body
+
+
+def test_missing_page_is_the_sites_branded_404(stack, sites):
+    for site in sites:
+        status, headers, body = stack.request(site["domains"][0], "/no-such-page")
+        assert status == 404
+        assert "Page not found" in body
+        assert brand(site["name"]) in body
+        assert headers["X-Sitekit-Site"] == site["name"]
+
+
+def test_unknown_host_gets_no_response(stack):
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        stack.request("unknown.example.org")
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        stack.request("127.0.0.1")
+
+
+def test_all_sites_report_the_same_release(stack, sites):
+    built = (stack.root / "current").resolve().name  # the live release directory
+    assert built == stack.built_id  # the release built from this checkout
+    for site in sites:
+        data = stack.health(site["domains"][0])
+        assert data["release"] == built
+        assert data["site"] == site["name"]
+        assert data["settings_module"] == f"settings.{site['name']}"
+        _, headers, _ = stack.request(site["domains"][0], "/")
+        assert headers["X-Sitekit-Release"] == built
+    assert (stack.root / "RELEASE").read_text().strip() == built
+
+
+def test_static_files_are_served_by_nginx(stack, sites):
+    site = sites[0]
+    access_log = stack.root / "log" / "sites" / site["name"] / "access.log"
+    before = access_log.read_text()
+    status, headers, body = stack.request(site["domains"][0], f"/static/{site['name']}/site.css")
+    assert status == 200
+    assert headers["Content-Type"] == "text/css"
+    assert body.strip()
+    assert access_log.read_text() == before  # gunicorn never saw it
+
+
+def test_rendered_nginx_configuration_passes_nginx_t(stack):
+    conf = stack.root / "etc" / "nginx" / "nginx.conf"
+    proc = subprocess.run(["/usr/sbin/nginx", "-t", "-c", str(conf),
+                           "-e", str(stack.root / "log" / "nginx" / "error.log")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "test is successful" in proc.stderr
+
+
+def test_second_run_changes_nothing(stack):
+    again = stack.playbook()
+    assert again.returncode == 0, again.output[-4000:]
+    assert again.recap["changed"] == 0, again.output[-6000:]
+
+
+def test_check_mode_runs_and_reports_no_change(stack):
+    checked = stack.playbook("--check", "--diff")
+    assert checked.returncode == 0, checked.output[-4000:]
+    assert checked.recap["changed"] == 0, checked.output[-6000:]
+
+
+def test_invalid_catalogue_fails_before_touching_the_host(stack, sites):
+    def snapshot():
+        return {p: p.stat().st_mtime_ns for p in (stack.root / "etc").rglob("*")}
+
+    before, pids = snapshot(), masters(stack)
+    bad = (
+        '{"sitekit_sites": [{"name": "harbor", "domains": ["harbor.localhost"]},'
+        ' {"name": "meadow", "domains": ["harbor.localhost"]}]}'
+    )
+    run = stack.playbook("-e", bad)
+    assert run.returncode != 0
+    assert "site 'meadow'" in run.output and "field 'domains[0]'" in run.output
+    assert "already belongs to site 'harbor'" in run.output
+    assert "Deploy the release" not in run.output  # the deploy play never started
+    assert snapshot() == before
+    assert masters(stack) == pids
+
+
+def _load(stack, sites, stop, results):
+    while not stop.is_set():
+        for site in sites:
+            try:
+                status, _, _ = stack.request(site["domains"][0], "/")
+            except OSError as exc:
+                status = repr(exc)
+            results.append(status)
+
+
+def test_new_release_reloads_every_master_in_place_without_failed_requests(
+    stack, sites, tmp_path
+):
+    project = tmp_path / "checkout"
+    project.mkdir()
+    for entry in ("manage.py", "project", "settings", "sitekit", "requirements.txt",
+                  "templates", "inventories", "pyproject.toml"):
+        src = ROOT / entry
+        if src.is_dir():
+            shutil.copytree(src, project / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, project / entry)
+    with open(project / "project" / "__init__.py", "a") as f:
+        f.write("\n# a new release\n")
+    new_id = subprocess.run([str(BIN / "sitekit"), "--project", str(project), "release", "id"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    old_pids = masters(stack)
+    old_id = stack.health(sites[0]["domains"][0])["release"]
+    assert new_id != old_id
+
+    stop, results = threading.Event(), []
+    load = threading.Thread(target=_load, args=(stack, sites, stop, results))
+    load.start()
+    try:
+        time.sleep(1)
+        run = stack.playbook(project=project)
+        time.sleep(1)
+    finally:
+        stop.set()
+        load.join()
+    assert run.returncode == 0, run.output[-4000:]
+    assert masters(stack) == old_pids  # graceful in-place reload: same master pids
+    for site in sites:
+        assert stack.health(site["domains"][0])["release"] == new_id
+    failed = [r for r in results if r != 200]
+    assert len(results) > 50
+    assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
+
+
+def test_make_down_leaves_nothing_running(stack):
+    supervisord = int((stack.root / "run" / "supervisord.pid").read_text())
+    nginx = int((stack.root / "run" / "nginx.pid").read_text())
+    pids = [supervisord, nginx, *children(supervisord), *children(nginx)]
+    proc = subprocess.run(["make", "-s", "down", f"STACK={stack.root}", f"VENV={BIN.parent}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    deadline = time.time() + 30
+    while time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
+        time.sleep(0.2)
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()]
+    leftover = []
+    for proc_dir in Path("/proc").iterdir():
+        if proc_dir.name.isdigit():
+            try:
+                if str(stack.root) in cmdline(int(proc_dir.name)):
+                    leftover.append(cmdline(int(proc_dir.name)))
+            except OSError:
+                pass
+    assert leftover == []
+    assert not list((stack.root / "run").glob("*.sock"))
+    assert stat.S_ISDIR((stack.root / "run").stat().st_mode)
