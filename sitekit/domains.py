@@ -90,7 +90,9 @@ def check_stored_domain(domain: object) -> str:
         )
     for label in rest:
         if not label:
-            raise DomainError(f"'{domain}' has an empty label (two dots in a row, or a leading dot)")
+            raise DomainError(
+                f"'{domain}' has an empty label (two dots in a row, or a leading dot)"
+            )
         if len(label) > 63:
             raise DomainError(f"'{domain}': label '{label}' is longer than 63 characters")
         if not LABEL_RE.match(label):

@@ -24,6 +24,7 @@ path of the ``current`` release symlink, and ``SITEKIT_WARMUP_HOST``, the site's
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import os
@@ -100,10 +101,8 @@ def on_reload(server) -> None:
 
     server.log.info("graceful re-exec onto %s", os.path.realpath(current))
     for pid in list(server.WORKERS):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     server.WORKERS.clear()
     stop_control = getattr(server, "_stop_control_server", None)
     if stop_control is not None:
@@ -122,6 +121,6 @@ def on_reload(server) -> None:
     args = [python, "-m", "gunicorn", *sys.argv[1:]]
     os.chdir(server.START_CTX["cwd"])
     try:
-        os.execve(python, args, environ)
+        os.execve(python, args, environ)  # noqa: S606 (argv, no shell)
     except OSError as exc:  # keep serving from this master: it spawns fresh workers next
         server.log.error("re-exec failed (%s); reloading workers in place", exc)

@@ -89,12 +89,15 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
 def write_archive(root: Path, dest: Path, rid: str) -> None:
     """Write a reproducible gzip'd tar of the release, with ``RELEASE`` holding its id."""
     tmp = dest.with_suffix(".partial")
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for rel in release_files(root):
-                full = root / rel
-                _add(tar, rel.as_posix(), full.read_bytes(), 0o755 if _executable(full) else 0o644)
-            _add(tar, "RELEASE", f"{rid}\n".encode(), 0o644)
+    with (
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for rel in release_files(root):
+            full = root / rel
+            _add(tar, rel.as_posix(), full.read_bytes(), 0o755 if _executable(full) else 0o644)
+        _add(tar, "RELEASE", f"{rid}\n".encode(), 0o644)
     tmp.replace(dest)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
-
 from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import ensure_importable
 
 ensure_importable()

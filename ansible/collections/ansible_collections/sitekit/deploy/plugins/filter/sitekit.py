@@ -22,7 +22,8 @@ def site_secret(base, name):
     """A per-site SECRET_KEY derived from one environment secret (HMAC-SHA256, 64 hex digits)."""
     if not base:
         raise ValueError("sitekit_secret_key_base is empty")
-    return hmac.new(str(base).encode(), f"django-secret:{name}".encode(), hashlib.sha256).hexdigest()
+    message = f"django-secret:{name}".encode()
+    return hmac.new(str(base).encode(), message, hashlib.sha256).hexdigest()
 
 
 def _pow2(n):
