@@ -1,0 +1,317 @@
+"""The sitekit command line: exit codes and what it prints for the inventories it reads."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sitekit.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SITEKIT = REPO / ".venv" / "bin" / "sitekit"
+
+BAD_SITES = """\
+    sitekit_sites:
+      - name: harbor
+        domains: [Harbor.example.org]
+      - name: meadow
+        domains: [meadow.example.org]
+        wrokers: 3
+      - name: ember
+        domains: [ember.example.org]
+        threads: 0
+    """
+
+GOOD_SITES = """\
+    sitekit_sites:
+      - name: harbor
+        domains: [harbor.example.org, "*.harbor.example.org", www.harbor.example.org]
+      - name: meadow
+        domains: [meadow.example.org]
+      - name: ember
+        state: absent
+    """
+
+
+def local_counts():
+    sites = yaml.safe_load((REPO / "inventories/local/group_vars/all/sites.yml").read_text())
+    sites = sites["sitekit_sites"]
+    present = [s for s in sites if s.get("state", "present") == "present"]
+    return len(sites), len(present), sum(len(s["domains"]) for s in present)
+
+
+# --- sitekit check -------------------------------------------------------------------------
+
+
+def test_check_local_from_the_checkout(monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    assert main(["check", "local"]) == 0
+    out, err = capsys.readouterr()
+    sites, present, domains = local_counts()
+    assert out == f"local: OK: {sites} sites ({present} present), {domains} domains\n"
+    assert err == ""
+
+
+def test_check_finds_the_checkout_from_a_subdirectory(monkeypatch, capsys):
+    monkeypatch.chdir(REPO / "sitekit")
+    assert main(["check", "local"]) == 0
+    assert capsys.readouterr().out.startswith("local: OK: ")
+
+
+def test_check_accepts_an_inventory_directory(capsys):
+    assert main(["check", str(REPO / "inventories" / "local")]) == 0
+    assert capsys.readouterr().out.startswith("local: OK: ")
+
+
+def test_check_local_as_a_real_command():
+    proc = subprocess.run(
+        [str(SITEKIT), "check", "local"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("local: OK: ")
+    assert proc.stderr == ""
+
+
+def test_check_bad_inventory_lists_every_problem(project, capsys):
+    root = project.env("bad", BAD_SITES)
+    assert main(["--project", str(root), "check", "bad"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0] == "bad: 3 problems:"
+    assert len(lines) == 4
+    assert lines[1].startswith("  bad: site 'harbor': field 'domains[0]': 'Harbor.example.org'")
+    assert "write 'harbor.example.org'" in lines[1]
+    assert lines[2].startswith(
+        "  bad: site 'meadow': field 'wrokers': unknown field (did you mean 'workers'?)"
+    )
+    assert lines[3].startswith("  bad: site 'ember': field 'threads': must be between 1 and 64")
+
+
+def test_check_single_problem_is_singular(project, capsys):
+    root = project.env("bad", "sitekit_sites:\n  - name: harbor\n    domains: [harbor]\n")
+    assert main(["--project", str(root), "check", "bad"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bad: 1 problem:\n  bad: site 'harbor': field 'domains[0]': ")
+
+
+def test_check_reports_missing_settings_module(project, capsys):
+    root = project.env("bad", "sitekit_sites:\n  - name: newsite\n    domains: [new.example.org]\n")
+    assert main(["--project", str(root), "check", "bad"]) == 1
+    err = capsys.readouterr().err
+    assert "bad: site 'newsite': field 'name': no settings module for this site" in err
+    assert "settings/newsite.py" in err
+
+
+def test_check_without_environments_checks_them_all(project, capsys):
+    project.env("good", GOOD_SITES)
+    root = project.env("bad", BAD_SITES)
+    assert main(["--project", str(root), "check"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "good: OK: 3 sites (2 present), 4 domains\n"
+    assert err.startswith("bad: 3 problems:\n")
+
+
+def test_check_all_good_environments_exits_zero(project, capsys):
+    project.env("good", GOOD_SITES)
+    root = project.env("staging", GOOD_SITES)
+    assert main(["--project", str(root), "check", "good", "staging"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "good: OK: 3 sites (2 present), 4 domains",
+        "staging: OK: 3 sites (2 present), 4 domains",
+    ]
+
+
+def test_check_unknown_environment_lists_known_ones(project, capsys):
+    project.env("good", GOOD_SITES)
+    root = project.env("bad", BAD_SITES)
+    assert main(["--project", str(root), "check", "staging"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "sitekit: no environment 'staging' (known: bad, good)\n"
+
+
+def test_check_unknown_environment_in_the_real_checkout(monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    assert main(["check", "nosuchenv"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sitekit: no environment 'nosuchenv' (known: ")
+    assert "local" in err
+
+
+def test_check_yaml_syntax_error_is_reported_without_traceback(project, capsys):
+    root = project.env(
+        "bad",
+        """\
+        sitekit_sites:
+          - name: harbor
+           domains: [harbor.example.org
+        """,
+    )
+    assert main(["--project", str(root), "check", "bad"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bad: 1 problem:\n  bad: ")
+    assert "inventories/bad/group_vars/all/sites.yml is not valid YAML" in err
+    assert "line 3" in err
+    assert "Traceback" not in err
+
+
+def test_check_yaml_syntax_error_as_a_real_command(project):
+    root = project.env("bad", "sitekit_sites: [\n")
+    proc = subprocess.run(
+        [str(SITEKIT), "--project", str(root), "check", "bad"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "is not valid YAML" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("other_var: 1\n", "does not define 'sitekit_sites'"),
+        ("", "does not define 'sitekit_sites'"),
+        ("- name: harbor\n", "does not define 'sitekit_sites'"),
+        ("sitekit_sites:\n  name: harbor\n", "field 'sitekit_sites': must be a list of sites"),
+    ],
+)
+def test_check_catalogue_file_without_a_list_of_sites(project, capsys, content, fragment):
+    root = project.env("bad", content)
+    assert main(["--project", str(root), "check", "bad"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bad: 1 problem:\n  bad: ")
+    assert fragment in err
+
+
+def test_check_environment_without_catalogue_file(project, capsys):
+    root = project.env("good", GOOD_SITES)
+    (root / "inventories" / "empty").mkdir()
+    assert main(["--project", str(root), "check", "empty"]) == 1
+    err = capsys.readouterr().err
+    assert "empty: no catalogue file" in err
+    assert "inventories/empty/group_vars/all/sites.yml" in err
+
+
+def test_check_outside_a_checkout(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "local"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sitekit: no sitekit checkout found at or above ")
+    assert "looked for 'inventories/' and 'settings/'" in err
+
+
+# --- sitekit urls --------------------------------------------------------------------------
+
+
+def test_urls_local_with_port(monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    assert main(["urls", "local", "--port", "8080"]) == 0
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines()]
+    assert lines[0] == [
+        "harbor", "http://harbor.localhost:8080/", "http://www.harbor.localhost:8080/"
+    ]
+    catalogue = yaml.safe_load((REPO / "inventories/local/group_vars/all/sites.yml").read_text())
+    expected = [
+        [s["name"], *(f"http://{d}:8080/" for d in s["domains"] if "*" not in d)]
+        for s in catalogue["sitekit_sites"]
+        if s.get("state", "present") == "present"
+    ]
+    assert lines == expected
+
+
+def test_urls_default_port_is_the_inventory_s(project, capsys):
+    root = project.env(
+        "good", GOOD_SITES, "sitekit_public_scheme: https\nsitekit_public_port: 8443\n"
+    )
+    assert main(["--project", str(root), "urls", "good"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # wildcard domains and absent sites have no URL
+    assert [line.split() for line in lines] == [
+        ["harbor", "https://harbor.example.org:8443/", "https://www.harbor.example.org:8443/"],
+        ["meadow", "https://meadow.example.org:8443/"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("main_yml", "args", "url"),
+    [
+        ("sitekit_public_scheme: https\n", [], "https://meadow.example.org/"),
+        ("sitekit_public_scheme: https\nsitekit_public_port: 443\n", [], "https://meadow.example.org/"),
+        ("sitekit_public_scheme: http\nsitekit_public_port: 80\n", [], "http://meadow.example.org/"),
+        ("sitekit_public_scheme: http\n", ["--port", "8000"], "http://meadow.example.org:8000/"),
+        ("sitekit_public_port: 8080\n", ["--port", "80"], "http://meadow.example.org/"),
+        (None, [], "http://meadow.example.org/"),
+    ],
+)
+def test_urls_omit_the_default_port(project, capsys, main_yml, args, url):
+    root = project.env("good", GOOD_SITES, main_yml)
+    assert main(["--project", str(root), "urls", "good", *args]) == 0
+    meadow = [line for line in capsys.readouterr().out.splitlines() if line.startswith("meadow")]
+    assert meadow[0].split() == ["meadow", url]
+
+
+def test_urls_of_an_invalid_catalogue_exits_one(project, capsys):
+    root = project.env("bad", BAD_SITES)
+    assert main(["--project", str(root), "urls", "bad"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "bad: site 'meadow': field 'wrokers'" in err
+
+
+@pytest.mark.parametrize(
+    ("main_yml", "fragment"),
+    [
+        ("sitekit_public_port: [\n", "main.yml is not valid YAML"),
+        ("- sitekit_public_port\n", "main.yml must be a mapping of variables"),
+    ],
+)
+def test_urls_with_broken_main_yml_is_reported(project, capsys, main_yml, fragment):
+    root = project.env("good", GOOD_SITES, main_yml)
+    assert main(["--project", str(root), "urls", "good"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sitekit: good: ")
+    assert fragment in err
+
+
+def test_urls_unknown_environment(project, capsys):
+    root = project.env("good", GOOD_SITES)
+    assert main(["--project", str(root), "urls", "prod"]) == 1
+    assert capsys.readouterr().err == "sitekit: no environment 'prod' (known: good)\n"
+
+
+# --- help and usage ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ([], "usage: sitekit"),
+        (["check"], "usage: sitekit check"),
+        (["urls"], "usage: sitekit urls"),
+        (["release"], "usage: sitekit release"),
+        (["release", "build"], "usage: sitekit release build"),
+        (["release", "id"], "usage: sitekit release id"),
+    ],
+)
+def test_help_of_each_command(capsys, args, fragment):
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(fragment)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["urls"], ["release"], ["release", "build"], ["frobnicate"], ["urls", "x", "--port", "p"]],
+)
+def test_usage_errors_exit_two(capsys, args):
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert "usage: sitekit" in capsys.readouterr().err

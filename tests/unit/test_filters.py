@@ -1,0 +1,183 @@
+"""The Ansible filter plugin ``sitekit.deploy.sitekit``: values the roles derive."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from sitekit.catalogue import validate
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = (
+    REPO / "ansible/collections/ansible_collections/sitekit/deploy/plugins/filter/sitekit.py"
+)
+
+
+def load_plugin():
+    spec = importlib.util.spec_from_file_location("sitekit_filter_plugin", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+plugin = load_plugin()
+
+
+def test_filters_are_registered_under_their_names():
+    filters = plugin.FilterModule().filters()
+    assert set(filters) == {
+        "allowed_hosts",
+        "origins",
+        "site_secret",
+        "server_names_hash",
+        "sync_catalogue",
+    }
+    assert filters["allowed_hosts"] is plugin.allowed_hosts
+
+
+# --- allowed_hosts -------------------------------------------------------------------------
+
+
+def test_allowed_hosts_turns_wildcards_into_leading_dots():
+    domains = ["harbor.example.org", "*.harbor.example.org", "www.harbor.example.org"]
+    assert plugin.allowed_hosts(domains) == [
+        "harbor.example.org",
+        ".harbor.example.org",
+        "www.harbor.example.org",
+    ]
+
+
+def test_allowed_hosts_of_no_domains():
+    assert plugin.allowed_hosts([]) == []
+
+
+# --- origins -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scheme", "port", "expected"),
+    [
+        ("https", None, "https://harbor.example.org"),
+        ("https", 443, "https://harbor.example.org"),
+        ("https", "443", "https://harbor.example.org"),
+        ("http", 80, "http://harbor.example.org"),
+        ("http", 8080, "http://harbor.example.org:8080"),
+        ("http", "8080", "http://harbor.example.org:8080"),
+        ("https", 8443, "https://harbor.example.org:8443"),
+        ("https", 80, "https://harbor.example.org:80"),
+        ("http", 443, "http://harbor.example.org:443"),
+    ],
+)
+def test_origins_keep_only_a_non_default_port(scheme, port, expected):
+    assert plugin.origins(["harbor.example.org"], scheme, port) == [expected]
+
+
+def test_origins_default_to_https_and_cover_every_domain():
+    assert plugin.origins(["a.example.org", "*.a.example.org"]) == [
+        "https://a.example.org",
+        "https://*.a.example.org",
+    ]
+
+
+# --- site_secret ---------------------------------------------------------------------------
+
+
+def test_site_secret_is_deterministic_per_site():
+    secret = plugin.site_secret("environment-secret", "harbor")
+    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    assert plugin.site_secret("environment-secret", "harbor") == secret
+    assert plugin.site_secret("environment-secret", "meadow") != secret
+    assert plugin.site_secret("other-secret", "harbor") != secret
+    assert secret != "environment-secret"
+
+
+@pytest.mark.parametrize("base", ["", None])
+def test_site_secret_refuses_an_empty_base(base):
+    with pytest.raises(ValueError, match="sitekit_secret_key_base is empty"):
+        plugin.site_secret(base, "harbor")
+
+
+# --- server_names_hash ---------------------------------------------------------------------
+
+
+def sites_with(*domain_lists, state="present"):
+    return [
+        {"name": f"s{i}", "domains": list(domains), "state": state}
+        for i, domains in enumerate(domain_lists)
+    ]
+
+
+def test_server_names_hash_defaults_for_a_small_catalogue():
+    sizes = plugin.server_names_hash(sites_with(["harbor.localhost"], ["meadow.localhost"]))
+    assert sizes == {"bucket_size": 64, "max_size": 512}
+
+
+@pytest.mark.parametrize("length", [47, 48, 63, 100, 200, 253])
+def test_server_names_hash_bucket_holds_the_longest_name(length):
+    name = ("a" * (length - 4)) + ".org"
+    assert len(name) == length
+    bucket = plugin.server_names_hash(sites_with(["short.org"], [name]))["bucket_size"]
+    assert bucket >= length + 2
+    assert bucket & (bucket - 1) == 0  # a power of two
+    assert bucket >= 64
+
+
+def test_server_names_hash_bucket_grows_with_the_longest_name():
+    short = plugin.server_names_hash(sites_with(["a" * 40 + ".org"]))["bucket_size"]
+    long = plugin.server_names_hash(sites_with(["a" * 200 + ".org"]))["bucket_size"]
+    assert long > short
+
+
+def test_server_names_hash_max_size_grows_with_the_number_of_names():
+    def max_size(count):
+        domains = [f"site{i}.example.org" for i in range(count)]
+        return plugin.server_names_hash(sites_with(domains))["max_size"]
+
+    assert max_size(10) == 512
+    assert max_size(1000) >= 1000
+    assert max_size(5000) > max_size(1000)
+    assert max_size(5000) >= 5000
+
+
+def test_server_names_hash_ignores_absent_sites():
+    sites = sites_with(["harbor.localhost"]) + sites_with(["a" * 200 + ".org"], state="absent")
+    assert plugin.server_names_hash(sites) == {"bucket_size": 64, "max_size": 512}
+
+
+def test_server_names_hash_of_an_empty_catalogue():
+    assert plugin.server_names_hash([]) == {"bucket_size": 64, "max_size": 512}
+
+
+# --- on the validator's output -------------------------------------------------------------
+
+
+def test_filters_on_a_validated_catalogue():
+    result = validate(
+        [
+            {"name": "harbor", "domains": ["harbor.localhost", "*.harbor.localhost"]},
+            {"name": "meadow", "domains": ["meadow.localhost"]},
+            {"name": "ember", "state": "absent"},
+        ],
+        env="local",
+        project_root=REPO,
+    )
+    assert result.ok
+    sites = [s.as_dict() for s in result.sites]
+    assert plugin.allowed_hosts(sites[0]["domains"]) == ["harbor.localhost", ".harbor.localhost"]
+    assert plugin.server_names_hash(sites) == {"bucket_size": 64, "max_size": 512}
+    assert plugin.sync_catalogue(sites) == [
+        {
+            "name": "harbor",
+            "domain": "harbor.localhost",
+            "state": "present",
+            "settings_module": "settings.harbor",
+        },
+        {
+            "name": "meadow",
+            "domain": "meadow.localhost",
+            "state": "present",
+            "settings_module": "settings.meadow",
+        },
+        {"name": "ember", "domain": None, "state": "absent", "settings_module": "settings.ember"},
+    ]
