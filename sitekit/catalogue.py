@@ -128,7 +128,9 @@ def settings_site_id(path: Path) -> tuple[int | None, str | None]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except SyntaxError as exc:
         return None, f"{path} has a syntax error on line {exc.lineno}"
-    for node in tree.body:
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{path} cannot be read: {exc}"
+    for node in reversed(tree.body):  # the last assignment is the one Python keeps
         if isinstance(node, ast.Assign):
             targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
@@ -239,6 +241,17 @@ def _check_site(
             continue
         seen.add(domain)
         clean_domains.append(domain)
+    if clean_domains and clean_domains[0].startswith("*."):
+        problems.append(
+            Problem(
+                env,
+                label,
+                "domains[0]",
+                f"the first domain is the site's canonical domain and cannot be a wildcard "
+                f"('{clean_domains[0]}'); put a concrete name such as "
+                f"'{clean_domains[0].replace('*', 'www', 1)}' first",
+            )
+        )
     if state == "present" and not entry.get("domains"):
         problems.append(
             Problem(
@@ -256,7 +269,8 @@ def _check_site(
             values[fname] = checked
 
     site_id = None
-    if isinstance(name, str) and SITE_NAME_RE.match(name) and project_root is not None:
+    name_ok = isinstance(name, str) and SITE_NAME_RE.match(name) and not keyword.iskeyword(name)
+    if name_ok and project_root is not None:
         module = project_root / "settings" / f"{name}.py"
         if not module.is_file():
             problems.append(
@@ -265,7 +279,7 @@ def _check_site(
                     label,
                     "name",
                     f"no settings module for this site: expected settings/{name}.py "
-                    "(create it with `sitekit site add`, or fix the name)",
+                    "(create it from another site's module, or fix the name)",
                 )
             )
         else:

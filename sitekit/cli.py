@@ -12,15 +12,31 @@ from sitekit import inventory, release
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
+def _root(args: argparse.Namespace) -> Path:
+    return inventory.project_root(Path(args.project) if args.project else None)
+
+
+def _report(name: str, problems: list) -> None:
+    count = len(problems)
+    print(f"{name}: {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    root = inventory.project_root(Path(args.project) if args.project else None)
+    root = _root(args)
     names = args.env or inventory.all_names(root)
     if not names:
         print(f"no environments with a catalogue under {root / 'inventories'}", file=sys.stderr)
         return EXIT_INVALID
     failed = False
     for name in names:
-        inv = inventory.find(name, root)
+        try:
+            inv = inventory.find(name, root)
+        except inventory.InventoryError as exc:
+            failed = True
+            print(f"{name}: {exc}", file=sys.stderr)
+            continue
         result = inventory.check(inv)
         if result.ok:
             present = [s for s in result.sites if s.present]
@@ -31,35 +47,42 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
         else:
             failed = True
-            count = len(result.problems)
-            print(f"{inv.name}: {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
-            for problem in result.problems:
-                print(f"  {problem}", file=sys.stderr)
+            _report(inv.name, result.problems)
     return EXIT_INVALID if failed else EXIT_OK
 
 
 def cmd_urls(args: argparse.Namespace) -> int:
-    root = inventory.project_root(Path(args.project) if args.project else None)
-    inv = inventory.find(args.env, root)
+    inv = inventory.find(args.env, _root(args))
     result = inventory.check(inv)
     if not result.ok:
-        for problem in result.problems:
-            print(f"  {problem}", file=sys.stderr)
+        _report(inv.name, result.problems)
         return EXIT_INVALID
     scheme, port = inventory.public_endpoint(inv)
     if args.port is not None:
         port = args.port
-    default = {"http": 80, "https": 443}[scheme]
-    suffix = "" if port == default else f":{port}"
+    suffix = "" if port == {"http": 80, "https": 443}[scheme] else f":{port}"
     for site in result.sites:
         if site.present:
-            urls = "  ".join(f"{scheme}://{d}{suffix}/" for d in site.domains if "*" not in d)
-            print(f"{site.name:<16} {urls}")
+            concrete = [d for d in site.domains if not d.startswith("*.")]
+            wildcards = [d for d in site.domains if d.startswith("*.")]
+            urls = [f"{scheme}://{d}{suffix}/" for d in concrete]
+            urls += [f"(and any name matching {d})" for d in wildcards]
+            print(f"{site.name:<16} {'  '.join(urls)}")
     return EXIT_OK
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {value}")
+    return value
+
+
 def cmd_release_build(args: argparse.Namespace) -> int:
-    root = inventory.project_root(Path(args.project) if args.project else None)
+    root = _root(args)
     built = release.build(root, Path(args.out), python=args.python)
     if args.json:
         print(json.dumps(built.as_dict()))
@@ -71,8 +94,7 @@ def cmd_release_build(args: argparse.Namespace) -> int:
 
 
 def cmd_release_id(args: argparse.Namespace) -> int:
-    root = inventory.project_root(Path(args.project) if args.project else None)
-    print(release.release_id(root))
+    print(release.release_id(_root(args)))
     return EXIT_OK
 
 
@@ -81,15 +103,20 @@ def parser() -> argparse.ArgumentParser:
         prog="sitekit",
         description="Manage the site catalogue of a sitekit checkout and build its releases.",
     )
-    top.add_argument(
+    # --project is accepted before or after the command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--project",
         metavar="DIR",
+        default=argparse.SUPPRESS,
         help="the sitekit checkout (default: found upwards from the current directory)",
     )
+    top.add_argument("--project", metavar="DIR", default=None, help=common._actions[0].help)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = sub.add_parser(
         "check",
+        parents=[common],
         help="validate environments' site catalogues",
         description="Validate the site catalogue of each ENV (all environments when none is "
         "given). Every problem is listed, naming the environment, the site and the field. "
@@ -102,12 +129,13 @@ def parser() -> argparse.ArgumentParser:
 
     urls = sub.add_parser(
         "urls",
+        parents=[common],
         help="print the URLs of an environment's sites",
         description="Print each present site's URLs (one line per site, canonical domain "
         "first), from the catalogue and the environment's public scheme and port.",
     )
     urls.add_argument("env", metavar="ENV", help="environment name (local) or inventory directory")
-    urls.add_argument("--port", type=int, help="public port (default: the inventory's)")
+    urls.add_argument("--port", type=_port, help="public port (default: the inventory's)")
     urls.set_defaults(func=cmd_urls)
 
     rel = sub.add_parser(
@@ -119,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     rel_sub = rel.add_subparsers(dest="release_command", metavar="ACTION", required=True)
     build = rel_sub.add_parser(
         "build",
+        parents=[common],
         help="write the release archive and its wheelhouse",
         description="Write OUT/<release-id>.tar.gz and a wheelhouse of the pinned runtime "
         "requirements (fetched once per requirements file). Nothing is rebuilt when it "
@@ -133,7 +162,9 @@ def parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
     build.set_defaults(func=cmd_release_build)
-    rid = rel_sub.add_parser("id", help="print the release id of the working tree")
+    rid = rel_sub.add_parser(
+        "id", parents=[common], help="print the release id of the working tree"
+    )
     rid.set_defaults(func=cmd_release_id)
     return top
 

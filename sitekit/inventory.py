@@ -43,6 +43,8 @@ def project_root(start: Path | None = None) -> Path:
 def find(env: str, root: Path | None = None) -> Inventory:
     """Resolve ``env`` (a name such as ``local`` or a path such as ``inventories/local``)."""
     as_path = Path(env)
+    if "/" not in env and root is not None and (root / "inventories" / env).is_dir():
+        return Inventory(env, root / "inventories" / env, root)
     if as_path.is_dir():
         path = as_path.resolve()
         try:
@@ -72,6 +74,8 @@ def read_catalogue(inv: Inventory) -> Any:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise InventoryError(f"{inv.name}: {path} is not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"{inv.name}: {path} cannot be read: {exc}") from None
     if not isinstance(data, dict) or CATALOGUE_VAR not in data:
         raise InventoryError(f"{inv.name}: {path} does not define '{CATALOGUE_VAR}'")
     return data[CATALOGUE_VAR]

@@ -408,3 +408,38 @@ def test_several_problems_in_one_site_are_all_reported():
 def test_problem_without_environment_starts_with_the_site():
     found = problems([site("harbor", "harbor.localhost", workers=0)], env="")
     assert found[0].startswith("site 'harbor': field 'workers': ")
+
+
+# --- rules added with the canonical-domain and settings checks --------------------------------
+
+
+def test_wildcard_cannot_be_the_canonical_domain():
+    message = only_problem([site("harbor", "*.harbor.example.org", "harbor.example.org")])
+    assert "site 'harbor'" in message and "field 'domains[0]'" in message
+    assert "'www.harbor.example.org'" in message
+
+
+def test_wildcard_after_a_concrete_canonical_domain_is_accepted():
+    result = validate([site("harbor", "harbor.example.org", "*.harbor.example.org")])
+    assert result.ok, result.problems
+    assert result.sites[0].canonical_domain == "harbor.example.org"
+
+
+def test_keyword_site_name_is_one_problem(settings_root):
+    root = settings_root(harbor="SITE_ID = 1\n")
+    message = only_problem([site("class", "class.example.org")], root)
+    assert "field 'name'" in message and "not a valid site name" in message
+
+
+def test_last_site_id_assignment_wins(settings_root):
+    root = settings_root(harbor="SITE_ID = 1\nSITE_ID = 7\n")
+    result = validate([site("harbor", "harbor.example.org")], project_root=root)
+    assert result.ok, result.problems
+    assert result.sites[0].site_id == 7
+
+
+def test_unreadable_settings_module_is_a_problem_not_a_traceback(settings_root):
+    root = settings_root()
+    (root / "settings" / "harbor.py").write_bytes(b"SITE_ID = 1\n\xff\xfe\n")
+    message = only_problem([site("harbor", "harbor.example.org")], root)
+    assert "site 'harbor'" in message and "cannot be read" in message

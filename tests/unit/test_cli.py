@@ -130,14 +130,23 @@ def test_check_unknown_environment_lists_known_ones(project, capsys):
     assert main(["--project", str(root), "check", "staging"]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == "sitekit: no environment 'staging' (known: bad, good)\n"
+    assert err == "staging: no environment 'staging' (known: bad, good)\n"
+
+
+def test_check_goes_on_past_an_unknown_environment(project, capsys):
+    project.env("good", GOOD_SITES)
+    root = project.env("bad", BAD_SITES)
+    assert main(["--project", str(root), "check", "nosuch", "good"]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("good: OK: ")
+    assert err.startswith("nosuch: no environment 'nosuch'")
 
 
 def test_check_unknown_environment_in_the_real_checkout(monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     assert main(["check", "nosuchenv"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("sitekit: no environment 'nosuchenv' (known: ")
+    assert err.startswith("nosuchenv: no environment 'nosuchenv' (known: ")
     assert "local" in err
 
 
@@ -231,10 +240,11 @@ def test_urls_default_port_is_the_inventory_s(project, capsys):
     )
     assert main(["--project", str(root), "urls", "good"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    # wildcard domains and absent sites have no URL
-    assert [line.split() for line in lines] == [
-        ["harbor", "https://harbor.example.org:8443/", "https://www.harbor.example.org:8443/"],
-        ["meadow", "https://meadow.example.org:8443/"],
+    # wildcard domains are named, not linked; absent sites are left out
+    assert lines == [
+        "harbor           https://harbor.example.org:8443/  https://www.harbor.example.org:8443/"
+        "  (and any name matching *.harbor.example.org)",
+        "meadow           https://meadow.example.org:8443/",
     ]
 
 
@@ -315,3 +325,17 @@ def test_usage_errors_exit_two(capsys, args):
         main(args)
     assert exited.value.code == 2
     assert "usage: sitekit" in capsys.readouterr().err
+
+
+def test_project_option_is_accepted_after_the_command(project, capsys):
+    root = project.env("good", GOOD_SITES)
+    assert main(["check", "good", "--project", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("good: OK: ")
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_urls_rejects_an_impossible_port(port, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["urls", "local", "--port", port])
+    assert exit_info.value.code == 2
+    assert "--port" in capsys.readouterr().err
