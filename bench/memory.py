@@ -1,0 +1,815 @@
+#!/usr/bin/env python3
+"""Memory (PSS) per dedicated site: sitekit's gunicorn masters against naive ones.
+
+Every site runs its own gunicorn master. This benchmark starts N masters configured the way
+sitekit renders them (``roles/gunicorn_site/templates/gunicorn.conf.py.j2``: ``preload_app``
+and the hooks of ``sitekit.gunicorn_conf``) and, at the same time, N masters with a naive
+configuration (identical, but without ``preload_app`` and without the hooks). Both sets run
+side by side on the same machine, the same release and the same sqlite database, so noise
+from the machine (page cache, shared libraries, CPU frequency) hits both alike.
+
+After every master answers ``/healthz``, each one gets ``--requests`` requests spread over
+``/``, ``/healthz`` and a 404 path (both configurations interleaved, in bursts of as many
+concurrent requests as a site has workers, so that every worker serves several). Then the
+proportional set size (PSS, from ``/proc/<pid>/smaps_rollup``) of each master and its
+workers is sampled a few times a second apart; the median of the samples is reported.
+PSS splits every shared page between the processes mapping it, so the PSS of a site (master
+plus workers) is what that site adds to the machine's memory.
+
+Sites cycle through the settings modules harbor, meadow and ember: with more than three
+sites, a settings module serves several masters (each still its own process, socket, pid
+file and control socket).
+
+Everything talks only to unix sockets in a temporary directory, which is removed at the end
+(unless ``--keep``). Every gunicorn process the benchmark started is stopped on exit, also on
+errors, Ctrl-C, SIGTERM or when ``--timeout`` expires.
+
+    python bench/memory.py                       # 3 sites, 2 workers, 200 requests per master
+    python bench/memory.py --sites 6 --json      # machine-readable results
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# (name, settings module, domain) of the sites a master can serve, used cyclically.
+SITES = (
+    ("harbor", "settings.harbor", "harbor.localhost"),
+    ("meadow", "settings.meadow", "meadow.localhost"),
+    ("ember", "settings.ember", "ember.localhost"),
+)
+
+TRAFFIC = (("/", 200), ("/healthz", 200), ("/sitekit-bench-missing-page", 404))
+
+# The per-site resources the catalogue defaults to (sitekit/catalogue.py).
+SITE_DEFAULTS = {
+    "backlog": 2048,
+    "timeout": 30,
+    "graceful_timeout": 30,
+    "max_requests": 1000,
+    "max_requests_jitter": 100,
+}
+
+CONFIGURATIONS = {
+    "sitekit": "preload_app + sitekit.gunicorn_conf hooks (as deployed)",
+    "preload": "preload_app only, no sitekit hooks",
+    "naive": "no preload_app, no sitekit hooks",
+}
+
+# Environment variables that would change what a master does or which code it runs.
+SCRUBBED_ENV = (
+    "DJANGO_SETTINGS_MODULE",
+    "GUNICORN_CMD_ARGS",
+    "GUNICORN_FD",
+    "GUNICORN_PID",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+)
+
+MB = 1024 * 1024
+
+
+class BenchError(Exception):
+    """The benchmark cannot produce a valid measurement."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM, SIGHUP or the overall timeout: stop everything and exit."""
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# --- HTTP over the masters' unix sockets --------------------------------------------------
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.unix_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def http_get(sock_path: Path, path: str, host: str, timeout: float = 15.0) -> tuple[int, bytes]:
+    conn = UnixHTTPConnection(sock_path, timeout)
+    try:
+        conn.request("GET", path, headers={"Host": host, "User-Agent": "sitekit-bench"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# --- /proc --------------------------------------------------------------------------------
+
+
+def smaps_rollup(pid: int) -> dict[str, int]:
+    """The kB figures of /proc/<pid>/smaps_rollup."""
+    figures = {}
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            parts = rest.split()
+            if len(parts) == 2 and parts[1] == "kB":
+                figures[key] = int(parts[0])
+    return figures
+
+
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+        data = f.read()
+    # The command name is parenthesised and may contain anything: split after it.
+    return data[data.rindex(")") + 2 :].split()
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live children of *pid* (its workers, for a gunicorn master)."""
+    children: set[int] = set()
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                children.update(int(c) for c in f.read().split())
+        return sorted(children)
+    except FileNotFoundError:
+        pass  # kernel without CONFIG_PROC_CHILDREN: scan /proc for the parent pid
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(_stat_fields(int(entry))[1]) == pid:
+                    children.add(int(entry))
+    return sorted(children)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Processes whose process group is *pgid* (a master started in its own session)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(_stat_fields(int(entry))[2]) == pgid:
+                    pids.append(int(entry))
+    return pids
+
+
+# --- masters ------------------------------------------------------------------------------
+
+
+def _terminate_with_parent() -> None:
+    """In a started master, before exec: SIGTERM it if the benchmark dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+@dataclass
+class Master:
+    config: str
+    index: int
+    site: str
+    settings_module: str
+    domain: str
+    workdir: Path
+    proc: subprocess.Popen | None = None
+    samples: list[dict] = field(default_factory=list)
+    requests_per_worker: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.config}-{self.index}-{self.site}"
+
+    def path(self, suffix: str) -> Path:
+        return self.workdir / f"{self.name}.{suffix}"
+
+    @property
+    def socket(self) -> Path:
+        return self.path("sock")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def config_text(self, workers: int) -> str:
+        """The gunicorn configuration, mirroring the template the deploy renders."""
+        preload = self.config in ("sitekit", "preload")
+        hooks = (
+            "from sitekit.gunicorn_conf import *  # noqa: E402,F403\n"
+            if self.config == "sitekit"
+            else "# no sitekit hooks\n"
+        )
+        return (
+            textwrap.dedent(
+                f"""\
+            # sitekit memory benchmark: {self.name} ({CONFIGURATIONS[self.config]})
+            import os
+            import sys
+
+            release = {str(REPO)!r}
+            sys.path.insert(0, release)
+
+            """
+            )
+            + hooks
+            + textwrap.dedent(
+                f"""
+            wsgi_app = "project.wsgi:application"
+            chdir = release
+            proc_name = "sitekit-bench-{self.name}"
+            bind = ["unix:{self.socket}"]
+            umask = 0o007
+            backlog = {SITE_DEFAULTS["backlog"]}
+            workers = {workers}
+            threads = 1
+            worker_class = "sync"
+            timeout = {SITE_DEFAULTS["timeout"]}
+            graceful_timeout = {SITE_DEFAULTS["graceful_timeout"]}
+            max_requests = {SITE_DEFAULTS["max_requests"]}
+            max_requests_jitter = {SITE_DEFAULTS["max_requests_jitter"]}
+            preload_app = {preload}
+            pidfile = {str(self.path("pid"))!r}
+            control_socket = {str(self.path("ctl"))!r}
+            accesslog = {str(self.path("access.log"))!r}
+            access_log_format = "%(p)s %(s)s %(U)s"
+            errorlog = "-"
+            loglevel = "info"
+            """
+            )
+        )
+
+    def start(self, python: str, base_env: dict[str, str], workers: int) -> None:
+        conf = self.path("conf.py")
+        conf.write_text(self.config_text(workers), encoding="utf-8")
+        env = dict(base_env, DJANGO_SETTINGS_MODULE=self.settings_module)
+        if self.config == "sitekit":
+            env["SITEKIT_WARMUP_HOST"] = self.domain
+        with open(self.path("log"), "wb") as logfile:
+            self.proc = subprocess.Popen(
+                [python, "-m", "gunicorn", "-c", str(conf)],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: Ctrl-C reaches only the bench
+                preexec_fn=_terminate_with_parent,
+            )
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.path("log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+    def healthy(self) -> bool:
+        try:
+            status, body = http_get(self.socket, "/healthz", self.domain, timeout=5)
+        except (OSError, http.client.HTTPException):
+            return False
+        if status != 200:
+            return False
+        try:
+            served = json.loads(body)
+        except ValueError:
+            return False
+        if served.get("site") != self.site:
+            raise BenchError(f"{self.name}: /healthz says it serves {served.get('site')!r}")
+        return True
+
+    def sample(self, workers: int) -> dict | None:
+        """One PSS measurement of the master and its workers, or None if it has not exactly
+        *workers* workers at this moment (one is being replaced)."""
+        children = child_pids(self.pid)
+        if len(children) != workers:
+            return None
+        try:
+            master = smaps_rollup(self.pid)
+            worker_rollups = [smaps_rollup(pid) for pid in children]
+        except FileNotFoundError:
+            return None
+
+        def total(key: str, rollups: list[dict]) -> int:
+            return sum(r.get(key, 0) for r in rollups)
+
+        def uss(r: dict) -> int:
+            return r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
+
+        everything = [master, *worker_rollups]
+        return {
+            "site_pss": total("Pss", everything),
+            "site_pss_anon": total("Pss_Anon", everything),
+            "site_pss_file": total("Pss_File", everything),
+            "master_pss": master["Pss"],
+            "worker_pss": total("Pss", worker_rollups) / workers,
+            "master_uss": uss(master),
+            "worker_uss": sum(uss(r) for r in worker_rollups) / workers,
+            "master_rss": master["Rss"],
+            "worker_rss": total("Rss", worker_rollups) / workers,
+        }
+
+    def median(self) -> dict[str, float]:
+        return {key: statistics.median(s[key] for s in self.samples) for key in self.samples[0]}
+
+    def count_requests(self) -> None:
+        """Requests per worker pid, from the access log."""
+        counts: Counter[str] = Counter()
+        with contextlib.suppress(OSError):
+            for line in self.path("access.log").read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    counts[line.split()[0].strip("<>")] += 1
+        self.requests_per_worker = dict(counts)
+
+
+def stop_masters(masters: list[Master], grace: float = 20.0) -> None:
+    """SIGTERM every master (it stops its workers), wait, then SIGKILL whatever is left of
+    its process group."""
+    running = [m for m in masters if m.alive()]
+    for m in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(m.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for m in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            m.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for m in masters:
+        if m.proc is None:
+            continue
+        leftovers = group_pids(m.pid)
+        if m.alive():
+            log(f"{m.name} did not stop after {grace:.0f}s: killing it")
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            m.proc.wait(timeout=5)
+
+
+# --- the benchmark ------------------------------------------------------------------------
+
+
+def base_environment(workdir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SITEKIT_") and k not in SCRUBBED_ENV
+    }
+    env.update(
+        PYTHONPATH=str(REPO),
+        SITEKIT_SECRET_KEY=secrets.token_urlsafe(48),
+        SITEKIT_DEBUG="0",
+        SITEKIT_DB_ENGINE="sqlite",
+        SITEKIT_DB_NAME=str(workdir / "db.sqlite3"),
+        SITEKIT_ALLOWED_HOSTS=",".join(domain for _, _, domain in SITES),
+        SITEKIT_RELEASE_ID="bench",
+        SITEKIT_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def prepare_database(python: str, env: dict[str, str], workdir: Path) -> None:
+    catalogue = workdir / "catalogue.json"
+    catalogue.write_text(
+        json.dumps(
+            {
+                "sites": [
+                    {"name": name, "domain": domain, "state": "present", "settings_module": mod}
+                    for name, mod, domain in SITES
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = dict(env, DJANGO_SETTINGS_MODULE=SITES[0][1])
+    for command in (
+        ["migrate", "--noinput"],
+        ["sync_sites", "--catalogue", str(catalogue)],
+        ["seed_demo", "--catalogue", str(catalogue)],
+    ):
+        result = subprocess.run(
+            [python, "manage.py", *command],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if result.returncode != 0:
+            raise BenchError(
+                f"manage.py {' '.join(command)} failed ({result.returncode}):\n"
+                + (result.stdout + result.stderr)[-3000:]
+            )
+
+
+def wait_healthy(masters: list[Master], timeout: float) -> float:
+    started = time.monotonic()
+    pending = list(masters)
+    while pending:
+        for m in list(pending):
+            if not m.alive():
+                raise BenchError(f"{m.name} exited ({m.proc.returncode}) at boot:\n{m.log_tail()}")
+            if m.healthy():
+                pending.remove(m)
+        if not pending:
+            break
+        if time.monotonic() - started > timeout:
+            names = ", ".join(m.name for m in pending)
+            raise BenchError(
+                f"no /healthz answer within {timeout:.0f}s from {names}:\n{pending[0].log_tail()}"
+            )
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def send_traffic(masters: list[Master], requests: int, workers: int) -> None:
+    """*requests* requests per master over TRAFFIC, configurations interleaved, in bursts of
+    *workers* concurrent requests to one master so that all its workers serve."""
+    plan = []
+    for start in range(0, requests, workers):
+        for m in masters:
+            for n in range(start, min(start + workers, requests)):
+                plan.append((m, *TRAFFIC[n % len(TRAFFIC)]))
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def one(job):
+        m, path, expected = job
+        try:
+            status, _ = http_get(m.socket, path, m.domain)
+        except (OSError, http.client.HTTPException) as exc:
+            status = repr(exc)
+        if status != expected:
+            with lock:
+                failures.append(f"{m.name} GET {path}: {status} (expected {expected})")
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        list(pool.map(one, plan))
+    finally:  # on Ctrl-C or timeout, drop the requests not yet sent
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failures:
+        shown = "\n".join("    " + f for f in failures[:10])
+        raise BenchError(f"{len(failures)} of {len(plan)} requests failed:\n{shown}")
+
+
+def measure(masters: list[Master], samples: int, workers: int) -> None:
+    for n in range(samples):
+        if n:
+            time.sleep(1.0)
+        for m in masters:
+            for _attempt in range(10):
+                if not m.alive():
+                    raise BenchError(f"{m.name} exited while measuring:\n{m.log_tail()}")
+                s = m.sample(workers)
+                if s is not None:
+                    m.samples.append(s)
+                    break
+                time.sleep(0.5)
+            else:
+                raise BenchError(
+                    f"{m.name} does not have {workers} workers: {child_pids(m.pid)}\n{m.log_tail()}"
+                )
+
+
+def summarize(masters: list[Master], configs: list[str]) -> dict:
+    result = {}
+    for config in configs:
+        medians = [m.median() for m in masters if m.config == config]
+        per_site = [x["site_pss"] for x in medians]
+
+        def mean(key: str, medians=medians) -> float:
+            return statistics.fmean(x[key] for x in medians) / 1024
+
+        served = [n for m in masters if m.config == config for n in m.requests_per_worker.values()]
+        result[config] = {
+            "description": CONFIGURATIONS[config],
+            "site_pss_mb": {
+                "mean": statistics.fmean(per_site) / 1024,
+                "min": min(per_site) / 1024,
+                "max": max(per_site) / 1024,
+            },
+            "site_pss_anon_mb": mean("site_pss_anon"),
+            "site_pss_file_mb": mean("site_pss_file"),
+            "master_pss_mb": mean("master_pss"),
+            "worker_pss_mb": mean("worker_pss"),
+            "master_uss_mb": mean("master_uss"),
+            "worker_uss_mb": mean("worker_uss"),
+            "master_rss_mb": mean("master_rss"),
+            "worker_rss_mb": mean("worker_rss"),
+            "requests_per_worker": {"min": min(served, default=0), "max": max(served, default=0)},
+            "sites": [
+                {
+                    "name": m.name,
+                    "settings_module": m.settings_module,
+                    **{k: v / 1024 for k, v in m.median().items()},
+                    "requests_per_worker": m.requests_per_worker,
+                }
+                for m in masters
+                if m.config == config
+            ],
+        }
+    return result
+
+
+def versions(python: str) -> dict[str, str]:
+    probe = (
+        "import json, platform, django, gunicorn; print(json.dumps({'python': "
+        "platform.python_version(), 'django': django.get_version(), "
+        "'gunicorn': gunicorn.__version__}))"
+    )
+    out = subprocess.run(
+        [python, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return {}
+
+
+def print_report(report: dict) -> None:
+    run = report["run"]
+    results = report["results"]
+    print(
+        f"sitekit memory per dedicated site: {run['sites']} sites per configuration, "
+        f"all {run['sites'] * len(results)} masters side by side"
+    )
+    print(
+        f"  {run['workers']} sync workers per site, {run['requests']} requests per master, "
+        f"PSS = median of {run['samples']} samples 1 s apart; 1 MB = 1024 kB of /proc"
+    )
+    v = run["versions"]
+    print(
+        f"  Python {v.get('python', '?')}, Django {v.get('django', '?')}, gunicorn "
+        f"{v.get('gunicorn', '?')}; {run['cpus']} CPUs; kernel {run['kernel']}"
+        + (f"; MALLOC_ARENA_MAX={run['malloc_arena_max']}" if run["malloc_arena_max"] else "")
+    )
+    print(
+        f"  settings modules: {', '.join(run['settings_modules'])}"
+        + (
+            " (reused cyclically: each master is still its own process)"
+            if run["sites"] > len(SITES)
+            else ""
+        )
+    )
+    print()
+    header = (
+        f"{'PSS (MB)':<10}{'per site':>9}{'min':>7}{'max':>7}{'master':>8}"
+        f"{'worker':>8}{'anon':>7}{'file':>7}   requests/worker"
+    )
+    print(header)
+    print("-" * len(header))
+    for config, r in results.items():
+        s = r["site_pss_mb"]
+        rq = r["requests_per_worker"]
+        print(
+            f"{config:<10}{s['mean']:>9.1f}{s['min']:>7.1f}{s['max']:>7.1f}"
+            f"{r['master_pss_mb']:>8.1f}{r['worker_pss_mb']:>8.1f}"
+            f"{r['site_pss_anon_mb']:>7.1f}{r['site_pss_file_mb']:>7.1f}   {rq['min']}-{rq['max']}"
+        )
+    print()
+    for config, r in results.items():
+        print(f"  {config}: {r['description']}")
+    print(
+        "  per site = master + its workers; worker = mean per worker; anon/file = the site's "
+        "PSS in anonymous and file-backed pages"
+    )
+    print()
+    ratio = report["ratio"]
+    print(
+        f"ratio sitekit/naive PSS per site: {ratio:.2f} (target <= {report['target']:.2f})"
+        f"  sitekit {results['sitekit']['site_pss_mb']['mean']:.1f} MB, "
+        f"naive {results['naive']['site_pss_mb']['mean']:.1f} MB per site"
+    )
+
+
+def run(args: argparse.Namespace) -> dict:
+    python = args.python
+    configs = ["sitekit", *(["preload"] if args.preload_only else []), "naive"]
+    workdir = Path(tempfile.mkdtemp(prefix="sitekit-bench-"))
+    masters: list[Master] = []
+    try:
+        env = base_environment(workdir)
+        log(f"working directory {workdir}")
+        log("migrating, syncing and seeding the sqlite database")
+        prepare_database(python, env, workdir)
+
+        for i in range(args.sites):
+            name, module, domain = SITES[i % len(SITES)]
+            for config in configs:  # interleaved, so both boot under the same load
+                masters.append(Master(config, i, name, module, domain, workdir))
+        log(f"starting {len(masters)} gunicorn masters ({', '.join(configs)})")
+        for m in masters:
+            m.start(python, env, args.workers)
+        boot = wait_healthy(masters, args.boot_timeout)
+        log(f"all masters answer /healthz after {boot:.1f}s")
+
+        log(f"sending {args.requests} requests to each master")
+        send_traffic(masters, args.requests, args.workers)
+        for m in masters:
+            m.count_requests()
+        time.sleep(1.0)
+
+        log(f"measuring PSS ({args.samples} samples)")
+        measure(masters, args.samples, args.workers)
+        results = summarize(masters, configs)
+        sitekit_mb = results["sitekit"]["site_pss_mb"]["mean"]
+        naive_mb = results["naive"]["site_pss_mb"]["mean"]
+        return {
+            "run": {
+                "sites": args.sites,
+                "workers": args.workers,
+                "requests": args.requests,
+                "samples": args.samples,
+                "settings_modules": [SITES[i % len(SITES)][1] for i in range(args.sites)],
+                "boot_seconds": round(boot, 1),
+                "cpus": os.cpu_count(),
+                "kernel": platform.release(),
+                "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", ""),
+                "versions": versions(python),
+                "workdir": str(workdir) if args.keep else None,
+            },
+            "results": results,
+            "ratio": sitekit_mb / naive_mb,
+            "target": args.target,
+        }
+    finally:
+        # Neither Ctrl-C nor the timeout may interrupt the clean-up.
+        signal.alarm(0)
+        previous = {
+            s: signal.signal(s, signal.SIG_IGN)
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
+        try:
+            if masters:
+                log("stopping every master")
+                stop_masters(masters)
+            if args.keep:
+                log(f"kept {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def default_python() -> str:
+    venv_python = REPO / ".venv" / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/memory.py",
+        description=(
+            "Measure the memory (PSS) per dedicated site of sitekit's gunicorn master "
+            "configuration (preload_app + sitekit.gunicorn_conf hooks) against a naive one "
+            "(no preload, no hooks), both running side by side in the same run, and print "
+            "the ratio. Sites cycle through settings.harbor, settings.meadow and "
+            "settings.ember."
+        ),
+        epilog=(
+            "Exit status: 0 when the ratio is at most --target, 1 when it is above, 2 when "
+            "the run failed, 130 when it was interrupted or timed out. Every gunicorn process "
+            "started is stopped in all cases."
+        ),
+    )
+    parser.add_argument(
+        "--sites", type=int, default=3, metavar="N", help="masters per configuration (default: 3)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="sync workers per master (default: 2)"
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=200,
+        help="requests sent to each master before measuring (default: 200)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=5,
+        help="PSS samples, 1 s apart; the median is reported (default: 5)",
+    )
+    parser.add_argument(
+        "--preload-only",
+        action="store_true",
+        help="also run a third set of masters with preload_app but without the sitekit hooks",
+    )
+    parser.add_argument(
+        "--python",
+        default=default_python(),
+        help="interpreter that runs gunicorn and manage.py "
+        "(default: the repository's .venv, else this one)",
+    )
+    parser.add_argument(
+        "--boot-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="time for every master to answer /healthz (default: 120)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=600,
+        metavar="SECONDS",
+        help="overall limit of the run (default: 600)",
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=0.60,
+        help="ratio sitekit/naive to reach; the exit status is 1 above it (default: 0.60)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON instead of a table"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory (configs, logs, database)"
+    )
+    args = parser.parse_args(argv)
+    for name in ("sites", "workers", "requests", "samples"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def interrupt(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    def expire(_signum, _frame):
+        raise Interrupted(f"overall timeout of {args.timeout}s")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+    signal.signal(signal.SIGALRM, expire)
+    signal.alarm(args.timeout)
+    try:
+        report = run(args)
+    except BenchError as exc:
+        log(f"error: {exc}")
+        return 2
+    except Interrupted as exc:
+        log(f"stopped: {exc}")
+        return 130
+    except KeyboardInterrupt:
+        log("stopped: interrupted")
+        return 130
+    finally:
+        signal.alarm(0)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0 if report["ratio"] <= args.target else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
