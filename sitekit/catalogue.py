@@ -18,7 +18,7 @@ from typing import Any
 
 from sitekit.domains import DomainError, check_stored_domain
 
-SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}\Z")
+SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,28}\Z")
 STATES = ("present", "absent")
 
 
@@ -207,7 +207,7 @@ def _check_site(
                 env,
                 label,
                 "name",
-                f"{name!r} is not a valid site name: use 1 to 31 characters, lower-case letters, "
+                f"{name!r} is not a valid site name: use 1 to 29 characters, lower-case letters, "
                 "digits and '_', starting with a letter (it names a Python module, a socket "
                 "and a unix user)",
             )

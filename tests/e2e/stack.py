@@ -85,4 +85,4 @@ class Stack:
         return json.loads(body)
 
     def pid(self, name: str) -> int:
-        return int((self.root / "run" / f"{name}.pid").read_text().split()[0])
+        return int((self.root / "run" / name / "gunicorn.pid").read_text().split()[0])

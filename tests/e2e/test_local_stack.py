@@ -79,7 +79,7 @@ def test_every_master_runs_the_same_release_and_virtualenv(stack, sites):
 
 def test_each_site_has_its_socket_not_world_writable(host, stack, sites):
     for site in sites:
-        sock = stack.root / "run" / f"{site['name']}.sock"
+        sock = stack.root / "run" / site["name"] / "gunicorn.sock"
         f = host.file(str(sock))
         assert f.is_socket
         assert f.mode & 0o002 == 0, oct(f.mode)
@@ -256,5 +256,5 @@ def test_make_down_leaves_nothing_running(stack):
             except OSError:
                 pass
     assert leftover == []
-    assert not list((stack.root / "run").glob("*.sock"))
+    assert not list((stack.root / "run").glob("*/gunicorn.sock"))
     assert stat.S_ISDIR((stack.root / "run").stat().st_mode)

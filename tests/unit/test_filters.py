@@ -32,6 +32,7 @@ def test_filters_are_registered_under_their_names():
         "site_secret",
         "server_names_hash",
         "sync_catalogue",
+        "private_addresses",
     }
     assert filters["allowed_hosts"] is plugin.allowed_hosts
 
@@ -180,4 +181,20 @@ def test_filters_on_a_validated_catalogue():
             "settings_module": "settings.meadow",
         },
         {"name": "ember", "domain": None, "state": "absent", "settings_module": "settings.ember"},
+    ]
+
+
+# --- private_addresses -----------------------------------------------------------------------
+
+
+def test_private_address_prefers_the_explicit_one_then_ansible_host_then_the_name():
+    hostvars = {
+        "web1": {"sitekit_private_address": "10.0.0.11", "ansible_host": "203.0.113.11"},
+        "web2": {"ansible_host": "10.0.0.12"},
+        "db": {},
+    }
+    assert plugin.private_addresses(["web1", "web2", "db"], hostvars) == [
+        "10.0.0.11",
+        "10.0.0.12",
+        "db",
     ]

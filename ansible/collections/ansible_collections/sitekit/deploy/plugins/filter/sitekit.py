@@ -47,6 +47,20 @@ def server_names_hash(sites):
     }
 
 
+def private_addresses(hostnames, hostvars):
+    """Addresses the environment's hosts reach each other on.
+
+    A host's ``sitekit_private_address`` when the inventory sets one (production hosts
+    reached over a public address but talking over a private network), else its
+    ``ansible_host``, else its inventory name.
+    """
+    found = []
+    for name in hostnames:
+        host = hostvars[name]
+        found.append(host.get("sitekit_private_address") or host.get("ansible_host") or name)
+    return found
+
+
 def sync_catalogue(sites):
     """What ``manage.py sync_sites`` needs of each site: its canonical domain and state."""
     return [
@@ -68,4 +82,5 @@ class FilterModule:
             "site_secret": site_secret,
             "server_names_hash": server_names_hash,
             "sync_catalogue": sync_catalogue,
+            "private_addresses": private_addresses,
         }
