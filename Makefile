@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
 
-.PHONY: help up down deploy check test unit lint bench venv system-deps urls
+.PHONY: help up down deploy check test lint bench venv system-deps test-deps urls
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -64,7 +64,16 @@ down:
 check: venv
 	$(BIN)/sitekit check
 
-test: system-deps venv
+## test-deps: what the test suite needs beyond the stack (vagrant validates the Vagrantfile)
+test-deps: system-deps
+	@if ! command -v vagrant >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "sitekit: installing vagrant (to validate the Vagrantfile)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null; \
+	  else echo "sitekit: missing vagrant: run 'sudo apt-get install --no-install-recommends vagrant'" >&2; exit 1; fi; \
+	fi
+
+test: test-deps venv
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv

@@ -71,6 +71,21 @@ def cmd_urls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_hosts(args: argparse.Namespace) -> int:
+    inv = inventory.find(args.env, _root(args))
+    result = inventory.check(inv)
+    if not result.ok:
+        _report(inv.name, result.problems)
+        return EXIT_INVALID
+    address = inventory.entry_address(inv)
+    print(f"# sitekit {inv.name}: add to /etc/hosts (or your system's hosts file)")
+    for site in result.sites:
+        names = [d for d in site.domains if not d.startswith("*.")]
+        if site.present and names:
+            print(f"{address} {' '.join(names)}")
+    return EXIT_OK
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -137,6 +152,19 @@ def parser() -> argparse.ArgumentParser:
     urls.add_argument("env", metavar="ENV", help="environment name (local) or inventory directory")
     urls.add_argument("--port", type=_port, help="public port (default: the inventory's)")
     urls.set_defaults(func=cmd_urls)
+
+    hosts = sub.add_parser(
+        "hosts",
+        parents=[common],
+        help="print hosts-file lines for an environment's domains",
+        description="Print one hosts-file line per present site: the address of the "
+        "environment's entry point (its first lb host, else its first web host) followed by "
+        "the site's domains. Wildcard domains cannot be listed in a hosts file and are left out.",
+    )
+    hosts.add_argument(
+        "env", metavar="ENV", help="environment name (vagrant) or inventory directory"
+    )
+    hosts.set_defaults(func=cmd_hosts)
 
     rel = sub.add_parser(
         "release",

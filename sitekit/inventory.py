@@ -100,6 +100,31 @@ def public_endpoint(inv: Inventory) -> tuple[str, int]:
     return scheme, port
 
 
+def entry_address(inv: Inventory) -> str:
+    """Where browsers of this environment should send the sites' domains.
+
+    The first host of the ``lb`` group, else of the ``web`` group, from ``hosts.yml``
+    (its ``sitekit_private_address``, ``ansible_host`` or name); 127.0.0.1 for a local
+    connection.
+    """
+    path = inv.path / "hosts.yml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InventoryError(f"{inv.name}: {path} cannot be read: {exc}") from None
+    children = (data.get("all") or {}).get("children") or {}
+    for group in ("lb", "web"):
+        hosts = (children.get(group) or {}).get("hosts") or {}
+        for name, hostvars in hosts.items():
+            hostvars = hostvars or {}
+            if hostvars.get("ansible_connection") == "local":
+                return "127.0.0.1"
+            return str(
+                hostvars.get("sitekit_private_address") or hostvars.get("ansible_host") or name
+            )
+    raise InventoryError(f"{inv.name}: {path} has no host in the 'lb' or 'web' group")
+
+
 def check(inv: Inventory) -> Result:
     """Read and validate one environment's catalogue."""
     try:

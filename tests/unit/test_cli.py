@@ -339,3 +339,16 @@ def test_urls_rejects_an_impossible_port(port, capsys):
         main(["urls", "local", "--port", port])
     assert exit_info.value.code == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_hosts_points_every_domain_at_the_load_balancer(capsys):
+    assert main(["--project", str(REPO), "hosts", "vagrant"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# sitekit vagrant")
+    assert "192.168.56.10 harbor.vagrant.test www.harbor.vagrant.test" in lines
+    assert "192.168.56.10 ember.vagrant.test" in lines
+
+
+def test_hosts_of_the_local_environment_is_loopback(capsys):
+    assert main(["--project", str(REPO), "hosts", "local"]) == 0
+    assert "127.0.0.1 harbor.localhost www.harbor.localhost" in capsys.readouterr().out
