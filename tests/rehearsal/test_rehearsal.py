@@ -1,0 +1,193 @@
+"""Production-shaped deploy on lb, web1, web2 and db, checked host by host and over HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.rehearsal.conftest import rehearsal_hosts, rehearsal_sites
+
+pytestmark = pytest.mark.rehearsal
+
+HOSTS = rehearsal_hosts()
+SITES = rehearsal_sites()
+WEB = ["web1", "web2"]
+
+
+def get(address: str, host: str, path: str = "/"):
+    conn = http.client.HTTPConnection(address, 80, timeout=15)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read().decode()
+    finally:
+        conn.close()
+
+
+def brand(name: str) -> str:
+    import importlib
+
+    return importlib.import_module(f"settings.{name}").SITEKIT_BRAND["name"]
+
+
+def test_first_converge(rehearsal):
+    recap = rehearsal.first.recap()
+    assert sorted(recap) == sorted(HOSTS)
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in recap.values())
+
+
+def test_second_converge_changes_nothing(rehearsal):
+    again = rehearsal.converge()
+    assert again.returncode == 0, again.output[-6000:]
+    changed = {host: counts["changed"] for host, counts in again.recap().items()}
+    assert changed == dict.fromkeys(HOSTS, 0), again.output[-8000:]
+
+
+@pytest.mark.parametrize("name", ["lb", *WEB])
+def test_nginx_runs_with_a_valid_configuration(rehearsal, name):
+    host = rehearsal.host(name)
+    assert host.service("nginx").is_running
+    assert host.run("nginx -t").rc == 0
+    assert host.socket("tcp://0.0.0.0:80").is_listening
+
+
+@pytest.mark.parametrize("name", WEB)
+def test_one_master_per_site_as_its_own_user(rehearsal, name):
+    host = rehearsal.host(name)
+    for site in SITES:
+        masters = host.process.filter(args=f"gunicorn: master [sitekit-{site['name']}]")
+        assert len(masters) == 1, masters
+        master = masters[0]
+        assert master.user == f"sk-{site['name']}"
+        environ = host.run(f"tr '\\0' '\\n' < /proc/{master.pid}/environ").stdout.splitlines()
+        assert f"DJANGO_SETTINGS_MODULE=settings.{site['name']}" in environ
+        workers = host.process.filter(ppid=master.pid)
+        assert len(workers) == site.get("workers", 2)
+        assert {w.user for w in workers} == {f"sk-{site['name']}"}
+
+
+@pytest.mark.parametrize("name", WEB)
+def test_sockets_and_secrets_belong_to_their_site(rehearsal, name):
+    host = rehearsal.host(name)
+    for site in SITES:
+        user = f"sk-{site['name']}"
+        sock = host.file(f"/run/sitekit/{site['name']}/gunicorn.sock")
+        assert sock.is_socket
+        assert sock.user == user and sock.group == user
+        assert sock.mode & 0o007 == 0, oct(sock.mode)  # nothing for "other"
+        env = host.file(f"/etc/sitekit/sites/{site['name']}.env")
+        assert env.user == user
+        assert env.mode == 0o600, oct(env.mode)
+    # one site's user cannot read another site's secrets
+    first, second = SITES[0]["name"], SITES[1]["name"]
+    denied = host.run(f"runuser -u sk-{second} -- cat /etc/sitekit/sites/{first}.env")
+    assert denied.rc != 0 and "Permission denied" in denied.stderr
+    own = host.run(f"runuser -u sk-{first} -- cat /etc/sitekit/sites/{first}.env")
+    assert own.rc == 0 and "SITEKIT_SECRET_KEY=" in own.stdout
+
+
+def test_postgresql_admits_the_web_hosts_only(rehearsal):
+    db = rehearsal.host("db")
+    assert db.service("postgresql").is_running
+    assert db.socket(f"tcp://{HOSTS['db']}:5432").is_listening
+    probe = (
+        "import psycopg2, sys\n"
+        "try:\n"
+        f"    psycopg2.connect(host='{HOSTS['db']}', dbname='sitekit', user='sitekit',"
+        " password='wrong', connect_timeout=5)\n"
+        "except psycopg2.OperationalError as exc:\n"
+        "    print(exc)\n"
+    )
+    for name, expected in (("web1", "password authentication failed"),
+                           ("lb", "no pg_hba.conf entry")):
+        out = rehearsal.bed.run(name, f"python3 -c {shlex.quote(probe)}").stdout
+        assert expected in out, (name, out)
+
+
+def test_every_domain_answers_through_the_lb_with_its_brand(rehearsal):
+    for site in SITES:
+        for domain in site["domains"]:
+            status, headers, body = get(HOSTS["lb"], domain)
+            assert status == 200, (domain, body[:300])
+            assert headers["X-Sitekit-Site"] == site["name"]
+            assert f'<span class="brand-name">{brand(site["name"])}</span>' in body
+
+
+def test_unknown_host_is_rejected_by_the_lb(rehearsal):
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        get(HOSTS["lb"], "unknown.example.org")
+
+
+def test_the_sites_table_holds_this_environments_canonical_domains(rehearsal):
+    for site in SITES:
+        status, _, body = get(HOSTS["lb"], site["domains"][0], "/healthz")
+        assert status == 200
+        assert json.loads(body)["domain"] == site["domains"][0]
+
+
+def test_both_web_hosts_serve_the_same_release(rehearsal):
+    releases = set()
+    for name in WEB:
+        live = rehearsal.bed.run(name, "cat /srv/sitekit/RELEASE").stdout.strip()
+        assert live
+        for site in SITES:
+            _, headers, _ = get(HOSTS[name], site["domains"][0])
+            assert headers["X-Sitekit-Release"] == live
+        releases.add(live)
+    assert len(releases) == 1
+
+
+def test_content_written_through_one_web_host_is_read_through_the_other(rehearsal):
+    site = SITES[0]
+    title = f"Written on web1 at {time.time():.0f}"
+    script = (
+        "from django.contrib.sites.models import Site\n"
+        "from project.core.models import Announcement\n"
+        f"Announcement.objects.create(site=Site.objects.get_current(), title={title!r}, body='x')"
+    )
+    write = rehearsal.bed.run("web1", (
+        f"cd /srv/sitekit/current && runuser -u sk-{site['name']} -- env "
+        f"SITEKIT_ENV_FILE=/etc/sitekit/sites/{site['name']}.env "
+        f"DJANGO_SETTINGS_MODULE=settings.{site['name']} "
+        f"venv/bin/python manage.py shell -c {shlex.quote(script)}"))
+    assert write.returncode == 0, write.stderr
+    _, _, body = get(HOSTS["web2"], site["domains"][0])
+    assert title in body
+
+
+def test_every_site_keeps_answering_when_a_web_host_is_down(rehearsal):
+    rehearsal.bed.stop("web1")
+    try:
+        failures = []
+        for _ in range(3):
+            for site in SITES:
+                for domain in site["domains"]:
+                    try:
+                        status, _, _ = get(HOSTS["lb"], domain)
+                    except OSError as exc:
+                        status = repr(exc)
+                    if status != 200:
+                        failures.append((domain, status))
+        assert failures == []
+    finally:
+        rehearsal.bed.start("web1")
+
+
+def test_teardown_leaves_nothing_running(rehearsal):
+    bed = rehearsal.bed
+    bed.down()
+    leftover = subprocess.run(["pgrep", "-f", f"systemd-nspawn.*-M {bed.prefix}-"],
+                              capture_output=True, text=True, check=False).stdout.split()
+    assert leftover == []
+    links = subprocess.run(["ip", "link", "show", bed.bridge], capture_output=True, text=True,
+                           check=False)
+    assert links.returncode != 0  # the bridge is gone
+    mounts = [line for line in Path("/proc/mounts").read_text().splitlines()
+              if str(bed.work) in line]
+    assert mounts == []
