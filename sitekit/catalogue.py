@@ -11,15 +11,12 @@ from __future__ import annotations
 import ast
 import difflib
 import keyword
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sitekit.domains import DomainError, check_stored_domain
-
-SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,28}\Z")
-STATES = ("present", "absent")
+from sitekit.schema import SITE_NAME_RE, STATES
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+from sitekit.schema import SITE_NAME_RE, STATES
+
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-STATES = ("present", "absent")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def load_catalogue(path):
         if not isinstance(entry, dict):
             raise CommandError(f"{where}: expected an object")
         name = entry.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not SITE_NAME_RE.match(name):
             raise CommandError(f"{where}: invalid name {name!r}")
         if name in seen:
             raise CommandError(f"{where}: duplicate site {name!r}")

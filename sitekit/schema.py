@@ -1,0 +1,14 @@
+"""The catalogue's basic vocabulary, with no dependencies.
+
+Imported by the validator (:mod:`sitekit.catalogue`) and by the Django management commands
+that read the catalogue the deploy hands them, which run inside a release's virtualenv.
+"""
+
+import re
+
+#: A site name: it names a Python module (settings/<name>.py), a socket, a supervisor program
+#: and, in system mode, a unix user ``sk-<name>`` (at most 32 characters).
+SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,28}\Z")
+
+#: What ``state`` may be.
+STATES = ("present", "absent")
