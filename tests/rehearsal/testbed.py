@@ -1005,10 +1005,11 @@ class Testbed:
                                      teardown)
                 if not _port_open(self.ip(host), 22):
                     continue
-                probe = subprocess.run([*self.ssh_args(host), "true"], capture_output=True,
-                                       stdin=subprocess.DEVNULL, timeout=30, check=False)
-                if probe.returncode == 0:
-                    pending.remove(host)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    probe = subprocess.run([*self.ssh_args(host), "true"], capture_output=True,
+                                           stdin=subprocess.DEVNULL, timeout=30, check=False)
+                    if probe.returncode == 0:
+                        pending.remove(host)
             if not pending:
                 break
             if time.monotonic() > deadline:
