@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from sitekit import inventory, release
+from sitekit import editor, inventory, release
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -113,10 +113,176 @@ def cmd_release_id(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _show_change(change: editor.Change, dry_run: bool) -> int:
+    """Print a planned catalogue edit and, unless ``dry_run``, write it."""
+    source = change.source
+    for note in change.notes:
+        print(note)
+    if not change.ok:
+        _report(f"{source.env}: nothing written", change.problems)
+        return EXIT_INVALID
+    if not change.changed:
+        print(f"{source.env}: nothing to change; {source.label} left as it was")
+        return EXIT_OK
+    print(change.diff(), end="")
+    if not dry_run:
+        try:
+            editor.apply(change)
+        except editor.EditError as exc:
+            print(f"sitekit: {source.env}: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    for path in change.files:
+        print(f"{'would create' if dry_run else 'created'} {path}")
+    for line in change.summary:
+        print(line)
+    if dry_run:
+        print(f"dry run: nothing written ({source.label} left as it was)")
+    else:
+        print(f"wrote {source.label}")
+    return EXIT_OK
+
+
+def _source(args: argparse.Namespace) -> editor.Source:
+    return editor.read_source(inventory.find(args.env, _root(args)))
+
+
+def cmd_domain_add(args: argparse.Namespace) -> int:
+    change = editor.add_domains(_source(args), args.site, args.domains)
+    return _show_change(change, args.dry_run)
+
+
+def cmd_domain_remove(args: argparse.Namespace) -> int:
+    change = editor.remove_domains(_source(args), args.site, args.domains)
+    return _show_change(change, args.dry_run)
+
+
+def cmd_site_add(args: argparse.Namespace) -> int:
+    change = editor.add_site(
+        _source(args), args.name, args.domains, workers=args.workers, brand=args.brand
+    )
+    return _show_change(change, args.dry_run)
+
+
+def cmd_site_remove(args: argparse.Namespace) -> int:
+    return _show_change(editor.remove_site(_source(args), args.name), args.dry_run)
+
+
+EDIT_EPILOG = (
+    "The catalogue file is edited in place: comments, order, list styles and quoting stay as "
+    "they are, and a diff of the change is printed. The whole resulting catalogue is validated "
+    "first; if it is invalid, every problem is listed and nothing is written. "
+    "Exit status: 0 when the change was made (or there was nothing to change), 1 when it was "
+    "refused, 2 on a usage error."
+)
+
+
+def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    edit = argparse.ArgumentParser(add_help=False)
+    edit.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the diff and the files a new site needs; write nothing",
+    )
+    env_help = "environment name (local) or inventory directory"
+
+    domain = sub.add_parser(
+        "domain",
+        help="add or remove a site's domains in an environment's catalogue",
+        description="Add or remove domains of one site in inventories/ENV/group_vars/all/"
+        "sites.yml.",
+    )
+    domain_sub = domain.add_subparsers(dest="domain_command", metavar="ACTION", required=True)
+    add = domain_sub.add_parser(
+        "add",
+        parents=[common, edit],
+        help="add domains to a site",
+        description="Append DOMAINs to SITE's domains (the first domain stays canonical). "
+        "Domains are normalised as the catalogue stores them: lower-case, no trailing dot, "
+        "internationalised names as punycode; the output says when one was. A domain the site "
+        "already has is reported and skipped; one given twice is added once. Refused: a domain "
+        "of another site (its owner is named), a site that is absent (re-add it with "
+        "`sitekit site add`), a site that is not in the catalogue.",
+        epilog=EDIT_EPILOG,
+    )
+    add.add_argument("env", metavar="ENV", help=env_help)
+    add.add_argument("site", metavar="SITE", help="the site's name, as in the catalogue")
+    add.add_argument("domains", nargs="+", metavar="DOMAIN", help="domain to add")
+    add.set_defaults(func=cmd_domain_add)
+    remove = domain_sub.add_parser(
+        "remove",
+        parents=[common, edit],
+        help="remove domains from a site",
+        description="Remove DOMAINs from SITE's domains (normalised as for `domain add`). "
+        "Removing the canonical (first) domain makes the next one canonical; the output says "
+        "so. Refused: removing the last domain of a present site (use `sitekit site remove` "
+        "to take a site down), a domain the site does not have. An absent site may lose all "
+        "its domains (to free them for another site).",
+        epilog=EDIT_EPILOG,
+    )
+    remove.add_argument("env", metavar="ENV", help=env_help)
+    remove.add_argument("site", metavar="SITE", help="the site's name, as in the catalogue")
+    remove.add_argument("domains", nargs="+", metavar="DOMAIN", help="domain to remove")
+    remove.set_defaults(func=cmd_domain_remove)
+
+    site = sub.add_parser(
+        "site",
+        help="add a site to an environment's catalogue, or mark it absent",
+        description="Add sites to, or remove sites from, inventories/ENV/group_vars/all/sites.yml.",
+    )
+    site_sub = site.add_subparsers(dest="site_command", metavar="ACTION", required=True)
+    sadd = site_sub.add_parser(
+        "add",
+        parents=[common, edit],
+        help="add a site (scaffolding its code when it is new)",
+        description="Append a catalogue entry for NAME (state: present) with DOMAINs, the "
+        "first canonical. An entry that is absent is made present again, keeping its domains "
+        "and fields (DOMAINs are added to them). When the codebase has no settings/NAME.py, "
+        "the site's code is created: settings/NAME.py (the next free SITE_ID, the brand, its "
+        "colours) and project/sites/NAME/ (app, URLs, Jinja2 base template, CSS, logo); the "
+        "output lists the files. NAME: 1 to 29 characters, lower-case letters, digits and "
+        "'_', starting with a letter. Nothing is written unless everything is valid.",
+        epilog=EDIT_EPILOG,
+    )
+    sadd.add_argument("env", metavar="ENV", help=env_help)
+    sadd.add_argument("name", metavar="NAME", help="the site's name")
+    sadd.add_argument(
+        "domains",
+        nargs="*",
+        metavar="DOMAIN",
+        help="the site's domains (at least one for a new site)",
+    )
+    sadd.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="gunicorn worker processes, 1 to 64 (default: 2 for a new entry; an entry made "
+        "present again keeps its own)",
+    )
+    sadd.add_argument(
+        "--brand",
+        metavar="TEXT",
+        help="display name of a new site (default: from NAME, north_shore -> 'North Shore')",
+    )
+    sadd.set_defaults(func=cmd_site_add)
+    sremove = site_sub.add_parser(
+        "remove",
+        parents=[common, edit],
+        help="mark a site absent",
+        description="Set state: absent on NAME's entry, keeping its domains and fields. The "
+        "next deploy removes the site from every host (server block, supervisor program, "
+        "socket, env file, logs); its rows stay in the database and its code stays in the "
+        "codebase. `sitekit site add ENV NAME` brings it back.",
+        epilog=EDIT_EPILOG,
+    )
+    sremove.add_argument("env", metavar="ENV", help=env_help)
+    sremove.add_argument("name", metavar="NAME", help="the site's name, as in the catalogue")
+    sremove.set_defaults(func=cmd_site_remove)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="sitekit",
-        description="Manage the site catalogue of a sitekit checkout and build its releases.",
+        description="Check and edit the site catalogues of a sitekit checkout; build its releases.",
     )
     # --project is accepted before or after the command.
     common = argparse.ArgumentParser(add_help=False)
@@ -194,6 +360,8 @@ def parser() -> argparse.ArgumentParser:
         "id", parents=[common], help="print the release id of the working tree"
     )
     rid.set_defaults(func=cmd_release_id)
+
+    _add_edit_commands(sub, common)
     return top
 
 
