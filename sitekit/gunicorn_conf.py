@@ -23,8 +23,18 @@ Each site's rendered ``gunicorn.conf.py`` sets its own socket, workers and logs,
     generation, so the collector in the workers does not touch - and so copy - the pages the
     master loaded. ``bench/memory.py`` measures what this saves.
 
+    With ``SITEKIT_KSM=1``, the master then opts itself into Kernel Samepage Merging
+    (``prctl(PR_SET_MEMORY_MERGE, 1)``, Linux >= 6.4), which its workers inherit when they are
+    forked. Pages a worker copied from the master and that are identical again (reference
+    counts that went up and back down), or identical in both workers, can then be merged by
+    ``ksmd`` into one read-only page. Nothing is merged unless KSM runs on the host
+    (``/sys/kernel/mm/ksm/run`` = 1, a host setting this module never changes). Off by default;
+    where the kernel does not support it, the master logs a line and goes on as usual. See
+    ``bench/README.md`` for what it saves and what it costs.
+
 Environment this module reads (set by the site's supervisor program): ``SITEKIT_CURRENT``, the
-path of the ``current`` release symlink, and ``SITEKIT_WARMUP_HOST``, the site's canonical domain.
+path of the ``current`` release symlink, ``SITEKIT_WARMUP_HOST``, the site's canonical domain,
+and ``SITEKIT_KSM`` ("1" to opt into KSM; unset, empty or "0": off).
 """
 
 from __future__ import annotations
@@ -44,6 +54,10 @@ WARMUP_PATHS = ("/healthz", "/", "/sitekit-warmup-404")
 # instructions on the next ones. Done in a worker, each write copies the page of a code object
 # the master shares; done here, once, for every worker. Eight passes is where the gain levels off.
 WARMUP_ROUNDS = 8
+
+# prctl(2) option (include/uapi/linux/prctl.h, Linux >= 6.4).
+PR_SET_MEMORY_MERGE = 67
+KSM_RUN = "/sys/kernel/mm/ksm/run"
 
 
 class _DiscardingSocket:
@@ -124,6 +138,51 @@ def _close_connections() -> None:
     connections.close_all()
 
 
+def _enable_memory_merge(server) -> None:
+    """Opt this master (and the workers it forks from now on) into KSM if SITEKIT_KSM=1."""
+    setting = os.environ.get("SITEKIT_KSM", "").strip()
+    if setting in ("", "0"):
+        return
+    if setting != "1":
+        server.log.warning("SITEKIT_KSM=%r ignored: KSM not enabled (use 1 or 0)", setting)
+        return
+    if not sys.platform.startswith("linux"):
+        server.log.info("SITEKIT_KSM=1: KSM not enabled (not Linux)")
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+        prctl.restype = ctypes.c_int
+        args = [ctypes.c_ulong(a) for a in (PR_SET_MEMORY_MERGE, 1, 0, 0, 0)]
+        if prctl(*args) != 0:
+            # EINVAL: kernel older than 6.4 or without CONFIG_KSM; EPERM: forbidden here.
+            error = ctypes.get_errno()
+            server.log.info(
+                "SITEKIT_KSM=1: KSM not enabled, prctl(PR_SET_MEMORY_MERGE) failed: %s",
+                os.strerror(error),
+            )
+            return
+    except (OSError, AttributeError) as exc:
+        server.log.info("SITEKIT_KSM=1: KSM not enabled, no prctl: %s", exc)
+        return
+    try:
+        with open(KSM_RUN, encoding="ascii") as f:
+            host = f.read().strip()
+    except OSError:
+        host = "?"
+    if host == "1":
+        server.log.info("KSM enabled for this master and its workers (ksmd is running)")
+    else:
+        server.log.info(
+            "KSM enabled for this master and its workers, but %s is %s: nothing is merged "
+            "until the host runs ksmd",
+            KSM_RUN,
+            host,
+        )
+
+
 def when_ready(server) -> None:
     # Workers of the master this one replaced may have exited before its SIGCHLD handler was
     # installed: reap them now so they do not linger as zombies.
@@ -134,6 +193,7 @@ def when_ready(server) -> None:
         _import_control_server(server)
         gc.collect()
         gc.freeze()
+    _enable_memory_merge(server)
 
 
 def on_reload(server) -> None:
