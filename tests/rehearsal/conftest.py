@@ -45,6 +45,16 @@ class Converge:
     output: str
     seconds: float
 
+    def changed_tasks(self) -> list[str]:
+        """``TASK name: host`` for every task that reported a change."""
+        found, task = [], ""
+        for line in self.output.splitlines():
+            if line.startswith(("TASK [", "RUNNING HANDLER [")):
+                task = line.split("[", 1)[1].rsplit("]", 1)[0]
+            elif line.startswith("changed: ["):
+                found.append(f"{task}: {line.split('[', 1)[1].split(']', 1)[0]}")
+        return found
+
     def recap(self) -> dict[str, dict[str, int]]:
         found = {}
         for line in self.output.splitlines():
@@ -67,7 +77,7 @@ class Rehearsal:
         env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible" / "ansible.cfg"),
                    ANSIBLE_NOCOLOR="1")
         cmd = [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), "-i", str(self.connection_vars),
-               "--vault-password-file", str(INVENTORY / "vault-password"),
+               "--vault-password-file", str(INVENTORY / "vault-password.txt"),
                str(ROOT / "ansible" / "site.yml"), *extra]
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
