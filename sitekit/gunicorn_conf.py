@@ -32,9 +32,11 @@ Each site's rendered ``gunicorn.conf.py`` sets its own socket, workers and logs,
     where the kernel does not support it, the master logs a line and goes on as usual. See
     ``bench/README.md`` for what it saves and what it costs.
 
-Environment this module reads (set by the site's supervisor program): ``SITEKIT_CURRENT``, the
-path of the ``current`` release symlink, ``SITEKIT_WARMUP_HOST``, the site's canonical domain,
-and ``SITEKIT_KSM`` ("1" to opt into KSM; unset, empty or "0": off).
+Environment this module reads: ``SITEKIT_CURRENT``, the path of the ``current`` release
+symlink, and ``SITEKIT_KSM`` ("1" to opt into KSM; unset, empty or "0": off), from the site's
+supervisor program; ``SITEKIT_WARMUP_HOST``, a host name of the site, from its env file (the
+settings load it into the environment while the master preloads the application, so a new
+canonical domain needs a reload, not a restart).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ import os
 import signal
 import sys
 import time
+
+# Captured when the site's gunicorn configuration first imports this module, before the
+# application (and with it the site's env file) is loaded.
+_START_ENVIRON = dict(os.environ)
 
 __all__ = ["on_reload", "when_ready"]
 
@@ -223,7 +229,9 @@ def on_reload(server) -> None:
     # GUNICORN_FD is honoured only together with GUNICORN_PID: the new master then adopts the
     # listening socket (and the connections queued on it) instead of binding a new one. Its
     # "parent" is not this pid, so it promotes itself at once and keeps the same pid file.
-    environ = dict(server.cfg.env_orig)
+    # The environment this master was started with, not os.environ now: the settings loaded
+    # the site's env file into os.environ, and the new master must read the file afresh.
+    environ = dict(_START_ENVIRON)
     environ["GUNICORN_PID"] = str(os.getpid())
     environ["GUNICORN_FD"] = ",".join(fds)
     args = [python, "-m", "gunicorn", *sys.argv[1:]]

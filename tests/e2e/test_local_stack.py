@@ -6,6 +6,7 @@ Tests run in file order on one deployed stack; the last ones re-deploy and stop 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import stat
@@ -167,6 +168,79 @@ def test_check_mode_runs_and_reports_no_change(stack):
     checked = stack.playbook("--check", "--diff")
     assert checked.returncode == 0, checked.output[-4000:]
     assert checked.recap["changed"] == 0, checked.output[-6000:]
+
+
+def _with_catalogue(stack, tmp_path, sites, *extra):
+    """Deploy with a modified catalogue (passed as extra vars) and return the run."""
+    extra_vars = tmp_path / "catalogue.json"
+    extra_vars.write_text(json.dumps({"sitekit_sites": sites}))
+    return stack.playbook("-e", f"@{extra_vars}", *extra)
+
+
+def _workers(stack) -> dict[str, list[int]]:
+    return {name: sorted(children(pid)) for name, pid in masters(stack).items()}
+
+
+def test_fast_path_applies_a_new_domain_and_reloads_only_that_site(stack, sites, tmp_path):
+    changed = [dict(s) for s in sites]
+    target = changed[0]
+    new_domain = f"news.{target['domains'][0]}"
+    target["domains"] = [new_domain, *target["domains"]]  # also the new canonical domain
+    before_masters, before_workers = masters(stack), _workers(stack)
+
+    run = _with_catalogue(stack, tmp_path, changed, "--tags", "sites")
+    assert run.returncode == 0, run.output[-4000:]
+    assert "Build the release" not in run.output  # no release work on the fast path
+
+    status, headers, _ = stack.request(new_domain)
+    assert status == 200 and headers["X-Sitekit-Site"] == target["name"]
+    assert stack.health(new_domain)["domain"] == new_domain  # the Sites table follows
+    assert masters(stack) == before_masters  # graceful: no master restarted
+    after_workers = _workers(stack)
+    for site in sites[1:]:  # other sites were not even reloaded: same workers
+        assert after_workers[site["name"]] == before_workers[site["name"]]
+    assert after_workers[target["name"]] != before_workers[target["name"]]
+
+    restored = stack.playbook("--tags", "sites")
+    assert restored.returncode == 0, restored.output[-4000:]
+    assert stack.health(target["domains"][1])["domain"] == target["domains"][1]
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        stack.request(new_domain)
+
+
+def test_removed_site_leaves_no_trace_but_keeps_its_data(stack, sites, tmp_path):
+    gone = sites[-1]["name"]
+    changed = [dict(s, state="absent") if s["name"] == gone else s for s in sites]
+    run = _with_catalogue(stack, tmp_path, changed)
+    assert run.returncode == 0, run.output[-4000:]
+
+    assert gone not in masters(stack)
+    leftovers = [p for p in stack.root.rglob(f"*{gone}*")
+                 if "releases" not in p.parts and "build" not in p.parts]
+    assert leftovers == []
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        stack.request(sites[-1]["domains"][0])
+    keeper = sites[0]
+    shell = (
+        "from django.contrib.sites.models import Site\n"
+        "from project.core.models import Announcement\n"
+        f"site = Site.objects.get(domain={sites[-1]['domains'][0]!r})\n"
+        "print('rows', site.id, Announcement.objects.filter(site=site).count())\n"
+    )
+    current = stack.root / "current"
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE=f"settings.{keeper['name']}",
+               SITEKIT_ENV_FILE=str(stack.root / "etc" / "sites" / f"{keeper['name']}.env"))
+    proc = subprocess.run([str(current / "venv" / "bin" / "python"), "manage.py", "shell",
+                           "-c", shell], cwd=current, env=env, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("rows ")]
+    assert len(rows) == 1, proc.stdout
+    assert int(rows[0][2]) >= 1  # its Site row and its content are still in the database
+
+    restored = stack.playbook()
+    assert restored.returncode == 0, restored.output[-4000:]
+    assert stack.health(sites[-1]["domains"][0])["site"] == gone
 
 
 def test_invalid_catalogue_fails_before_touching_the_host(stack, sites):
