@@ -1,0 +1,1417 @@
+#!/usr/bin/env python3
+"""nginx with a thousand sites: configuration scale, and throughput through nginx.
+
+Three measurements, side by side in one run:
+
+1. Scale. A catalogue of 1,000 sites with 5 domains each (5,000 names of realistic lengths,
+   such as ``www.site0421.example-shop.org``) is validated with ``sitekit.catalogue.validate``
+   (against a scratch codebase holding one settings module per site) and rendered through the
+   nginx role's real templates (``templates/nginx/``): with Jinja2 the way Ansible's template
+   module renders them, from the roles' own defaults and the ``sitekit.deploy`` filters (the
+   default, checked byte for byte against the role run by ``ansible-playbook`` for a 1-site
+   catalogue), or with ``--render playbook`` by the role itself. Then ``nginx -t`` is timed on
+   the resulting configuration (median of 5), and the ``server_names_hash_*`` sizes the role
+   chose are shown with what nginx says of them.
+2. Requests/s through nginx with those 1,000 sites configured against nginx with 1 site
+   configured: two nginx instances on two ports, every server block's upstream pointed at ONE
+   small backend (gunicorn, sync workers, a trivial WSGI app on a unix socket), requests with
+   Host headers drawn from the configured domains, the two configurations measured in
+   interleaved rounds with the same concurrency; the ratio judged is the median of the ratios
+   of neighbouring rounds.
+3. Requests/s to the real Django app of a site (``settings.harbor``, ``/healthz``, the
+   gunicorn configuration the deploy renders) through nginx and its unix socket against the
+   same gunicorn master reached directly (it listens on the unix socket and on a 127.0.0.1
+   port), in interleaved rounds.
+
+Load comes from ``wrk`` (Debian package ``wrk``) and goes only to 127.0.0.1. Besides
+requests/s and latency, the CPU time nginx and the backend spend per request is read from
+``/proc``: it moves much less than requests/s when other work shares the machine.
+
+Everything runs in a temporary directory, removed at the end unless ``--keep``. Every process
+the benchmark started (nginx, gunicorn, wrk, and the nginx the role starts during
+``ansible-playbook``) is stopped on exit, also on errors, Ctrl-C, SIGTERM or ``--timeout``.
+
+    python bench/nginx_scale.py                        # everything, about 3 minutes
+    python bench/nginx_scale.py --only scale           # catalogue, render, nginx -t
+    python bench/nginx_scale.py --render playbook      # render with ansible-playbook (slow)
+    python bench/nginx_scale.py --set nginx_worker_processes=1 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib.util
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+ANSIBLE_CFG = REPO / "ansible" / "ansible.cfg"
+FILTER_PLUGIN = (
+    REPO / "ansible" / "collections" / "ansible_collections" / "sitekit" / "deploy" / "plugins"
+    / "filter" / "sitekit.py"
+)
+# The roles whose defaults the nginx and gunicorn templates see (the nginx role depends on
+# the sitekit role; the gunicorn configuration of part 3 comes from gunicorn_site).
+ROLE_DEFAULTS = tuple(
+    REPO / "roles" / role / "defaults" / "main.yml"
+    for role in ("sitekit", "gunicorn_site", "nginx")
+)
+LOCAL_CATALOGUE = REPO / "inventories" / "local" / "group_vars" / "all" / "sites.yml"
+
+
+def _load_module(name: str, path: Path):
+    """A module from its file (bench/ and the collection's plugins are not packages)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# bench/memory.py's helpers: database, environment, processes, logging
+memory = _load_module("sitekit_bench_memory", BENCH / "memory.py")
+BenchError = memory.BenchError
+Interrupted = memory.Interrupted
+log = memory.log
+
+PARTS = {
+    "scale": "catalogue validation, render time, nginx -t on the large configuration",
+    "sites": "requests/s through nginx with the large configuration against 1 site",
+    "proxy": "requests/s to Django through nginx against the same gunicorn reached directly",
+}
+
+# Building blocks of the generated domains: <stem>.<org>.<tld>, www.<stem>.<org>.<tld>,
+# <stem>-<word>.<tld>, www.<stem>-<word>.<tld>, then <sub>.<stem>.<org>.<tld>.
+ORGS = (
+    "example-shop", "example-store", "example-news", "example-travel", "example-bakery",
+    "example-outdoor-gear", "example-consulting", "example-foundation", "example", "example-co",
+)
+TLDS = ("org", "com", "net", "co.uk", "de", "com.au", "shop", "fr", "io", "nl", "org.uk")
+WORDS = (
+    "harbor", "meadow", "ember", "north", "river", "stone", "cedar", "lumen", "atlas", "nova",
+    "pixel", "craft", "green", "urban", "alpine", "coast", "metro", "studio", "market", "press",
+)
+SUBS = ("shop", "blog", "news", "m", "store", "help", "api", "docs")
+
+# The embedded files written to the working directory.
+PLAYBOOK = """\
+---
+# bench/nginx_scale.py: the preflight's catalogue check, then the nginx role alone (which
+# depends on the sitekit role), as ansible/site.yml runs them on a web host.
+- name: Preflight - validate the site catalogue
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Validate the site catalogue
+      sitekit.deploy.catalogue:
+        sites: "{{ sitekit_sites }}"
+        environment: "{{ sitekit_env }}"
+        project_root: "{{ bench_project_root }}"
+
+- name: nginx with one server block per site
+  hosts: web
+  gather_facts: true
+  gather_subset: ["!all"]
+  roles:
+    - role: nginx
+"""
+
+INVENTORY = """\
+---
+all:
+  children:
+    web:
+      hosts:
+        localhost:
+          ansible_connection: local
+          ansible_python_interpreter: "{{ ansible_playbook_python }}"
+"""
+
+WRK_SCRIPT = """\
+-- Requests cycle through the Host headers of a file (one per line, already shuffled), each
+-- thread from its own offset; done() prints the figures as one JSON line.
+local requests = {}
+local next_index = 0
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("offset", counter * 7919)
+end
+
+function init(args)
+  local path = args[2] or "/"
+  for host in io.lines(args[1]) do
+    requests[#requests + 1] = wrk.format("GET", path, {Host = host})
+  end
+  next_index = (offset or 0) % #requests
+end
+
+function request()
+  next_index = next_index % #requests + 1
+  return requests[next_index]
+end
+
+function done(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, "connect": %d, "read": %d, '
+    .. '"write": %d, "status": %d, "timeout": %d, "mean_us": %.1f, "p50_us": %.1f, '
+    .. '"p90_us": %.1f, "p99_us": %.1f, "max_us": %.1f}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency.mean, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max))
+end
+"""
+
+BACKEND_APP = """\
+# The one upstream of every server block in part 2: as little work per request as gunicorn allows.
+def application(environ, start_response):
+    body = ("ok " + environ.get("HTTP_HOST", "") + "\\n").encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+BACKEND_CONF = """\
+wsgi_app = "backend:application"
+chdir = {workdir!r}
+proc_name = "sitekit-bench-backend"
+bind = ["unix:{socket}"]
+backlog = 2048
+workers = {workers}
+worker_class = "sync"
+pidfile = {pidfile!r}
+control_socket = {control!r}
+accesslog = None
+errorlog = {errorlog!r}
+loglevel = "warning"
+"""
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MB = 1024 * 1024
+
+
+# --- the catalogue --------------------------------------------------------------------------
+
+
+def make_catalogue(sites: int, per_site: int, seed: int) -> list[dict]:
+    """*sites* sites named site0001..., *per_site* distinct domains each, deterministic."""
+    rng = random.Random(seed)
+    catalogue = []
+    for i in range(1, sites + 1):
+        stem = f"site{i:04d}"
+        apex = f"{stem}.{rng.choice(ORGS)}.{rng.choice(TLDS)}"
+        alias = f"{stem}-{rng.choice(WORDS)}.{rng.choice(TLDS)}"
+        domains = [apex, f"www.{apex}", alias, f"www.{alias}"]
+        subs = rng.sample(SUBS, len(SUBS))
+        k = 0
+        while len(domains) < per_site:
+            sub = subs[k % len(subs)] + (str(k // len(subs)) if k >= len(subs) else "")
+            domains.append(f"{sub}.{apex}")
+            k += 1
+        catalogue.append({"name": stem, "domains": domains[:per_site], "workers": 2})
+    return catalogue
+
+
+def write_settings(project: Path, catalogue: list[dict]) -> None:
+    """One settings module per site, as the validator requires (each with its own SITE_ID)."""
+    settings = project / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    for index, site in enumerate(catalogue, start=1):
+        (settings / f"{site['name']}.py").write_text(
+            f'"""{site["name"]}: generated by bench/nginx_scale.py."""\n\n'
+            f"SITE_ID = {1000 + index}\n"
+            f'SITEKIT_SITE = "{site["name"]}"\n',
+            encoding="utf-8",
+        )
+
+
+def validate(catalogue: list[dict], project_root: Path, repeat: int = 3) -> tuple[list, float]:
+    """Validate with sitekit.catalogue.validate; the normalised sites and the median time."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from sitekit.catalogue import validate as validate_catalogue
+
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = validate_catalogue(catalogue, env="bench", project_root=project_root)
+        times.append(time.perf_counter() - started)
+    if not result.ok:
+        shown = "\n".join(f"    {p}" for p in result.problems[:10])
+        raise BenchError(f"the generated catalogue is invalid ({len(result.problems)}):\n{shown}")
+    return [site.as_dict() for site in result.sites], statistics.median(times)
+
+
+def harbor_catalogue() -> list[dict]:
+    """The harbor site of the local environment's catalogue, as written there."""
+    sites = yaml.safe_load(LOCAL_CATALOGUE.read_text(encoding="utf-8"))["sitekit_sites"]
+    for site in sites:
+        if site.get("name") == "harbor":
+            return [site]
+    raise BenchError(f"no site 'harbor' in {LOCAL_CATALOGUE}")
+
+
+# --- rendering: Jinja2 as Ansible's template module, or the role itself ---------------------
+
+
+_SINGLE_EXPRESSION = re.compile(r"\A\s*\{\{(?P<expr>.*?)\}\}\s*\Z", re.S)
+
+
+class RoleRenderer:
+    """The nginx role's templates rendered with Jinja2 the way Ansible renders them.
+
+    Variables are the roles' own defaults (``roles/{sitekit,gunicorn_site,nginx}/defaults``),
+    evaluated like Ansible evaluates them (a string that is one ``{{ expression }}`` keeps its
+    type, anything else renders to text), below the facts the preflight sets
+    (``sitekit_catalogue``) and the extra variables (``-e``). Filters: the collection's
+    ``sitekit.deploy`` plugin, loaded from its file, and Ansible's core filters. Templates:
+    ``trim_blocks`` and the trailing newline kept, as the template module does.
+    """
+
+    def __init__(self, extra: dict, catalogue: list[dict]):
+        import jinja2
+        from ansible.plugins.filter.core import FilterModule as CoreFilters
+
+        self.jinja2 = jinja2
+        self.env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True
+        )
+        for name, function in CoreFilters().filters().items():
+            self.env.filters.setdefault(name, function)
+            self.env.filters[f"ansible.builtin.{name}"] = function
+        plugin = _load_module("sitekit_deploy_filters", FILTER_PLUGIN).FilterModule()
+        for name, function in plugin.filters().items():
+            self.env.filters[f"sitekit.deploy.{name}"] = function
+        self._compiled: dict[str, object] = {}
+
+        defaults: dict = {}
+        for path in ROLE_DEFAULTS:
+            defaults.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        base = {
+            # magic variables of a local web host
+            "inventory_hostname": "localhost",
+            "groups": {"all": ["localhost"], "web": ["localhost"], "ungrouped": []},
+            "hostvars": {"localhost": {}},
+            "ansible_facts": {"user_id": _user_name()},
+            "ansible_playbook_python": sys.executable,
+            "playbook_dir": str(REPO / "ansible"),
+            "inventory_dir": str(REPO / "inventories" / "bench"),
+            # the fact the preflight sets
+            "sitekit_catalogue": catalogue,
+            **extra,
+        }
+        pending = {k: v for k, v in defaults.items() if k not in base}
+        self.variables, self.per_site = self._resolve(pending, base)
+
+    def _evaluate(self, value, ctx: dict):
+        if isinstance(value, str):
+            if "{{" not in value and "{%" not in value:
+                return value
+            match = _SINGLE_EXPRESSION.match(value)
+            if match and "{{" not in match["expr"] and "}}" not in match["expr"]:
+                key = "expr:" + match["expr"]
+                if key not in self._compiled:
+                    self._compiled[key] = self.env.compile_expression(
+                        match["expr"].strip(), undefined_to_none=False
+                    )
+                result = self._compiled[key](ctx)
+                if isinstance(result, self.jinja2.Undefined):
+                    result._fail_with_undefined_error()
+                return result
+            key = "text:" + value
+            if key not in self._compiled:
+                self._compiled[key] = self.env.from_string(value)
+            return self._compiled[key].render(ctx)
+        if isinstance(value, list):
+            return [self._evaluate(v, ctx) for v in value]
+        if isinstance(value, dict):
+            return {k: self._evaluate(v, ctx) for k, v in value.items()}
+        return value
+
+    def _resolve(self, pending: dict, ctx: dict) -> tuple[dict, dict]:
+        """Evaluate *pending* in dependency order; what cannot be evaluated stays pending
+        (the per-site variables, which need ``site``; derived values of other roles)."""
+        ctx = dict(ctx)
+        pending = dict(pending)
+        progress = True
+        while pending and progress:
+            progress = False
+            for name, value in list(pending.items()):
+                try:
+                    ctx[name] = self._evaluate(value, ctx)
+                except Exception:  # undefined until another value is known
+                    continue
+                del pending[name]
+                progress = True
+        return ctx, pending
+
+    def for_site(self, site: dict) -> dict:
+        ctx, _ = self._resolve(self.per_site, {**self.variables, "site": site})
+        return ctx
+
+    def render(self, template: Path, ctx: dict) -> str:
+        key = "file:" + str(template)
+        if key not in self._compiled:
+            self._compiled[key] = self.env.from_string(template.read_text(encoding="utf-8"))
+        try:
+            return self._compiled[key].render(ctx)
+        except self.jinja2.UndefinedError as exc:
+            raise BenchError(f"rendering {template}: {exc}") from exc
+
+    def write_nginx(self) -> dict[Path, str]:
+        """What the nginx role (and the sitekit role's layout) writes, written the same way."""
+        v = self.variables
+        for key in ("sitekit_root", "sitekit_releases_dir", "sitekit_etc_dir", "sitekit_run_dir",
+                    "sitekit_log_dir", "sitekit_var_dir"):
+            Path(v[key]).mkdir(parents=True, exist_ok=True)
+        Path(v["sitekit_etc_dir"], "sites").mkdir(exist_ok=True)
+        Path(v["sitekit_log_dir"], "sites").mkdir(exist_ok=True)
+        for key in ("nginx_sites_dir", "nginx_log_dir", "nginx_temp_dir"):
+            Path(v[key]).mkdir(mode=0o750, parents=True, exist_ok=True)
+        templates = Path(v["nginx_templates_dir"])
+        sites_dir = Path(v["nginx_sites_dir"])
+        files = {
+            Path(v["nginx_conf"]): self.render(templates / "nginx.conf.j2", v),
+            sites_dir / "00-default.conf": self.render(templates / "default.conf.j2", v),
+        }
+        for site in v["sitekit_present_sites"]:
+            files[sites_dir / f"{site['name']}.conf"] = self.render(
+                templates / v["nginx_site_template"], self.for_site(site)
+            )
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            path.chmod(0o644)
+        return files
+
+
+def _user_name() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _ansible_playbook() -> str:
+    here = Path(sys.executable).parent / "ansible-playbook"
+    found = str(here) if here.exists() else shutil.which("ansible-playbook")
+    if not found:
+        raise BenchError("ansible-playbook not found (run with the repository's .venv)")
+    return found
+
+
+@dataclass
+class NginxConfig:
+    """One rendered nginx configuration in its own sitekit root."""
+
+    label: str
+    root: Path
+    port: int
+    variables: dict
+    sites: list[dict]
+    files: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def cmd(self) -> list[str]:
+        return [str(x) for x in self.variables["nginx_cmd"]]
+
+    @property
+    def conf(self) -> Path:
+        return Path(self.variables["nginx_conf"])
+
+    @property
+    def pidfile(self) -> Path:
+        return Path(self.variables["nginx_pidfile"])
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.variables["nginx_log_dir"])
+
+    @property
+    def domains(self) -> list[str]:
+        return [d for s in self.sites for d in s["domains"]]
+
+
+def extra_vars(root: Path, port: int, settings: dict) -> dict:
+    """The extra variables of a render: the stack's root and port, as the e2e tests set them."""
+    return {
+        "sitekit_env": "bench",
+        "sitekit_mode": "local",
+        "sitekit_root": str(root),
+        "sitekit_public_port": port,
+        "sitekit_project_dir": str(REPO),
+        "sitekit_secret_key_base": "sitekit-bench-" + "0" * 40,
+        **settings,
+    }
+
+
+def render_jinja2(label, root, port, settings, sites) -> tuple[NginxConfig, RoleRenderer, float]:
+    started = time.perf_counter()
+    renderer = RoleRenderer(extra_vars(root, port, settings), sites)
+    files = renderer.write_nginx()
+    seconds = time.perf_counter() - started
+    return NginxConfig(label, root, port, renderer.variables, sites, files), renderer, seconds
+
+
+def render_playbook(
+    label, root, port, settings, raw_sites, sites, project_root, workdir, daemons
+) -> tuple[NginxConfig, float]:
+    """Run the nginx role with ansible-playbook; stop the nginx it starts."""
+    pb_dir = workdir / "playbook"
+    pb_dir.mkdir(exist_ok=True)
+    (pb_dir / "hosts.yml").write_text(INVENTORY, encoding="utf-8")
+    (pb_dir / "nginx.yml").write_text(PLAYBOOK, encoding="utf-8")
+    variables = {
+        **extra_vars(root, port, settings),
+        "sitekit_sites": raw_sites,
+        "bench_project_root": str(project_root),
+    }
+    vars_file = pb_dir / f"vars-{label}.json"
+    vars_file.write_text(json.dumps(variables), encoding="utf-8")
+    # The variables the role derives, for the commands below (checked against the files).
+    derived = RoleRenderer(extra_vars(root, port, settings), sites).variables
+    daemons.append((derived["nginx_cmd"], Path(derived["nginx_pidfile"])))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0")
+    cmd = [_ansible_playbook(), "-i", str(pb_dir / "hosts.yml"), str(pb_dir / "nginx.yml"),
+           "-e", f"@{vars_file}"]
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=3600, check=False)
+    finally:
+        stop_daemon_nginx(derived["nginx_cmd"], Path(derived["nginx_pidfile"]))
+    seconds = time.perf_counter() - started
+    (workdir / f"playbook-{label}.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    if proc.returncode != 0:
+        raise BenchError(
+            f"ansible-playbook ({label}) failed ({proc.returncode}):\n"
+            + (proc.stdout + proc.stderr)[-3000:]
+        )
+    sites_dir = Path(derived["nginx_sites_dir"])
+    files = {
+        p: p.read_text(encoding="utf-8")
+        for p in [Path(derived["nginx_conf"]), *sorted(sites_dir.glob("*.conf"))]
+    }
+    return NginxConfig(label, root, port, derived, sites, files), seconds
+
+
+def check_render(playbook_files: dict[Path, str], jinja_files: dict[Path, str]) -> list[str]:
+    """Differences between the role's output and the Jinja2 rendering (empty: identical)."""
+    problems = []
+    for path in sorted(set(playbook_files) | set(jinja_files)):
+        a, b = playbook_files.get(path), jinja_files.get(path)
+        if a is None or b is None:
+            problems.append(f"{path}: written by {'Jinja2' if a is None else 'the role'} only")
+        elif a != b:
+            import difflib
+
+            diff = difflib.unified_diff(
+                a.splitlines(), b.splitlines(), "role", "jinja2", lineterm="", n=1
+            )
+            problems.append(f"{path} differs:\n" + "\n".join(list(diff)[:20]))
+    return problems
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """In a started service, before exec: SIGTERM it if the benchmark dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+        data = f.read()
+    return data[data.rindex(")") + 2 :].split()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return _stat(pid)[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Service:
+    """A long-running process the benchmark starts and stops (own process group)."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    stop_signal: int = signal.SIGTERM
+    env: dict | None = None
+    cwd: Path | None = None
+    proc: subprocess.Popen | None = None
+    extra: dict = field(default_factory=dict)
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as logfile:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: Ctrl-C reaches only the bench
+                preexec_fn=_die_with_parent,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def children(self) -> list[int]:
+        return memory.child_pids(self.pid)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the process and its children, live (their own counters) or reaped
+        (the parent's cutime/cstime)."""
+        total = 0
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            f = _stat(self.pid)
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+        for pid in self.children():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                f = _stat(pid)
+                total += int(f[11]) + int(f[12])
+        return total / CLOCK_TICKS
+
+    def pss_mb(self) -> float:
+        total = 0
+        for pid in [self.pid, *self.children()]:
+            with contextlib.suppress(OSError):
+                total += memory.smaps_rollup(pid).get("Pss", 0)
+        return total / 1024
+
+    def open_files(self) -> dict[str, int]:
+        counts = {}
+        for role, pids in (("master", [self.pid]), ("worker", self.children()[:1])):
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    counts[role] = len(os.listdir(f"/proc/{pid}/fd"))
+        return counts
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "    (no log)"
+        return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+    def stop(self, grace: float = 15.0) -> None:
+        """The stop signal (nginx: SIGQUIT, graceful), then SIGTERM, then SIGKILL to the
+        whole process group."""
+        if self.proc is None:
+            return
+        for sig, wait in ((self.stop_signal, grace), (signal.SIGTERM, 5.0)):
+            if not self.alive():
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=wait)
+        leftovers = memory.group_pids(self.pid)
+        if self.alive() or leftovers:
+            log(f"{self.name} did not stop: killing its processes")
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+
+def stop_daemon_nginx(nginx_cmd: list[str], pidfile: Path) -> None:
+    """Stop an nginx that daemonised (the one the role starts): quit, then SIGKILL."""
+    try:
+        pid = int(pidfile.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if not _alive(pid):
+        return
+    subprocess.run([*map(str, nginx_cmd), "-s", "quit"], capture_output=True, timeout=30,
+                   check=False, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        log(f"nginx {pid} did not quit: killing it")
+        for child in [*memory.child_pids(pid), pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+
+def start_nginx(config: NginxConfig, workdir: Path) -> Service:
+    """nginx in the foreground (-g 'daemon off;') with the rendered configuration."""
+    service = Service(
+        f"nginx {config.label}",
+        [*config.cmd, "-g", "daemon off;"],
+        workdir / f"nginx-{config.label}.out",
+        stop_signal=signal.SIGQUIT,
+    )
+    service.start()
+    return service
+
+
+def http_request(port: int, host: str, path: str = "/", timeout: float = 10.0):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": host, "User-Agent": "sitekit-bench"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_for(what: str, check, service: Service, timeout: float) -> float:
+    started = time.monotonic()
+    while True:
+        if not service.alive():
+            raise BenchError(f"{service.name} exited ({service.proc.returncode}) at start:\n"
+                             f"{service.log_tail()}")
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if check():
+                return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"{what} not ready within {timeout:.0f}s:\n{service.log_tail()}")
+        time.sleep(0.1)
+
+
+# --- nginx -t -------------------------------------------------------------------------------
+
+
+def _limit_open_files(soft: int):
+    def apply() -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))
+
+    return apply
+
+
+def nginx_test(config: NginxConfig, runs: int, nofile: int | None = None) -> dict:
+    """Time `nginx -t` (as the role's handler runs it) *runs* times; its messages."""
+    times, output, ok = [], "", True
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [*config.cmd, "-t"], capture_output=True, text=True, timeout=120, check=False,
+            stdin=subprocess.DEVNULL, preexec_fn=_limit_open_files(nofile) if nofile else None,
+        )
+        times.append(time.perf_counter() - started)
+        output, ok = proc.stderr, proc.returncode == 0
+    messages = [
+        re.sub(r"^nginx: ", "", line)
+        for line in output.splitlines()
+        if "[warn]" in line or "[emerg]" in line or "[alert]" in line
+    ]
+    return {
+        "ok": ok,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "runs": runs,
+        "messages": messages,
+    }
+
+
+def configured_hash(conf_text: str) -> dict[str, int]:
+    found = dict(re.findall(r"^\s*server_names_hash_(max_size|bucket_size)\s+(\d+);", conf_text,
+                            re.M))
+    return {k: int(v) for k, v in found.items()}
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One thing requests/s is measured against: a URL, its Host headers, the services whose
+    CPU time is counted."""
+
+    label: str
+    port: int
+    hosts_file: Path
+    path: str
+    watch: dict[str, Service]  # CPU time counted per role: nginx, backend, gunicorn
+    rounds: list[dict] = field(default_factory=list)
+
+
+def write_hosts(path: Path, hosts: list[str], seed: int) -> Path:
+    shuffled = list(hosts)
+    random.Random(seed).shuffle(shuffled)
+    path.write_text("\n".join(shuffled) + "\n", encoding="ascii")
+    return path
+
+
+def run_wrk(args, target: Target, seconds: float, script: Path) -> dict:
+    cmd = [
+        args.wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds:g}s",
+        "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{target.port}/",
+        "--", str(target.hosts_file), target.path,
+    ]
+    before = {role: s.cpu_seconds() for role, s in target.watch.items()}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                          stdin=subprocess.DEVNULL, check=False)
+    after = {role: s.cpu_seconds() for role, s in target.watch.items()}
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"[-3000:])
+    r = json.loads(line[len("WRK_JSON "):])
+    requests = max(r["requests"], 1)
+    errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    return {
+        "requests": r["requests"],
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000,
+        "errors": errors,
+        "error_detail": {k: r[k] for k in ("connect", "read", "write", "status", "timeout")},
+        "cpu_us_per_request": {
+            name: (after[name] - before[name]) * 1e6 / requests for name in before
+        },
+    }
+
+
+def measure(args, targets: list[Target], script: Path) -> None:
+    """Warm-up, then --rounds rounds per target, interleaved A B, B A, A B..."""
+    for t in targets:
+        run_wrk(args, t, args.warmup, script)
+    for r in range(args.rounds):
+        order = targets if r % 2 == 0 else targets[::-1]
+        for t in order:
+            result = run_wrk(args, t, args.duration, script)
+            if result["errors"] > max(0, result["requests"] // 1000):
+                raise BenchError(f"{t.label}: {result['errors']} failed requests of "
+                                 f"{result['requests']}: {result['error_detail']}")
+            t.rounds.append(result)
+            log(f"  round {r + 1}/{args.rounds} {t.label}: {result['rps']:,.0f} req/s, "
+                f"p99 {result['p99_ms']:.1f} ms")
+
+
+def summarize(t: Target) -> dict:
+    rounds = t.rounds
+    rps = [r["rps"] for r in rounds]
+    names = rounds[0]["cpu_us_per_request"].keys()
+    return {
+        "label": t.label,
+        "rps_median": statistics.median(rps),
+        "rps_min": min(rps),
+        "rps_max": max(rps),
+        "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+        "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+        "requests": sum(r["requests"] for r in rounds),
+        "errors": sum(r["errors"] for r in rounds),
+        "cpu_us_per_request": {
+            n: statistics.median(r["cpu_us_per_request"][n] for r in rounds) for n in names
+        },
+        "rounds": rounds,
+    }
+
+
+def compare(a: Target, b: Target, target: float) -> dict:
+    sa, sb = summarize(a), summarize(b)
+    # Rounds r of a and b ran one after the other: their ratio cancels whatever else loaded
+    # the machine at the time; the median of those ratios is the figure judged.
+    paired = [x["rps"] / y["rps"] for x, y in zip(a.rounds, b.rounds, strict=True)]
+    ratio = statistics.median(paired)
+    return {
+        "a": sa,
+        "b": sb,
+        "ratio": ratio,
+        "paired_ratios": paired,
+        "ratio_of_medians": sa["rps_median"] / sb["rps_median"],
+        "cpu_ratio": {
+            n: sa["cpu_us_per_request"][n] / sb["cpu_us_per_request"][n]
+            for n in sa["cpu_us_per_request"]
+            if sb["cpu_us_per_request"].get(n)
+        },
+        "target": target,
+        "pass": ratio >= target,
+    }
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def machine(python: str, nginx: str, wrk: str) -> dict:
+    def first_line(cmd):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+            return (proc.stderr + proc.stdout).strip().splitlines()[0]
+        return "?"
+
+    return {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "load_start": os.getloadavg(),
+        "nginx": first_line([nginx, "-v"]).replace("nginx version: ", ""),
+        "wrk": first_line([wrk, "--version"]).split(" [")[0],
+        "versions": memory.versions(python),
+        "nofile_soft": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+
+
+def settings_from(args) -> dict:
+    settings = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise BenchError(f"--set {item!r}: expected NAME=VALUE")
+        settings[name] = yaml.safe_load(value)
+    return settings
+
+
+def run(args: argparse.Namespace, report: dict) -> None:
+    parts = set(args.only or PARTS)
+    settings = {"nginx_binary": args.nginx, **settings_from(args)}
+    workdir = Path(tempfile.mkdtemp(prefix="sitekit-bench-nginx-"))
+    services: list[Service] = []
+    daemons: list[tuple[list[str], Path]] = []
+    report["run"] = {
+        "parts": sorted(parts),
+        "sites": args.sites,
+        "domains_per_site": args.domains_per_site,
+        "render": args.render,
+        "set": settings,
+        "connections": args.connections,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "backend_workers": args.backend_workers,
+        "workdir": str(workdir) if args.keep else None,
+    }
+    report["machine"] = machine(args.python, args.nginx, args.wrk)
+    log(f"working directory {workdir}")
+    try:
+        script = workdir / "wrk.lua"
+        script.write_text(WRK_SCRIPT, encoding="utf-8")
+        backend_socket = workdir / "backend.sock"
+        scale = one = None
+        if parts & {"scale", "sites"}:
+            # 1. the catalogue, validated and rendered
+            raw = make_catalogue(args.sites, args.domains_per_site, args.seed)
+            project = workdir / "project"
+            write_settings(project, raw)
+            log(f"validating {args.sites} sites")
+            sites, validate_s = validate(raw, project)
+            lengths = sorted(len(d) for s in raw for d in s["domains"])
+            report["catalogue"] = {
+                "sites": len(sites),
+                "domains": len(lengths),
+                "length_min": lengths[0],
+                "length_median": statistics.median(lengths),
+                "length_max": lengths[-1],
+                "validate_s": validate_s,
+                "example": raw[420]["domains"] if len(raw) > 420 else raw[0]["domains"],
+            }
+            # every server block of parts 2 points at the one backend
+            proxied = {"sitekit_site_socket": str(backend_socket), **settings}
+            render: dict = {"method": args.render}
+            log(f"rendering the configuration of {len(sites)} sites ({args.render})")
+            if args.render == "playbook":
+                scale, seconds = render_playbook(
+                    "scale", workdir / "scale", free_port(), proxied, raw, sites, project,
+                    workdir, daemons)
+                one, one_seconds = render_playbook(
+                    "one", workdir / "one", free_port(), proxied, raw[:1], sites[:1], project,
+                    workdir, daemons)
+                render["one_site_s"] = one_seconds
+            else:
+                scale, _, seconds = render_jinja2(
+                    "scale", workdir / "scale", free_port(), proxied, sites)
+                one_port = free_port()
+                if args.render_check:
+                    log("rendering 1 site with ansible-playbook and with Jinja2, to compare")
+                    role_one, pb_seconds = render_playbook(
+                        "one", workdir / "one", one_port, proxied, raw[:1], sites[:1], project,
+                        workdir, daemons)
+                    render["check_playbook_s"] = pb_seconds
+                one, _, one_seconds = render_jinja2(
+                    "one", workdir / "one", one_port, proxied, sites[:1])
+                render["one_site_s"] = one_seconds
+                if args.render_check:
+                    problems = check_render(role_one.files, one.files)
+                    render["check"] = problems or "identical"
+                    if problems:
+                        raise BenchError("the Jinja2 rendering differs from the role's:\n"
+                                         + "\n".join(problems))
+            render["seconds"] = seconds
+            render["files"] = len(scale.files)
+            render["bytes"] = sum(len(t) for t in scale.files.values())
+            report["render"] = render
+
+            report["server_names_hash"] = {
+                "filter": _load_module("sitekit_deploy_filters", FILTER_PLUGIN)
+                .server_names_hash(sites),
+                "scale": configured_hash(scale.conf.read_text(encoding="utf-8")),
+                "one": configured_hash(one.conf.read_text(encoding="utf-8")),
+            }
+            if "scale" in parts:
+                log(f"timing nginx -t ({args.nginx_t_runs} runs each)")
+                report["nginx_t"] = {
+                    "scale": nginx_test(scale, args.nginx_t_runs),
+                    "one": nginx_test(one, args.nginx_t_runs),
+                    "target_s": args.target_nginx_t,
+                }
+                report["nginx_t"]["pass"] = (
+                    report["nginx_t"]["scale"]["ok"]
+                    and report["nginx_t"]["scale"]["median_s"] < args.target_nginx_t
+                )
+                # systemd starts services with a soft limit of 1024 open files
+                report["nginx_t_nofile_1024"] = nginx_test(scale, 1, nofile=1024)
+            elif not nginx_test(scale, 1)["ok"]:
+                raise BenchError("nginx -t fails on the large configuration")
+
+        if "sites" in parts:
+            # 2. the same backend behind 1000 sites and behind 1
+            log(f"starting the backend (gunicorn, {args.backend_workers} sync workers)")
+            (workdir / "backend.py").write_text(BACKEND_APP, encoding="utf-8")
+            (workdir / "backend.conf.py").write_text(
+                BACKEND_CONF.format(
+                    workdir=str(workdir), socket=backend_socket, workers=args.backend_workers,
+                    pidfile=str(workdir / "backend.pid"), control=str(workdir / "backend.ctl"),
+                    errorlog=str(workdir / "backend.log"),
+                ),
+                encoding="utf-8",
+            )
+            backend = Service(
+                "backend", [args.python, "-m", "gunicorn", "-c", str(workdir / "backend.conf.py")],
+                workdir / "backend.out", env=memory.base_environment(workdir), cwd=workdir,
+            )
+            services.append(backend)
+            backend.start()
+            nginx_scale = start_nginx(scale, workdir)
+            services.append(nginx_scale)
+            nginx_one = start_nginx(one, workdir)
+            services.append(nginx_one)
+            wait_for("backend", lambda: memory.http_get(backend_socket, "/", "x")[0] == 200,
+                     backend, 60)
+            for config, service in ((scale, nginx_scale), (one, nginx_one)):
+                wait_for(service.name,
+                         lambda c=config: http_request(c.port, c.domains[0])[0] == 200,
+                         service, 60)
+            spot_check(scale, one, args.seed)
+            targets = [
+                Target(f"{len(scale.sites)} sites, {len(scale.domains)} domains", scale.port,
+                       write_hosts(workdir / "hosts-scale.txt", scale.domains, args.seed), "/",
+                       {"nginx": nginx_scale, "backend": backend}),
+                Target(f"{len(one.sites)} site, {len(one.domains)} domains", one.port,
+                       write_hosts(workdir / "hosts-one.txt", one.domains, args.seed), "/",
+                       {"nginx": nginx_one, "backend": backend}),
+            ]
+            log(f"requests/s through nginx, {args.rounds} rounds of {args.duration:g}s each")
+            measure(args, targets, script)
+            result = compare(targets[0], targets[1], args.target_sites)
+            logs = [scale.log_dir / f"{s['name']}.access.log" for s in scale.sites]
+            if all(p.exists() for p in logs):  # per-site access logs, as the template writes
+                result["server_blocks_reached"] = sum(1 for p in logs if p.stat().st_size > 0)
+            result["nginx"] = {
+                "scale": {"pss_mb": nginx_scale.pss_mb(), "open_files": nginx_scale.open_files(),
+                          "workers": len(nginx_scale.children())},
+                "one": {"pss_mb": nginx_one.pss_mb(), "open_files": nginx_one.open_files(),
+                        "workers": len(nginx_one.children())},
+            }
+            report["sites"] = result
+            for s in (nginx_scale, nginx_one, backend):
+                s.stop()
+
+        if "proxy" in parts:
+            # 3. Django through nginx and its socket against the same master reached directly
+            log("migrating and syncing the sqlite database")
+            env = memory.base_environment(workdir)
+            memory.prepare_database(args.python, env, workdir)
+            raw = harbor_catalogue()
+            sites, _ = validate(raw, REPO, repeat=1)
+            site = sites[0]
+            harbor, renderer, _ = render_jinja2(
+                "harbor", workdir / "harbor", free_port(), settings, sites)
+            tcp_port = free_port()
+            gunicorn = start_site_master(args, renderer, site, env, tcp_port, workdir)
+            services.append(gunicorn)
+            nginx_harbor = start_nginx(harbor, workdir)
+            services.append(nginx_harbor)
+            host = site["canonical_domain"]
+            sock = Path(renderer.for_site(site)["sitekit_site_socket"])
+            boot = wait_for("gunicorn (harbor)", lambda: healthy(sock, host, site["name"]),
+                            gunicorn, args.boot_timeout)
+            log(f"harbor answers /healthz after {boot:.1f}s")
+            wait_for(nginx_harbor.name, lambda: http_request(harbor.port, host, "/healthz")[0]
+                     == 200, nginx_harbor, 60)
+            if http_request(tcp_port, host, "/healthz")[0] != 200:
+                raise BenchError("gunicorn does not answer /healthz on its TCP port")
+            hosts = write_hosts(workdir / "hosts-harbor.txt", [host], args.seed)
+            targets = [
+                Target("nginx -> unix socket -> gunicorn", harbor.port, hosts, "/healthz",
+                       {"nginx": nginx_harbor, "gunicorn": gunicorn}),
+                Target("gunicorn directly (TCP)", tcp_port, hosts, "/healthz",
+                       {"gunicorn": gunicorn}),
+            ]
+            log(f"requests/s to Django, {args.rounds} rounds of {args.duration:g}s each")
+            measure(args, targets, script)
+            result = compare(targets[0], targets[1], args.target_proxy)
+            result["site"] = {"name": site["name"], "settings_module": site["settings_module"],
+                              "workers": site["workers"], "threads": site["threads"],
+                              "host": host}
+            report["proxy"] = result
+        report["machine"]["load_end"] = os.getloadavg()
+    finally:
+        # Neither Ctrl-C nor the timeout may interrupt the clean-up.
+        signal.alarm(0)
+        previous = {
+            s: signal.signal(s, signal.SIG_IGN)
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
+        try:
+            if services:
+                log("stopping nginx and gunicorn")
+            for s in reversed(services):
+                s.stop()
+            for cmd, pidfile in daemons:
+                stop_daemon_nginx(cmd, pidfile)
+            if args.keep:
+                log(f"kept {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def spot_check(scale: NginxConfig, one: NginxConfig, seed: int) -> None:
+    """A sample of domains reaches the backend with its Host; an unknown Host gets no answer."""
+    rng = random.Random(seed)
+    sample = rng.sample(scale.domains, min(50, len(scale.domains)))
+    for config, hosts in ((scale, sample), (one, one.domains)):
+        for host in hosts:
+            status, body = http_request(config.port, host)
+            if status != 200 or body.decode().strip() != f"ok {host}":
+                raise BenchError(f"{config.label}: Host {host} got {status} {body[:80]!r}")
+    with contextlib.suppress(http.client.RemoteDisconnected, ConnectionResetError):
+        status, _ = http_request(scale.port, "unknown.example.invalid")
+        raise BenchError(f"an unknown Host got an answer ({status}), not 444")
+
+
+def healthy(sock: Path, host: str, name: str) -> bool:
+    status, body = memory.http_get(sock, "/healthz", host, timeout=5)
+    return status == 200 and json.loads(body).get("site") == name
+
+
+def start_site_master(args, renderer: RoleRenderer, site: dict, env: dict, tcp_port: int,
+                      workdir: Path) -> Service:
+    """The site's master from the gunicorn_site role's template, also bound to 127.0.0.1
+    (and named sitekit-bench-*)."""
+    ctx = renderer.for_site(site)
+    template = REPO / "roles" / "gunicorn_site" / "templates" / "gunicorn.conf.py.j2"
+    text = renderer.render(template, ctx)
+    unix_bind = f'bind = ["unix:{ctx["sitekit_site_socket"]}"]'
+    if text.count(unix_bind) != 1:
+        raise BenchError(f"{template} no longer has the line {unix_bind!r}")
+    text = text.replace(unix_bind, f'bind = ["unix:{ctx["sitekit_site_socket"]}", '
+                                   f'"127.0.0.1:{tcp_port}"]')
+    # named like the other benchmarks' processes, not like a deployed master
+    text = re.sub(r'^proc_name = "(.*)"$', r'proc_name = "sitekit-bench-\1"', text, flags=re.M)
+    current = Path(ctx["sitekit_current"])
+    current.parent.mkdir(parents=True, exist_ok=True)
+    if not current.exists():
+        current.symlink_to(REPO)
+    Path(ctx["sitekit_site_run_dir"]).mkdir(parents=True, exist_ok=True)
+    Path(ctx["sitekit_log_dir"], "sites", site["name"]).mkdir(parents=True, exist_ok=True)
+    conf = Path(ctx["sitekit_etc_dir"]) / f"{site['name']}.gunicorn.conf.py"
+    conf.write_text(text, encoding="utf-8")
+    master = Service(
+        f"gunicorn {site['name']}",
+        [args.python, "-m", "gunicorn", "-c", str(conf)],
+        workdir / f"gunicorn-{site['name']}.out",
+        env=dict(env, DJANGO_SETTINGS_MODULE=site["settings_module"],
+                 SITEKIT_WARMUP_HOST=site["canonical_domain"]),
+        cwd=REPO,
+    )
+    master.start()
+    return master
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def print_comparison(result: dict, what: str) -> None:
+    a, b = result["a"], result["b"]
+    names = list(dict.fromkeys([*a["cpu_us_per_request"], *b["cpu_us_per_request"]]))
+    width = max(len(a["label"]), len(b["label"])) + 2
+    header = (f"  {'':<{width}}{'req/s':>8} {'(min-max)':<16}{'p50 ms':>7}{'p99 ms':>8}"
+              + "".join(f"{n + ' CPU us/req':>20}" for n in names) + f"{'errors':>8}")
+    print(header)
+    for s in (a, b):
+        cpu = "".join(
+            f"{s['cpu_us_per_request'][n]:>20.0f}" if n in s["cpu_us_per_request"]
+            else f"{'-':>20}" for n in names
+        )
+        span = f"({s['rps_min']:,.0f}-{s['rps_max']:,.0f})"
+        print(f"  {s['label']:<{width}}{s['rps_median']:>8,.0f} {span:<16}{s['p50_ms']:>7.1f}"
+              f"{s['p99_ms']:>8.1f}{cpu}{s['errors']:>8}")
+    paired = result["paired_ratios"]
+    print(f"  req/s ratio {what}: {result['ratio']:.3f} (median of {len(paired)} round pairs, "
+          f"{min(paired):.3f}-{max(paired):.3f}; ratio of the medians "
+          f"{result['ratio_of_medians']:.3f})"
+          f"   target >= {result['target']:.2f}  {verdict(result['pass'])}")
+    if result["cpu_ratio"]:
+        print("  CPU per request, same ratio: " + ", ".join(
+            f"{n} {r:.3f}" for n, r in result["cpu_ratio"].items()))
+
+
+def print_report(report: dict) -> None:
+    m, run = report["machine"], report["run"]
+    v = m.get("versions", {})
+    print("sitekit nginx at scale")
+    print(f"  {m['cpus']} CPUs, kernel {m['kernel']}, nginx {m['nginx']}, {m['wrk']}, Python "
+          f"{v.get('python', '?')}, Django {v.get('django', '?')}, gunicorn "
+          f"{v.get('gunicorn', '?')}; open files limit {m['nofile_soft']}")
+    load_end = m.get("load_end")
+    print(f"  load average (1/5/15 min) {' '.join(f'{x:.2f}' for x in m['load_start'])} at start"
+          + (f", {' '.join(f'{x:.2f}' for x in load_end)} at end" if load_end else ""))
+    if run["set"]:
+        print(f"  variables set: {json.dumps(run['set'])}")
+    if "catalogue" in report:
+        c, r = report["catalogue"], report["render"]
+        print()
+        print(f"1. scale: {c['sites']} sites, {c['domains']} domains of {c['length_min']} to "
+              f"{c['length_max']} characters (median {c['length_median']:g}), e.g. "
+              f"{', '.join(c['example'][:2])}")
+        print(f"  validated by sitekit.catalogue.validate in {c['validate_s'] * 1000:.0f} ms "
+              "(median of 3, one settings module read per site)")
+        if r["method"] == "playbook":
+            print(f"  rendered by the nginx role (ansible-playbook, preflight + nginx role, "
+                  f"including its nginx -t and start) in {r['seconds']:.1f} s: {r['files']} "
+                  f"files, {r['bytes'] / MB:.1f} MB; 1 site: {r['one_site_s']:.1f} s")
+        else:
+            print(f"  rendered with Jinja2 (the role's templates and defaults, sitekit.deploy "
+                  f"filters) in {r['seconds']:.2f} s: {r['files']} files, "
+                  f"{r['bytes'] / MB:.1f} MB")
+            if "check" in r:
+                print(f"  the same rendering of 1 site is byte for byte {r['check']} to the "
+                      f"nginx role's (ansible-playbook: {r['check_playbook_s']:.1f} s)")
+        h = report["server_names_hash"]
+        print(f"  server_names_hash_max_size {h['scale'].get('max_size')}, "
+              f"server_names_hash_bucket_size {h['scale'].get('bucket_size')} "
+              f"(1 site: {h['one'].get('max_size')}, {h['one'].get('bucket_size')})")
+    if "nginx_t" in report:
+        t = report["nginx_t"]
+        s, o = t["scale"], t["one"]
+        print(f"  nginx -t: {s['median_s']:.3f} s median of {s['runs']} ({s['min_s']:.3f}-"
+              f"{s['max_s']:.3f}){'' if s['ok'] else ' FAILED'}; 1 site: {o['median_s']:.3f} s"
+              f"   target < {t['target_s']:g} s  {verdict(t['pass'])}")
+        for message in s["messages"]:
+            print(f"    {message}")
+        n = report["nginx_t_nofile_1024"]
+        print("  nginx -t with a soft limit of 1024 open files (systemd's default for "
+              f"services): {'ok' if n['ok'] else 'FAILS'}")
+        for message in n["messages"][:2]:
+            print(f"    {message}")
+    if "sites" in report:
+        r = report["sites"]
+        print()
+        print(f"2. requests/s through nginx: {r['a']['label']} against {r['b']['label']}")
+        print(f"  every server block proxies to one backend: gunicorn, {run['backend_workers']} "
+              "sync workers, a trivial WSGI app, unix socket")
+        print(f"  wrk: {run['connections']} connections, {run['threads']} thread(s), Host "
+              f"headers cycling through the configured domains; {run['rounds']} rounds of "
+              f"{run['duration_s']:g} s per configuration, interleaved, after "
+              f"{run['warmup_s']:g} s of warm-up")
+        print_comparison(r, "1000 sites / 1 site" if r["a"]["label"].startswith("1000 ")
+                         else "many sites / 1 site")
+        n = r["nginx"]
+        if "server_blocks_reached" in r:
+            print(f"  requests reached {r['server_blocks_reached']} server blocks (per-site "
+                  "access logs written)")
+        print(f"  nginx (master + "
+              f"{n['scale']['workers']} workers) PSS {n['scale']['pss_mb']:.1f} MB against "
+              f"{n['one']['pss_mb']:.1f} MB; open files per worker "
+              f"{n['scale']['open_files'].get('worker')} against "
+              f"{n['one']['open_files'].get('worker')}")
+    if "proxy" in report:
+        r = report["proxy"]
+        s = r["site"]
+        print()
+        print(f"3. requests/s to Django ({s['settings_module']}, GET /healthz, Host {s['host']}): "
+              "through nginx against the same gunicorn directly")
+        print(f"  one gunicorn master as the deploy renders it ({s['workers']} sync workers, "
+              "preload + sitekit hooks), bound to its unix socket and to 127.0.0.1; "
+              f"wrk {run['connections']} connections, {run['rounds']} rounds of "
+              f"{run['duration_s']:g} s each way, interleaved")
+        print_comparison(r, "through nginx / direct")
+
+
+def default_python() -> str:
+    venv_python = REPO / ".venv" / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/nginx_scale.py",
+        description=(
+            "nginx with many sites. 1: validate and render a generated catalogue (default "
+            "1000 sites x 5 domains) through the nginx role's templates and time nginx -t on "
+            "it. 2: requests/s through nginx with that configuration against 1 site "
+            "configured, every server block proxying to one trivial gunicorn backend. "
+            "3: requests/s to a real site's Django /healthz through nginx and its unix socket "
+            "against the same gunicorn master reached directly. Figures and ratios are "
+            "printed with PASS or MISS against the targets. Load is generated with wrk, "
+            "to 127.0.0.1 only."
+        ),
+        epilog=(
+            "Exit status: 0 when the run completed (whether or not the targets were met), 2 "
+            "when it failed, 130 when it was interrupted or timed out. Every process started "
+            "is stopped in all cases."
+        ),
+    )
+    parser.add_argument("--only", action="append", choices=sorted(PARTS),
+                        help="run only this part (repeatable): "
+                        + "; ".join(f"{k}: {v}" for k, v in PARTS.items()))
+    parser.add_argument("--sites", type=int, default=1000, metavar="N",
+                        help="sites in the generated catalogue (default: 1000)")
+    parser.add_argument("--domains-per-site", type=int, default=5, metavar="N",
+                        help="domains per generated site (default: 5)")
+    parser.add_argument("--render", choices=("jinja2", "playbook"), default="jinja2",
+                        help="jinja2 (default): the role's templates rendered with Jinja2 as "
+                        "Ansible does, checked against the role run by ansible-playbook for 1 "
+                        "site; playbook: the nginx role run by ansible-playbook for the whole "
+                        "catalogue (about a second per site)")
+    parser.add_argument("--no-render-check", dest="render_check", action="store_false",
+                        help="with --render jinja2: skip the comparison with ansible-playbook")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra variable for every rendered configuration, as "
+                        "ansible-playbook -e (VALUE is YAML), e.g. nginx_worker_processes=1 or "
+                        "nginx_templates_dir=/tmp/copy (repeatable)")
+    parser.add_argument("--connections", type=int, default=16,
+                        help="wrk connections (default: 16)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default: 1)")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="measured rounds per configuration (default: 15)")
+    parser.add_argument("--duration", type=float, default=2.0, metavar="SECONDS",
+                        help="length of a round (default: 2)")
+    parser.add_argument("--warmup", type=float, default=2.0, metavar="SECONDS",
+                        help="unmeasured load per configuration first (default: 2)")
+    parser.add_argument("--backend-workers", type=int, default=2, metavar="N",
+                        help="sync workers of part 2's backend (default: 2)")
+    parser.add_argument("--nginx-t-runs", type=int, default=5, metavar="N",
+                        help="nginx -t runs; the median is reported (default: 5)")
+    parser.add_argument("--target-nginx-t", type=float, default=1.0, metavar="SECONDS",
+                        help="nginx -t on the large configuration (default: < 1 s)")
+    parser.add_argument("--target-sites", type=float, default=0.95, metavar="RATIO",
+                        help="req/s with the large configuration / with 1 site (default: 0.95)")
+    parser.add_argument("--target-proxy", type=float, default=0.90, metavar="RATIO",
+                        help="req/s through nginx / directly (default: 0.90)")
+    parser.add_argument("--seed", type=int, default=421, help="seed of the catalogue and the "
+                        "order of the Host headers (default: 421)")
+    parser.add_argument("--nginx", default="/usr/sbin/nginx",
+                        help="nginx binary (default: /usr/sbin/nginx)")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk",
+                        help="wrk binary (default: from PATH; Debian package wrk)")
+    parser.add_argument("--python", default=default_python(),
+                        help="interpreter that runs gunicorn and manage.py "
+                        "(default: the repository's .venv, else this one)")
+    parser.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="time for the Django master to answer /healthz (default: 120)")
+    parser.add_argument("--timeout", type=int, default=1200, metavar="SECONDS",
+                        help="overall limit of the run (default: 1200)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON instead of a report")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (configurations, logs, database)")
+    args = parser.parse_args(argv)
+    for name in ("sites", "domains_per_site", "connections", "threads", "rounds",
+                 "backend_workers", "nginx_t_runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.sites > 9999:
+        parser.error("--sites must be at most 9999")
+    if args.duration <= 0 or args.warmup < 0:
+        parser.error("--duration must be positive and --warmup not negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not os.access(args.nginx, os.X_OK):
+        log(f"error: {args.nginx} is not executable (apt-get install nginx-light)")
+        return 2
+    needs_load = set(args.only or PARTS) & {"sites", "proxy"}
+    if needs_load and not shutil.which(args.wrk):
+        log(f"error: wrk not found ({args.wrk}): apt-get install wrk")
+        return 2
+
+    def interrupt(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    def expire(_signum, _frame):
+        raise Interrupted(f"overall timeout of {args.timeout}s")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+    signal.signal(signal.SIGALRM, expire)
+    signal.alarm(args.timeout)
+    report: dict = {}
+    try:
+        run(args, report)
+    except BenchError as exc:
+        log(f"error: {exc}")
+        return 2
+    except Interrupted as exc:
+        log(f"stopped: {exc}")
+        return 130
+    except KeyboardInterrupt:
+        log("stopped: interrupted")
+        return 130
+    finally:
+        signal.alarm(0)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print_report(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
