@@ -198,3 +198,39 @@ def test_private_address_prefers_the_explicit_one_then_ansible_host_then_the_nam
         "10.0.0.12",
         "db",
     ]
+
+
+@pytest.mark.parametrize("count", [3, 30, 300, 1500])
+def test_server_names_hash_sizes_let_nginx_build_the_hash_without_warning(tmp_path, count):
+    """nginx -t on a configuration of `count` sites with 5 names each: no hash warning."""
+    import shutil
+    import subprocess
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is not installed (make system-deps installs it)")
+    prefixes = ("", "www.", "shop.", "m.", "blog.")
+    sites = [
+        {"name": f"site{i:04d}", "state": "present",
+         "domains": [f"{p}site{i:04d}.example-shop.org" for p in prefixes]}
+        for i in range(count)
+    ]
+    sizes = plugin.server_names_hash(sites)
+    blocks = "".join(
+        f"server {{ listen 127.0.0.1:1; server_name {' '.join(s['domains'])}; return 444; }}\n"
+        for s in sites
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n server_names_hash_max_size {sizes['max_size']};\n"
+        f" server_names_hash_bucket_size {sizes['bucket_size']};\n"
+        f" client_body_temp_path {tmp_path}/b; proxy_temp_path {tmp_path}/p;\n"
+        f" fastcgi_temp_path {tmp_path}/f; uwsgi_temp_path {tmp_path}/u;\n"
+        f" scgi_temp_path {tmp_path}/s;\n"
+        f" access_log off;\n{blocks}}}\n"
+    )
+    proc = subprocess.run([nginx, "-t", "-c", str(conf), "-e", str(tmp_path / "error.log")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "could not build" not in proc.stderr, proc.stderr

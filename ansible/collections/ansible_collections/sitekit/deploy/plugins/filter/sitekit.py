@@ -36,13 +36,17 @@ def _pow2(n):
 def server_names_hash(sites):
     """nginx server_names_hash_{max,bucket}_size for every present domain of the catalogue.
 
-    The bucket must hold the longest name (plus nginx's per-entry overhead, rounded to a power
-    of two); the max size is kept near the number of names, never below nginx's default.
+    An entry takes a pointer plus the name and its length, aligned to 8 bytes. A bucket must
+    hold the longest entry; once there are more than a few dozen names, room for four entries
+    lets nginx build the hash within max_size (otherwise it warns on every test and reload).
+    The max size is kept near twice the number of names, never below nginx's default.
     """
     names = [d for s in sites if s.get("state", "present") == "present" for d in s["domains"]]
     longest = max((len(n) for n in names), default=0)
+    entry = 8 + (longest + 2 + 7) // 8 * 8
+    per_bucket = 4 if len(names) > 64 else 1
     return {
-        "bucket_size": max(64, _pow2(longest + 2 + 16)),
+        "bucket_size": max(64, _pow2(per_bucket * entry + 8)),
         "max_size": max(512, _pow2(len(names) * 2)),
     }
 
