@@ -1,0 +1,120 @@
+"""Render every site's files on the control machine and apply them all with one module call.
+
+A ``template`` task in a loop costs one module round trip per site and file; with hundreds of
+sites that dominates a deploy that changes nothing. This action renders each file spec once
+per site here, with the site bound to ``loop_var`` exactly as a looped ``template`` task would
+see it, and hands the whole set to the ``sitekit.deploy.site_files_apply`` module, which writes only
+what differs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
+
+# How the template module renders (its defaults), so that moving a file to this action
+# leaves its bytes as they were.
+_TEMPLATE_OVERRIDES = {"trim_blocks": True, "lstrip_blocks": False, "newline_sequence": "\n"}
+_SPEC_KEYS = {"name", "template", "path_var", "owner_var", "group_var", "mode", "state", "secret"}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def _spec(self, raw, index):
+        if not isinstance(raw, dict):
+            raise AnsibleActionFail(f"files[{index}] must be a mapping")
+        unknown = set(raw) - _SPEC_KEYS
+        if unknown:
+            raise AnsibleActionFail(f"files[{index}]: unknown keys {sorted(unknown)}")
+        spec = {
+            "name": str(raw.get("name") or f"files[{index}]"),
+            "state": str(raw.get("state", "file")),
+            "path_var": raw.get("path_var"),
+            "owner_var": raw.get("owner_var"),
+            "group_var": raw.get("group_var") or raw.get("owner_var"),
+            "mode": None if raw.get("mode") is None else str(raw["mode"]),
+            "secret": boolean(raw.get("secret", False), strict=False),
+            "template": None,
+        }
+        if spec["state"] not in ("file", "directory"):
+            raise AnsibleActionFail(f"files[{index}]: state must be file or directory")
+        if not spec["path_var"]:
+            raise AnsibleActionFail(f"files[{index}]: path_var is required")
+        if spec["state"] == "file":
+            if not raw.get("template"):
+                raise AnsibleActionFail(f"files[{index}]: template is required for a file")
+            try:
+                source = self._find_needle("templates", str(raw["template"]))
+            except AnsibleError as e:
+                raise AnsibleActionFail(to_text(e)) from e
+            text = self._loader.get_text_file_contents(source)
+            spec["template"] = (source, trust_as_template(text))
+        return spec
+
+    def _searchpath(self, task_vars, source):
+        paths = [*task_vars.get("ansible_search_path", []), self._loader._basedir]
+        if source:
+            paths.append(os.path.dirname(source))
+        return [p for base in paths for p in (os.path.join(base, "templates"), base)]
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        sites = args.get("sites") or []
+        loop_var = str(args.get("loop_var", "site"))
+        specs = [self._spec(raw, i) for i, raw in enumerate(args.get("files") or [])]
+
+        files = []
+        for site in sites:
+            site_vars = dict(task_vars)
+            site_vars[loop_var] = site
+            for spec in specs:
+                source = spec["template"][0] if spec["template"] else None
+                templar = self._templar.copy_with_new_env(
+                    searchpath=self._searchpath(task_vars, source), available_variables=site_vars
+                )
+
+                def var(name, templar=templar):
+                    if not name:
+                        return None
+                    value = templar.template(trust_as_template("{{ " + name + " }}"))
+                    return str(value) if value not in (None, "") else None
+
+                entry = {
+                    "key": spec["name"],
+                    "site": str(site.get("name", "")) if isinstance(site, dict) else str(site),
+                    "path": var(spec["path_var"]),
+                    "owner": var(spec["owner_var"]),
+                    "group": var(spec["group_var"]),
+                    "mode": spec["mode"],
+                    "state": spec["state"],
+                    "secret": spec["secret"],
+                }
+                if not entry["path"]:
+                    raise AnsibleActionFail(
+                        f"{spec['name']}: {spec['path_var']} is empty for {entry['site']}"
+                    )
+                if spec["template"]:
+                    rendered = templar.template(
+                        spec["template"][1], escape_backslashes=False, overrides=_TEMPLATE_OVERRIDES
+                    )
+                    text = "" if rendered is None else str(rendered)
+                    entry["secret_content" if spec["secret"] else "content"] = text
+                files.append(entry)
+
+        module_result = self._execute_module(
+            module_name="sitekit.deploy.site_files_apply",
+            module_args={"files": files},
+            task_vars=task_vars,
+        )
+        module_result.pop("invocation", None)
+        result.update(module_result)
+        self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result

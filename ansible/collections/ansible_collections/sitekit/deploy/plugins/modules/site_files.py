@@ -1,0 +1,102 @@
+#!/usr/bin/python
+# The work is done by the action plugin of the same name: it renders on the control machine and
+# applies the result on the host with sitekit.deploy.site_files_apply.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: site_files
+short_description: Render and apply one file (or directory) per site and concern in one task
+description:
+  - Renders every spec in O(files) once per site in O(sites), with the site bound to
+    O(loop_var) the way a looped M(ansible.builtin.template) task binds it, and applies all of
+    them on the host in one module call, writing only the files whose content, mode or owner
+    differ (atomically, by rename).
+  - Paths and owners are given as the names of variables evaluated per site, so that they are
+    defined once (in the role that owns them) and not repeated here.
+  - Supports check mode and diff mode. The diff of a file marked O(files[].secret) names the
+    file but never shows its contents, and secret contents are never part of the task result.
+version_added: "0.2.0"
+options:
+  sites:
+    description: The sites, usually C({{ sitekit_present_sites }}).
+    type: list
+    elements: dict
+    required: true
+  loop_var:
+    description: Name under which each site is visible to the templates and variables.
+    type: str
+    default: site
+  files:
+    description: What to render for every site.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Key of this spec in RV(changed_sites).
+        type: str
+      state:
+        description: C(file) renders O(files[].template); C(directory) makes a directory.
+        type: str
+        choices: [file, directory]
+        default: file
+      template:
+        description: Template, found the way M(ansible.builtin.template) finds its source.
+        type: str
+      path_var:
+        description: Name of the variable holding the site's path.
+        type: str
+        required: true
+      owner_var:
+        description: Name of the variable holding the owner (empty means the connecting user).
+        type: str
+      group_var:
+        description: Name of the variable holding the group (defaults to O(files[].owner_var)).
+        type: str
+      mode:
+        description: Octal mode, as a string.
+        type: str
+      secret:
+        description: Never show or return the contents.
+        type: bool
+        default: false
+author:
+  - sitekit
+"""
+
+EXAMPLES = r"""
+- name: Render each site's environment file and gunicorn configuration
+  sitekit.deploy.site_files:
+    sites: "{{ sitekit_present_sites }}"
+    files:
+      - name: run_dir
+        state: directory
+        path_var: sitekit_site_run_dir
+        owner_var: sitekit_site_user
+        mode: "0750"
+      - name: env
+        template: site.env.j2
+        path_var: sitekit_site_env_file
+        owner_var: sitekit_site_user
+        mode: "0600"
+        secret: true
+"""
+
+RETURN = r"""
+changed_files:
+  description: Paths written (or that would be, in check mode).
+  type: list
+  elements: str
+  returned: always
+changed_sites:
+  description: For each spec name, the sites with a changed path.
+  type: dict
+  returned: always
+diff:
+  description: One entry per changed path (in diff mode).
+  type: list
+  elements: dict
+  returned: when diff mode is on
+"""

@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# Applies what the sitekit.deploy.site_files action rendered; not meant to be used directly.
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+---
+module: site_files_apply
+short_description: Apply files rendered by M(sitekit.deploy.site_files) (internal)
+description:
+  - Writes each given file whose content, mode or owner differ, atomically (by rename), and
+    makes each given directory; reports what changed per spec and site. Check and diff modes.
+version_added: "0.2.0"
+options:
+  files:
+    description: >-
+      Rendered entries (key, site, path, state, owner, group, mode, secret, and content or,
+      for a secret, secret_content, which is never logged).
+    type: list
+    elements: dict
+    required: true
+author:
+  - sitekit
+"""
+
+RETURN = r"""
+changed_files:
+  description: Paths written (or that would be, in check mode).
+  type: list
+  elements: str
+  returned: always
+changed_sites:
+  description: For each spec name, the sites with a changed path.
+  type: dict
+  returned: always
+"""
+
+
+_MAX_DIFF = 104448
+
+
+def _ids(module, owner, group):
+    try:
+        uid = -1 if owner is None else pwd.getpwnam(owner).pw_uid
+        gid = -1 if group is None else grp.getgrnam(group).gr_gid
+    except KeyError as e:
+        module.fail_json(msg=f"no such user or group: {e}")
+    return uid, gid
+
+
+def _attrs_differ(st, mode, uid, gid):
+    return (
+        (mode is not None and stat.S_IMODE(st.st_mode) != mode)
+        or (uid != -1 and st.st_uid != uid)
+        or (gid != -1 and st.st_gid != gid)
+    )
+
+
+def _apply_dir(module, entry, mode, uid, gid):
+    path = entry["path"]
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        module.fail_json(msg=f"{path} exists and is not a directory")
+    if st is not None and not _attrs_differ(st, mode, uid, gid):
+        return None
+    before = {"path": path, "state": "absent" if st is None else "directory"}
+    if not module.check_mode:
+        if st is None:
+            os.mkdir(path, 0o700)
+        os.chown(path, uid, gid)
+        if mode is not None:
+            os.chmod(path, mode)
+    after_mode = f"{mode:04o}" if mode is not None else "unchanged"
+    return {
+        "before_header": path,
+        "after_header": path,
+        "before": f"{before['state']}\n",
+        "after": f"directory, mode {after_mode}\n",
+    }
+
+
+def _apply_file(module, entry, mode, uid, gid):
+    path = entry["path"]
+    new = (entry["secret_content"] if entry["secret"] else entry["content"] or "").encode()
+    try:
+        with open(path, "rb") as f:
+            old = f.read()
+            st = os.fstat(f.fileno())
+    except FileNotFoundError:
+        old, st = None, None
+    if old == new and not _attrs_differ(st, mode, uid, gid):
+        return None
+    if not module.check_mode:
+        directory = os.path.dirname(path)
+        fd, tmp = tempfile.mkstemp(prefix=".sitekit-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(new)
+                f.flush()
+                os.fsync(f.fileno())
+            if uid != -1 or gid != -1:
+                os.chown(tmp, uid, gid)
+            elif st is not None:
+                os.chown(tmp, st.st_uid, st.st_gid)
+            target_mode = mode if mode is not None else (stat.S_IMODE(st.st_mode) if st else 0o644)
+            os.chmod(tmp, target_mode)
+            os.rename(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    if entry["secret"]:
+        what = "created" if old is None else ("changed" if old != new else "mode or owner changed")
+        return {
+            "before_header": path,
+            "after_header": path,
+            "prepared": f"{path}: {what} (secret: contents not shown)\n",
+        }
+    if len(new) > _MAX_DIFF or (old is not None and len(old) > _MAX_DIFF):
+        return {"before_header": path, "after_header": path, "dst_larger": _MAX_DIFF}
+    return {
+        "before_header": path,
+        "after_header": path,
+        "before": "" if old is None else old.decode(errors="replace"),
+        "after": new.decode(errors="replace"),
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "files": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": {
+                    "key": {"type": "str", "required": True},
+                    "site": {"type": "str", "required": True},
+                    "path": {"type": "str", "required": True},
+                    "state": {"type": "str", "choices": ["file", "directory"], "default": "file"},
+                    "content": {"type": "str"},
+                    "secret_content": {"type": "str", "no_log": True},
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                    "mode": {"type": "str"},
+                    "secret": {"type": "bool", "default": False},
+                },
+            },
+        },
+        supports_check_mode=True,
+    )
+    changed_files, diffs = [], []
+    changed_sites = {}
+    for entry in module.params["files"]:
+        changed_sites.setdefault(entry["key"], [])
+        mode = None if entry["mode"] is None else int(entry["mode"], 8)
+        uid, gid = _ids(module, entry["owner"], entry["group"])
+        apply = _apply_dir if entry["state"] == "directory" else _apply_file
+        try:
+            diff = apply(module, entry, mode, uid, gid)
+        except OSError as e:
+            module.fail_json(msg=f"{entry['path']}: {e}", changed_files=changed_files)
+        if diff is None:
+            continue
+        changed_files.append(entry["path"])
+        if entry["site"] not in changed_sites[entry["key"]]:
+            changed_sites[entry["key"]].append(entry["site"])
+        diffs.append(diff)
+    result = {
+        "changed": bool(changed_files),
+        "changed_files": changed_files,
+        "changed_sites": changed_sites,
+    }
+    if module._diff:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

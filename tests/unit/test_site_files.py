@@ -1,0 +1,207 @@
+"""The sitekit.deploy.site_files action: every site's files in one task, run by ansible-playbook.
+
+Each test runs a small real playbook against localhost (no mocks of Ansible): files and
+directories appear with their modes, a second run changes nothing, check mode writes nothing
+and says what it would change, and a secret file's contents never reach the output.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
+
+SECRET = "s3cret-value-that-must-not-leak"
+
+
+def _play(tmp: Path, sites: list[dict], greeting: str = "hello", secret: str = SECRET) -> Path:
+    (tmp / "templates").mkdir(exist_ok=True)
+    (tmp / "templates" / "page.j2").write_text("{{ greeting }} from {{ site.name }}\n")
+    (tmp / "templates" / "secret.j2").write_text("KEY={{ secret }}-{{ site.name }}\n")
+    play = [
+        {
+            "name": "site files",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": {
+                "out": str(tmp / "out"),
+                "greeting": greeting,
+                "secret": secret,
+                "site_dir": "{{ out }}/{{ site.name }}",
+                "page_file": "{{ site_dir }}/page.txt",
+                "secret_file": "{{ site_dir }}/site.env",
+            },
+            "tasks": [
+                {
+                    "name": "Make the output directory",
+                    "ansible.builtin.file": {
+                        "path": "{{ out }}",
+                        "state": "directory",
+                        "mode": "0755",
+                    },
+                },
+                {
+                    "name": "Render every site's files",
+                    "sitekit.deploy.site_files": {
+                        "sites": sites,
+                        "files": [
+                            {
+                                "name": "dir",
+                                "state": "directory",
+                                "path_var": "site_dir",
+                                "mode": "0750",
+                            },
+                            {
+                                "name": "page",
+                                "template": "page.j2",
+                                "path_var": "page_file",
+                                "mode": "0644",
+                            },
+                            {
+                                "name": "env",
+                                "template": "secret.j2",
+                                "path_var": "secret_file",
+                                "mode": "0600",
+                                "secret": True,
+                            },
+                        ],
+                    },
+                    "register": "rendered",
+                },
+                {
+                    "name": "Show what changed",
+                    "ansible.builtin.debug": {
+                        "msg": "CHANGED_SITES={{ rendered.changed_sites | to_json | b64encode }}"
+                    },
+                },
+            ],
+        }
+    ]
+    path = tmp / "play.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    return path
+
+
+def _run(playbook: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1"
+    )
+    return subprocess.run(
+        [
+            str(PLAYBOOK_BIN),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(playbook),
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            *extra,
+        ],
+        cwd=playbook.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _recap(output: str) -> dict[str, int]:
+    line = next(x for x in output.splitlines() if x.startswith("localhost") and "ok=" in x)
+    return {k: int(v) for k, v in (p.split("=") for p in line.split(":", 1)[1].split())}
+
+
+def _changed_sites(output: str) -> dict:
+    line = next(x for x in output.splitlines() if "CHANGED_SITES=" in x)
+    encoded = line.split("CHANGED_SITES=", 1)[1].strip().strip("'\"")
+    return json.loads(base64.b64decode(encoded))
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def sites():
+    return [{"name": "harbor"}, {"name": "meadow"}]
+
+
+def test_renders_every_site_with_modes_then_changes_nothing(tmp_path, sites):
+    playbook = _play(tmp_path, sites)
+    first = _run(playbook)
+    assert first.returncode == 0, first.stdout[-3000:]
+    out = tmp_path / "out"
+    for name in ("harbor", "meadow"):
+        assert (out / name / "page.txt").read_text() == f"hello from {name}\n"
+        assert (out / name / "site.env").read_text() == f"KEY={SECRET}-{name}\n"
+        assert _mode(out / name) == 0o750
+        assert _mode(out / name / "page.txt") == 0o644
+        assert _mode(out / name / "site.env") == 0o600
+    assert _changed_sites(first.stdout) == {
+        "dir": ["harbor", "meadow"],
+        "page": ["harbor", "meadow"],
+        "env": ["harbor", "meadow"],
+    }
+    assert SECRET not in first.stdout + first.stderr
+
+    second = _run(playbook)
+    assert second.returncode == 0
+    assert _recap(second.stdout)["changed"] == 0
+    assert _changed_sites(second.stdout) == {"dir": [], "page": [], "env": []}
+
+
+def test_only_what_differs_is_rewritten_and_a_mode_drift_is_repaired(tmp_path, sites):
+    playbook = _play(tmp_path, sites)
+    assert _run(playbook).returncode == 0
+    out = tmp_path / "out"
+    (out / "meadow" / "page.txt").write_text("edited by hand\n")
+    (out / "harbor" / "site.env").chmod(0o644)
+    untouched = (out / "harbor" / "page.txt").stat().st_ino
+
+    again = _run(playbook)
+    assert again.returncode == 0
+    assert _changed_sites(again.stdout) == {"dir": [], "page": ["meadow"], "env": ["harbor"]}
+    assert (out / "meadow" / "page.txt").read_text() == "hello from meadow\n"
+    assert _mode(out / "harbor" / "site.env") == 0o600
+    assert (out / "harbor" / "page.txt").stat().st_ino == untouched
+
+
+def test_check_mode_writes_nothing_and_diff_hides_secrets(tmp_path, sites):
+    assert _run(_play(tmp_path, sites)).returncode == 0
+    out = tmp_path / "out"
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    other = "another-secret-value-never-shown"
+    playbook = _play(tmp_path, [*sites, {"name": "ember"}], greeting="welcome", secret=other)
+    planned = _run(playbook, "--check", "--diff", "-v")
+    assert planned.returncode == 0, planned.stdout[-3000:]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not (out / "ember").exists()
+    assert "-hello from harbor" in planned.stdout
+    assert "+welcome from harbor" in planned.stdout
+    assert f"{out}/harbor/site.env: changed (secret: contents not shown)" in planned.stdout
+    assert f"{out}/ember/site.env: created (secret: contents not shown)" in planned.stdout
+    for secret in (SECRET, other):
+        assert secret not in planned.stdout + planned.stderr
+    assert _changed_sites(planned.stdout)["page"] == ["harbor", "meadow", "ember"]
+
+
+def test_an_unknown_owner_fails_the_task_and_names_it(tmp_path):
+    playbook = _play(tmp_path, [{"name": "harbor"}])
+    spec = yaml.safe_load(playbook.read_text())
+    spec[0]["vars"]["nobody_here"] = "sk-no-such-user"
+    spec[0]["tasks"][1]["sitekit.deploy.site_files"]["files"][1]["owner_var"] = "nobody_here"
+    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = _run(playbook)
+    assert result.returncode != 0
+    assert "sk-no-such-user" in result.stdout
