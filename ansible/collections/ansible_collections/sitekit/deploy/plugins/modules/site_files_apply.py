@@ -31,17 +31,7 @@ author:
   - sitekit
 """
 
-RETURN = r"""
-changed_files:
-  description: Paths written (or that would be, in check mode).
-  type: list
-  elements: str
-  returned: always
-changed_sites:
-  description: For each spec name, the sites with a changed path.
-  type: dict
-  returned: always
-"""
+# What it returns is documented with sitekit.deploy.site_files.
 
 
 _MAX_DIFF = 104448
