@@ -200,7 +200,8 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
         "Domains are normalised as the catalogue stores them: lower-case, no trailing dot, "
         "internationalised names as punycode; the output says when one was. A domain the site "
         "already has is reported and skipped; one given twice is added once. Refused: a domain "
-        "of another site (its owner is named), a site that is absent (re-add it with "
+        "of another site (its owner is named) or of another environment's catalogue (a domain "
+        "belongs to one environment only), a site that is absent (re-add it with "
         "`sitekit site add`), a site that is not in the catalogue.",
         epilog=EDIT_EPILOG,
     )
@@ -300,8 +301,9 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help="validate environments' site catalogues",
         description="Validate the site catalogue of each ENV (all environments when none is "
-        "given). Every problem is listed, naming the environment, the site and the field. "
-        "Exit status: 0 when all are valid, 1 when any is not.",
+        "given). Each is also checked against the other environments' catalogues: a domain "
+        "belongs to one environment only. Every problem is listed, naming the environment, the "
+        "site and the field. Exit status: 0 when all are valid, 1 when any is not.",
     )
     check.add_argument(
         "env", nargs="*", metavar="ENV", help="environment name (local) or inventory directory"
