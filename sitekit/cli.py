@@ -233,8 +233,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 data = None
     summary = plan.summarise(data, inv.name) if data is not None else None
     if proc.returncode != 0 or summary is None or summary.failures:
-        print(f"sitekit plan {inv.name}: the playbook failed (exit status "
-              f"{proc.returncode}); nothing was changed on any host", file=sys.stderr)
+        why = (
+            f"the playbook failed (exit status {proc.returncode})"
+            if proc.returncode != 0 or summary is not None
+            else "ansible-playbook recorded no plan"
+        )
+        print(f"sitekit plan {inv.name}: {why}; nothing was changed on any host", file=sys.stderr)
         if summary is not None and summary.failures:
             for failure in summary.failures:
                 print(f"{failure['host']}: {failure['task']}:", file=sys.stderr)

@@ -617,7 +617,7 @@ def render(plan: Plan) -> str:
         for failure in host.failures:
             out.append(f"  FAILED: {failure['task']}: {failure['msg']}")
     out.append(_total(plan))
-    return "\n".join(out) + "\n"
+    return "\n".join(line.rstrip() for line in out) + "\n"
 
 
 def _total(plan: Plan) -> str:
