@@ -214,13 +214,16 @@ def _files_of_result(
             path = _HEADER_SUFFIX.sub("", path) if path else own_path
         if not path:
             continue
-        headers_only = not isinstance(before, str) and not isinstance(after, str)
+        binary = any(key in entry for key in ("dst_binary", "src_binary"))
+        larger = any(key in entry for key in ("dst_larger", "src_larger"))
+        # a diff that names a file but carries no text is one the module keeps secret
+        headers_only = not (binary or larger or isinstance(before, str) or isinstance(after, str))
         created = "before_header" not in entry and before == ""
         lines = None
         if show_diff and not (secret or headers_only):
-            if any(key in entry for key in ("dst_binary", "src_binary")):
+            if binary:
                 lines = ["(binary file)"]
-            elif any(key in entry for key in ("dst_larger", "src_larger")):
+            elif larger:
                 lines = ["(too large to show)"]
             else:
                 lines = _text_diff(before or "", after or "")

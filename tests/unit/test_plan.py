@@ -435,3 +435,15 @@ def test_a_changed_supervisord_configuration_restarts_every_master():
     host = summary(records).hosts[0]
     assert (host.supervisord, host.nginx) == ("reload", "reload")
     assert "  supervisord: reload (it restarts every master)" in plan.render(summary(records))
+
+
+def test_binary_and_large_files_are_named_not_shown():
+    result = {"changed": True, "dest": "/srv/sitekit/static/logo.png",
+              "diff": [{"before_header": "/srv/sitekit/static/logo.png", "dst_binary": 1,
+                        "after_header": "/tmp/logo.png", "src_binary": 1}]}
+    (found,) = plan.files_of(result)
+    assert (found["secret"], found["diff"]) == (False, ["(binary file)"])
+    result["diff"] = [{"before_header": "/srv/sitekit/big.txt", "dst_larger": 104448}]
+    (found,) = plan.files_of(result)
+    assert found["path"] == "/srv/sitekit/big.txt"
+    assert found["diff"] == ["(too large to show)"]
