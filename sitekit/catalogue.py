@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import difflib
 import keyword
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,13 +299,68 @@ def _check_site(
     )
 
 
+def _configured_domains(raw: Any) -> list[tuple[int, Any, str, str]]:
+    """(index, entry, state, domain) of each domain string of a raw catalogue, once per site."""
+    found = []
+    for index, entry in enumerate(raw if isinstance(raw, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("domains"), list):
+            continue
+        state = entry.get("state", "present")
+        seen: set[str] = set()
+        for domain in entry["domains"]:
+            if isinstance(domain, str) and domain not in seen:
+                seen.add(domain)
+                found.append((index, entry, state, domain))
+    return found
+
+
+def cross_environment_problems(env: str, raw: Any, others: Mapping[str, Any]) -> list[Problem]:
+    """Domains of ``env``'s catalogue ``raw`` that another environment's catalogue also lists.
+
+    ``others`` maps the names of the other environments to their raw catalogues. DNS points a
+    name at one environment, so a domain in two environments' catalogues is always a mistake
+    in one of them (a production domain pasted into staging would put production's name into
+    staging's Sites table). Sites of every state count, as within one environment; wildcards
+    count by their exact string.
+    """
+    elsewhere: dict[str, list[tuple[str, str, str]]] = {}
+    for other in sorted(others):
+        for index, entry, state, domain in _configured_domains(others[other]):
+            elsewhere.setdefault(domain, []).append((other, _label(entry, index), str(state)))
+    problems = []
+    for index, entry, _state, domain in _configured_domains(raw):
+        if domain not in elsewhere:
+            continue
+        places = [
+            f"'{other}' (site '{site}'{', absent' if state == 'absent' else ''})"
+            for other, site, state in elsewhere[domain]
+        ]
+        noun = "environment" if len(places) == 1 else "environments"
+        problems.append(
+            Problem(
+                env,
+                _label(entry, index),
+                "domains",
+                f"'{domain}' is already configured in {noun} {', '.join(places)}; "
+                "a domain belongs to one environment only",
+            )
+        )
+    return problems
+
+
 def validate(
-    raw: Any, *, env: str = "", project_root: str | Path | None = None
+    raw: Any,
+    *,
+    env: str = "",
+    project_root: str | Path | None = None,
+    others: Mapping[str, Any] | None = None,
 ) -> Result:
     """Validate a catalogue (the value of ``sitekit_sites``) and normalise it.
 
     ``project_root``, when given, is the codebase whose ``settings/`` must hold a module for
-    every site. All problems are collected; none is raised.
+    every site. ``others``, when given, maps the other environments' names to their raw
+    catalogues: a domain that one of them also lists is a problem
+    (:func:`cross_environment_problems`). All problems are collected; none is raised.
     """
     root = Path(project_root) if project_root is not None else None
     problems: list[Problem] = []
@@ -371,5 +427,8 @@ def validate(
                 )
             )
         ids.setdefault(site_id, name)
+
+    if others:
+        problems.extend(cross_environment_problems(env, raw, others))
 
     return Result(sites if not problems else [], problems)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from sitekit import editor, inventory, release
+from sitekit import editor, inventory, plan, release
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+#: ``sitekit plan --detailed-exitcode``: the plan was computed and a deploy would change something.
+EXIT_CHANGES = 2
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -167,6 +174,95 @@ def cmd_site_remove(args: argparse.Namespace) -> int:
     return _show_change(editor.remove_site(_source(args), args.name), args.dry_run)
 
 
+def _ansible_playbook() -> str:
+    """ansible-playbook of this interpreter's environment (the tooling virtualenv), else PATH's."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("ansible-playbook")
+    if not found:
+        raise inventory.InventoryError(
+            "ansible-playbook not found: run `make venv` and use .venv/bin/sitekit"
+        )
+    return found
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    root = _root(args)
+    inv = inventory.find(args.env, root)
+    playbook = root / "ansible" / "site.yml"
+    if not playbook.is_file():
+        raise inventory.InventoryError(f"no playbook {playbook}")
+    extra = list(args.ansible_args)
+    command = [
+        _ansible_playbook(),
+        "-i",
+        _relative(inv.path, root),
+        _relative(playbook, root),
+        "--check",
+        "--diff",
+        *extra,
+    ]
+    shown = shlex.join(["ansible-playbook", *command[1:]])
+    print(f"sitekit plan {inv.name}: {shown} (check mode: no host is changed)", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="sitekit-plan-") as tmp:
+        plan_file = Path(tmp) / "plan.json"
+        env = dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(root / "ansible" / "ansible.cfg"),
+            ANSIBLE_STDOUT_CALLBACK="sitekit.deploy.plan",
+            SITEKIT_PLAN_FILE=str(plan_file),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+        )
+        proc = subprocess.run(
+            command, cwd=root, env=env, capture_output=True, text=True, check=False
+        )
+        data = None
+        if plan_file.is_file():
+            try:
+                data = json.loads(plan_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = None
+    summary = plan.summarise(data, inv.name) if data is not None else None
+    if proc.returncode != 0 or summary is None or summary.failures:
+        why = (
+            f"the playbook failed (exit status {proc.returncode})"
+            if proc.returncode != 0 or summary is not None
+            else "ansible-playbook recorded no plan"
+        )
+        print(f"sitekit plan {inv.name}: {why}; nothing was changed on any host", file=sys.stderr)
+        if summary is not None and summary.failures:
+            for failure in summary.failures:
+                print(f"{failure['host']}: {failure['task']}:", file=sys.stderr)
+                for line in failure["msg"].splitlines():
+                    print(f"  {line}", file=sys.stderr)
+        # ansible's own words: all of them when no task failed (a playbook or inventory error),
+        # else only its errors (each failed task's message is printed above)
+        lines = [
+            line
+            for line in (proc.stdout + proc.stderr).splitlines()
+            if line.strip() and not line.startswith(("FAILED: ", "UNREACHABLE: "))
+        ]
+        if summary is not None and summary.failures:
+            lines = [line for line in lines if line.startswith(("[ERROR]", "ERROR!"))]
+        for line in lines:
+            print(line, file=sys.stderr)
+        return EXIT_INVALID
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print(plan.render(summary), end="")
+    return EXIT_CHANGES if args.detailed_exitcode and summary.changes else EXIT_OK
+
+
 EDIT_EPILOG = (
     "The catalogue file is edited in place: comments, order, list styles and quoting stay as "
     "they are, and a diff of the change is printed. The whole resulting catalogue is validated "
@@ -200,7 +296,8 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
         "Domains are normalised as the catalogue stores them: lower-case, no trailing dot, "
         "internationalised names as punycode; the output says when one was. A domain the site "
         "already has is reported and skipped; one given twice is added once. Refused: a domain "
-        "of another site (its owner is named), a site that is absent (re-add it with "
+        "of another site (its owner is named) or of another environment's catalogue (a domain "
+        "belongs to one environment only), a site that is absent (re-add it with "
         "`sitekit site add`), a site that is not in the catalogue.",
         epilog=EDIT_EPILOG,
     )
@@ -279,6 +376,45 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
     sremove.set_defaults(func=cmd_site_remove)
 
 
+def _add_plan_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    plan_parser = sub.add_parser(
+        "plan",
+        parents=[common],
+        allow_abbrev=False,
+        help="show what a deploy of an environment would change, changing nothing",
+        description="Run the deploy in Ansible's check and diff modes (ansible-playbook -i "
+        "inventories/ENV ansible/site.yml --check --diff, from the checkout, with its "
+        "ansible.cfg) and print, per host: the files that would be created, changed or removed "
+        "(with a short diff; never the contents of secret files such as the sites' env files), "
+        "the gunicorn masters that would start, reload gracefully, restart or stop, whether "
+        "nginx would reload and whether a new release would go live; the last line says "
+        "'nothing to change' when a deploy would change nothing. No host is changed; as in a "
+        "deploy, the release archive is built on this machine to learn its id. "
+        "ANSIBLE_ARGS, after ENV, are passed to ansible-playbook: --tags sites (the fast path "
+        "after a catalogue change), --limit HOST, -e NAME=VALUE, --ask-vault-pass, ...",
+        epilog="Exit status: 0 when the plan was computed (with or without changes; with "
+        "--detailed-exitcode, 2 when a deploy would change something), 1 when the playbook "
+        "failed (for example an invalid catalogue: the preflight's message names the "
+        "environment, the site and the field), 2 on a usage error.",
+    )
+    plan_parser.add_argument(
+        "env", metavar="ENV", help="environment name (local) or inventory directory"
+    )
+    plan_parser.add_argument(
+        "--json", action="store_true", help="print the plan as JSON (per host) instead"
+    )
+    plan_parser.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 (not 0) when a deploy would change something",
+    )
+    plan_parser.set_defaults(func=cmd_plan, passes_through=True)
+    # ANSIBLE_ARGS: what argparse does not know is left for ansible-playbook (see main())
+    plan_parser.usage = (
+        "sitekit plan [-h] [--project DIR] [--json] [--detailed-exitcode] ENV [ANSIBLE_ARGS ...]"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="sitekit",
@@ -300,8 +436,9 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help="validate environments' site catalogues",
         description="Validate the site catalogue of each ENV (all environments when none is "
-        "given). Every problem is listed, naming the environment, the site and the field. "
-        "Exit status: 0 when all are valid, 1 when any is not.",
+        "given). Each is also checked against the other environments' catalogues: a domain "
+        "belongs to one environment only. Every problem is listed, naming the environment, the "
+        "site and the field. Exit status: 0 when all are valid, 1 when any is not.",
     )
     check.add_argument(
         "env", nargs="*", metavar="ENV", help="environment name (local) or inventory directory"
@@ -361,12 +498,17 @@ def parser() -> argparse.ArgumentParser:
     )
     rid.set_defaults(func=cmd_release_id)
 
+    _add_plan_command(sub, common)
     _add_edit_commands(sub, common)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, unknown = top.parse_known_args(argv)
+    if unknown and not getattr(args, "passes_through", False):
+        top.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.ansible_args = unknown
     try:
         return args.func(args)
     except (inventory.InventoryError, release.ReleaseError) as exc:

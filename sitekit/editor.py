@@ -49,7 +49,13 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from sitekit.catalogue import RESOURCE_FIELDS, Problem, settings_site_id, validate
 from sitekit.domains import DomainError, normalize_domain
-from sitekit.inventory import CATALOGUE_VAR, Inventory, InventoryError
+from sitekit.inventory import (
+    CATALOGUE_FILE,
+    CATALOGUE_VAR,
+    Inventory,
+    InventoryError,
+    other_catalogues,
+)
 from sitekit.schema import SITE_NAME_RE
 
 #: Site names that cannot be used: ``settings/base.py`` is the module every site imports.
@@ -84,6 +90,11 @@ class Source:
             return self.path.relative_to(self.project_root).as_posix()
         except ValueError:
             return str(self.path)
+
+    @property
+    def inventory_dir(self) -> Path:
+        """The environment's inventory directory (``inventories/<env>``)."""
+        return self.path.parents[len(CATALOGUE_FILE.parts) - 1]
 
 
 @dataclass
@@ -552,8 +563,9 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
     ``new_site`` is a site whose settings module is about to be created: the validator cannot
     see it yet, and its SITE_ID is free by construction.
     """
+    others = other_catalogues(source.inventory_dir)
     raw = yaml.safe_load(after)[CATALOGUE_VAR]
-    result = validate(raw, env=source.env, project_root=source.project_root)
+    result = validate(raw, env=source.env, project_root=source.project_root, others=others)
     problems = [
         p
         for p in result.problems
@@ -567,7 +579,9 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
         before = yaml.safe_load(source.text)[CATALOGUE_VAR]
         earlier = {
             str(p)
-            for p in validate(before, env=source.env, project_root=source.project_root).problems
+            for p in validate(
+                before, env=source.env, project_root=source.project_root, others=others
+            ).problems
         }
         problems = [
             Problem(p.env, p.site, p.field, f"{p.message} (already so before this change)")

@@ -81,6 +81,29 @@ def read_catalogue(inv: Inventory) -> Any:
     return data[CATALOGUE_VAR]
 
 
+def other_catalogues(inventory_dir: Path) -> dict[str, Any]:
+    """The raw catalogues of the environments next to ``inventory_dir``, by directory name.
+
+    Only each environment's plaintext catalogue file is read (never its vault). An environment
+    whose catalogue cannot be read, or that has none, is left out: checking it reports its own
+    problem, and it must not stop the others from being checked.
+    """
+    here = Path(inventory_dir).resolve()
+    others: dict[str, Any] = {}
+    try:
+        candidates = sorted(here.parent.iterdir())
+    except OSError:
+        return others
+    for path in candidates:
+        try:
+            if path.resolve() == here or not (path / CATALOGUE_FILE).is_file():
+                continue
+            others[path.name] = read_catalogue(Inventory(path.name, path, here.parent.parent))
+        except (InventoryError, OSError):
+            continue
+    return others
+
+
 def public_endpoint(inv: Inventory) -> tuple[str, int]:
     """The environment's public scheme and port (``sitekit_public_scheme``/``_port``)."""
     path = inv.path / "group_vars" / "all" / "main.yml"
@@ -126,9 +149,11 @@ def entry_address(inv: Inventory) -> str:
 
 
 def check(inv: Inventory) -> Result:
-    """Read and validate one environment's catalogue."""
+    """Read and validate one environment's catalogue, against its neighbours' domains too."""
     try:
         raw = read_catalogue(inv)
     except InventoryError as exc:
         return Result([], [Problem(inv.name, "", "", str(exc).removeprefix(f"{inv.name}: "))])
-    return validate(raw, env=inv.name, project_root=inv.project_root)
+    return validate(
+        raw, env=inv.name, project_root=inv.project_root, others=other_catalogues(inv.path)
+    )

@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def checkout_copy(dest: Path) -> Path:
+    """A checkout at ``dest`` whose inventories can be edited; the rest links to this one."""
+    dest.mkdir()
+    shutil.copytree(ROOT / "inventories", dest / "inventories")
+    shutil.copytree(ROOT / "ansible", dest / "ansible", symlinks=True)
+    for name in ("roles", "templates", "settings", "project", "sitekit", "manage.py",
+                 "requirements.txt"):
+        (dest / name).symlink_to(ROOT / name)
+    return dest
 
 
 def catalogue() -> list[dict]:
@@ -69,6 +81,16 @@ class Stack:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=900, check=False)
         return Run(proc.returncode, proc.stdout + proc.stderr)
+
+    def plan(self, *extra: str, project: Path = ROOT) -> subprocess.CompletedProcess:
+        """``sitekit plan local`` of this stack (its root, port and project)."""
+        cmd = [
+            str(BIN / "sitekit"), "--project", str(project), "plan", "local",
+            "-e", f"sitekit_root={self.root}", "-e", f"sitekit_public_port={self.port}",
+            "-e", f"sitekit_project_dir={project}", *extra,
+        ]
+        return subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=900,
+                              check=False)
 
     def request(self, host: str, path: str = "/", method: str = "GET"):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

@@ -5,6 +5,7 @@ Tests run in file order on one deployed stack; the last ones re-deploy and stop 
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import BIN, ROOT, brand
+from tests.e2e.stack import BIN, ROOT, brand, checkout_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -165,9 +166,65 @@ def test_second_run_changes_nothing(stack):
 
 
 def test_check_mode_runs_and_reports_no_change(stack):
-    checked = stack.playbook("--check", "--diff")
-    assert checked.returncode == 0, checked.output[-4000:]
-    assert checked.recap["changed"] == 0, checked.output[-6000:]
+    # sitekit plan is the playbook in check and diff mode; with --detailed-exitcode it exits
+    # 2 when any task would change something
+    planned = stack.plan("--detailed-exitcode")
+    assert planned.returncode == 0, planned.stdout + planned.stderr[-4000:]
+    assert planned.stdout.splitlines()[-1] == "nothing to change", planned.stdout
+    assert planned.stdout.splitlines()[0] == (
+        f"localhost: nothing to change (release {stack.built_id})"
+    )
+
+
+def _host_state(stack) -> dict:
+    """What a plan must leave as it was: configuration files, release, database, masters."""
+    files = {
+        str(p): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted((stack.root / "etc").rglob("*")) if p.is_file()
+    }
+    for name in ("RELEASE", "var/db.sqlite3"):
+        path = stack.root / name
+        files[str(path)] = (path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+    return {
+        "files": files,
+        "current": os.readlink(stack.root / "current"),
+        "releases": sorted(p.name for p in (stack.root / "releases").iterdir()),
+        "masters": masters(stack),
+        "workers": _workers(stack),
+        "nginx": (stack.root / "run" / "nginx.pid").read_text(),
+    }
+
+
+def test_plan_of_a_new_domain_reloads_only_its_master_and_touches_nothing(stack, sites, tmp_path):
+    project = checkout_copy(tmp_path / "checkout")
+    target, others = sites[0], [s["name"] for s in sites[1:]]
+    new_domain = f"shop.{target['domains'][0]}"
+    added = subprocess.run(
+        [str(BIN / "sitekit"), "--project", str(project), "domain", "add", "local",
+         target["name"], new_domain], capture_output=True, text=True, check=False)
+    assert added.returncode == 0, added.stderr
+    before = _host_state(stack)
+
+    planned = stack.plan("--json", "--tags", "sites", project=project)
+    assert planned.returncode == 0, planned.stderr[-4000:]
+    host = json.loads(planned.stdout)["hosts"]["localhost"]
+    files = {f["path"]: f for f in host["files"]}
+    block = str(stack.root / "etc" / "nginx" / "sites" / f"{target['name']}.conf")
+    env_file = str(stack.root / "etc" / "sites" / f"{target['name']}.env")
+    assert block in files and env_file in files, sorted(files)
+    assert files[block]["change"] == "changed"
+    assert any(new_domain in line for line in files[block]["diff"] if line.startswith("+"))
+    assert files[env_file]["secret"] and files[env_file]["diff"] is None
+    secret = (stack.root / "etc" / "sites" / f"{target['name']}.env").read_text()
+    secret = next(line for line in secret.splitlines() if line.startswith("SITEKIT_SECRET_KEY="))
+    assert secret.split("=", 1)[1] not in planned.stdout + planned.stderr
+    assert not [path for path in files if any(f"/{name}." in path for name in others)]
+    assert host["masters"] == {"start": [], "restart": [], "reload": [target["name"]],
+                               "stop": []}
+    assert host["nginx_reload"] is True
+    assert host["failures"] == []
+
+    assert _host_state(stack) == before  # nothing was written, no master or worker replaced
 
 
 def _with_catalogue(stack, tmp_path, sites, *extra):

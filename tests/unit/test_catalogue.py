@@ -443,3 +443,84 @@ def test_unreadable_settings_module_is_a_problem_not_a_traceback(settings_root):
     (root / "settings" / "harbor.py").write_bytes(b"SITE_ID = 1\n\xff\xfe\n")
     message = only_problem([site("harbor", "harbor.example.org")], root)
     assert "site 'harbor'" in message and "cannot be read" in message
+
+
+# --- a domain belongs to one environment ---------------------------------------------------
+
+
+def test_a_domain_of_another_environment_is_refused_naming_both():
+    production = [site("harbor", "harbor.example", "www.harbor.example")]
+    staging = [site("harbor", "harbor.staging.example", "www.harbor.example")]
+    result = validate(staging, env="staging", others={"production": production})
+    assert not result.ok and result.sites == []
+    assert [str(p) for p in result.problems] == [
+        "staging: site 'harbor': field 'domains': 'www.harbor.example' is already configured "
+        "in environment 'production' (site 'harbor'); a domain belongs to one environment only"
+    ]
+
+
+def test_distinct_domains_in_every_environment_are_accepted():
+    production = [site("harbor", "harbor.example", "www.harbor.example", "*.harbor.example")]
+    staging = [site("harbor", "harbor.staging.example", "*.staging.harbor.example")]
+    result = validate(staging, env="staging", others={"production": production})
+    assert result.ok, result.problems
+
+
+def test_wildcards_count_by_their_exact_string():
+    production = [site("harbor", "harbor.example", "*.harbor.example")]
+    # a name the other environment's wildcard matches is not the same domain ...
+    assert validate(
+        [site("harbor", "staging.harbor.example")], env="staging", others={"prod": production}
+    ).ok
+    # ... the same wildcard is
+    message = only_problem_in(
+        [site("harbor", "harbor.staging.example", "*.harbor.example")], {"prod": production}
+    )
+    assert "'*.harbor.example' is already configured in environment 'prod'" in message
+
+
+def test_an_absent_site_of_another_environment_still_holds_its_domains():
+    production = [{"name": "meadow", "domains": ["meadow.example"], "state": "absent"}]
+    message = only_problem_in([site("harbor", "meadow.example")], {"production": production})
+    assert message == (
+        "staging: site 'harbor': field 'domains': 'meadow.example' is already configured in "
+        "environment 'production' (site 'meadow', absent); a domain belongs to one environment "
+        "only"
+    )
+
+
+def test_a_domain_in_several_other_environments_names_each():
+    others = {
+        "vagrant": [site("harbor", "harbor.example")],
+        "production": [site("shop", "harbor.example")],
+    }
+    message = only_problem_in([site("harbor", "harbor.example")], others)
+    assert "already configured in environments 'production' (site 'shop'), " in message
+    assert "'vagrant' (site 'harbor')" in message
+
+
+def test_each_site_and_domain_is_reported_once_beside_the_other_rules():
+    others = {"production": [site("harbor", "harbor.example", "www.harbor.example")]}
+    raw = [
+        site("harbor", "harbor.example", "www.harbor.example", workers=0),
+        site("meadow", "meadow.staging.example"),
+    ]
+    found = [str(p) for p in validate(raw, env="staging", others=others).problems]
+    assert len(found) == 3, found
+    assert "field 'workers'" in found[0]
+    assert "'harbor.example' is already configured" in found[1]
+    assert "'www.harbor.example' is already configured" in found[2]
+
+
+@pytest.mark.parametrize(
+    "other", [None, "not a list", [None, 3, {"name": "x", "domains": "harbor.example"}]]
+)
+def test_other_catalogues_that_are_broken_are_ignored(other):
+    result = validate([site("harbor", "harbor.example")], env="staging", others={"odd": other})
+    assert result.ok, result.problems
+
+
+def only_problem_in(raw, others):
+    found = [str(p) for p in validate(raw, env="staging", others=others).problems]
+    assert len(found) == 1, found
+    return found[0]

@@ -11,15 +11,16 @@ from sitekit.cli import main
 REPO = Path(__file__).resolve().parents[2]
 SITEKIT = REPO / ".venv" / "bin" / "sitekit"
 
+# Each environment has its own domains: a domain belongs to one environment only.
 BAD_SITES = """\
     sitekit_sites:
       - name: harbor
-        domains: [Harbor.example.org]
+        domains: [Harbor.bad.example.org]
       - name: meadow
-        domains: [meadow.example.org]
+        domains: [meadow.bad.example.org]
         wrokers: 3
       - name: ember
-        domains: [ember.example.org]
+        domains: [ember.bad.example.org]
         threads: 0
     """
 
@@ -32,6 +33,8 @@ GOOD_SITES = """\
       - name: ember
         state: absent
     """
+
+STAGING_SITES = GOOD_SITES.replace(".example.org", ".staging.example.org")
 
 
 def local_counts():
@@ -81,8 +84,10 @@ def test_check_bad_inventory_lists_every_problem(project, capsys):
     lines = err.splitlines()
     assert lines[0] == "bad: 3 problems:"
     assert len(lines) == 4
-    assert lines[1].startswith("  bad: site 'harbor': field 'domains[0]': 'Harbor.example.org'")
-    assert "write 'harbor.example.org'" in lines[1]
+    assert lines[1].startswith(
+        "  bad: site 'harbor': field 'domains[0]': 'Harbor.bad.example.org'"
+    )
+    assert "write 'harbor.bad.example.org'" in lines[1]
     assert lines[2].startswith(
         "  bad: site 'meadow': field 'wrokers': unknown field (did you mean 'workers'?)"
     )
@@ -115,13 +120,75 @@ def test_check_without_environments_checks_them_all(project, capsys):
 
 def test_check_all_good_environments_exits_zero(project, capsys):
     project.env("good", GOOD_SITES)
-    root = project.env("staging", GOOD_SITES)
+    root = project.env("staging", STAGING_SITES)
     assert main(["--project", str(root), "check", "good", "staging"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines() == [
         "good: OK: 3 sites (2 present), 4 domains",
         "staging: OK: 3 sites (2 present), 4 domains",
     ]
+
+
+def test_every_environment_of_the_checkout_is_valid(capsys):
+    assert main(["--project", str(REPO), "check"]) == 0
+    out = capsys.readouterr().out
+    names = sorted(p.parent.parent.parent.name for p in REPO.glob(
+        "inventories/*/group_vars/all/sites.yml"))
+    assert [line.split(":")[0] for line in out.splitlines()] == names
+
+
+def test_check_a_domain_in_two_environments_is_a_problem_in_both(project, capsys):
+    project.env("production", GOOD_SITES)
+    root = project.env(
+        "staging", STAGING_SITES.replace("meadow.staging.example.org", "meadow.example.org")
+    )
+    assert main(["--project", str(root), "check"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "production: 1 problem:",
+        "  production: site 'meadow': field 'domains': 'meadow.example.org' is already "
+        "configured in environment 'staging' (site 'meadow'); a domain belongs to one "
+        "environment only",
+        "staging: 1 problem:",
+        "  staging: site 'meadow': field 'domains': 'meadow.example.org' is already "
+        "configured in environment 'production' (site 'meadow'); a domain belongs to one "
+        "environment only",
+    ]
+
+
+def test_check_of_one_environment_looks_at_the_others(project, capsys):
+    project.env("production", GOOD_SITES)
+    root = project.env(
+        "staging",
+        STAGING_SITES.replace("[meadow.staging.example.org]", "[www.harbor.example.org]"),
+    )
+    assert main(["--project", str(root), "check", "staging"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "staging: 1 problem:",
+        "  staging: site 'meadow': field 'domains': 'www.harbor.example.org' is already "
+        "configured in environment 'production' (site 'harbor'); a domain belongs to one "
+        "environment only",
+    ]
+
+
+def test_check_goes_on_past_environments_it_cannot_read(project, capsys):
+    project.env("good", GOOD_SITES)
+    project.env("broken", "sitekit_sites: [\n")
+    root = project.env("staging", STAGING_SITES)
+    (root / "inventories" / "empty").mkdir()
+    vault = root / "inventories" / "staging" / "group_vars" / "all" / "vault.yml"
+    vault.write_text("$ANSIBLE_VAULT;1.1;AES256\n6162630a\n")
+    assert main(["--project", str(root), "check"]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "good: OK: 3 sites (2 present), 4 domains",
+        "staging: OK: 3 sites (2 present), 4 domains",
+    ]
+    assert err.startswith("broken: 1 problem:\n  broken: ")
+    assert "is not valid YAML" in err
 
 
 def test_check_unknown_environment_lists_known_ones(project, capsys):

@@ -437,6 +437,95 @@ def test_site_add_refused_writes_nothing_at_all(checkout, capsys, args, expected
     )
 
 
+# --- a domain belongs to one environment ----------------------------------------------------
+
+PRODUCTION = """\
+sitekit_sites:
+  - name: harbor
+    domains: [harbor.example.com, www.harbor.example.com]
+  - name: ember
+    domains: [ember.example.net]
+    state: absent
+"""
+
+
+def with_production(root):
+    """Give the checkout a production environment next to local."""
+    group_vars = root / "inventories" / "production" / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    (group_vars / "sites.yml").write_text(PRODUCTION)
+    # production's secrets are unreadable here: only its plaintext catalogue is needed
+    (group_vars / "vault.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6162630a\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("args", "domain", "owner"),
+    [
+        (["domain", "add", "local", "harbor", "www.harbor.example.com"],
+         "www.harbor.example.com", "'production' (site 'harbor')"),
+        (["domain", "add", "local", "meadow", "Ember.Example.Net."],
+         "ember.example.net", "'production' (site 'ember', absent)"),
+    ],
+)
+def test_domain_add_of_another_environment_s_domain_is_refused(
+    checkout, capsys, args, domain, owner
+):
+    catalogue = Catalogue(with_production(checkout))
+    production = (checkout / "inventories/production/group_vars/all/sites.yml").read_bytes()
+    code, out, err = run(checkout, capsys, *args)
+    assert code == 1
+    assert "---" not in out
+    site = args[3]
+    assert err.splitlines()[-2:] == [
+        "local: nothing written: 1 problem:",
+        f"  local: site '{site}': field 'domains': '{domain}' is already configured in "
+        f"environment {owner}; a domain belongs to one environment only",
+    ]
+    catalogue.assert_untouched()
+    assert (checkout / "inventories/production/group_vars/all/sites.yml").read_bytes() == (
+        production
+    )
+
+
+def test_site_add_with_another_environment_s_domain_creates_nothing(checkout, capsys):
+    catalogue = Catalogue(with_production(checkout))
+    code, _, err = run(
+        checkout, capsys, "site", "add", "local", "acme", "acme.localhost", "harbor.example.com"
+    )
+    assert code == 1
+    assert "'harbor.example.com' is already configured in environment 'production'" in err
+    catalogue.assert_untouched()
+    assert not (checkout / "settings" / "acme.py").exists()
+    assert not (checkout / "project" / "sites" / "acme").exists()
+
+
+def test_domain_add_next_to_another_environment_with_its_own_domains(checkout, capsys):
+    catalogue = Catalogue(with_production(checkout))
+    code, out, err = run(checkout, capsys, "domain", "add", "local", "harbor", "shop.localhost")
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"wrote {CATALOGUE.as_posix()}"
+    assert "shop.localhost" in catalogue.text
+
+
+def test_removing_a_domain_that_another_environment_has_is_allowed(checkout, capsys):
+    """The fix for a domain in two environments is to remove it from one of them."""
+    with_production(checkout)
+    text = Catalogue(checkout).text.replace(
+        "[harbor.localhost, www.harbor.localhost]",
+        "[harbor.localhost, www.harbor.localhost, www.harbor.example.com]",
+    )
+    catalogue = Catalogue(checkout, text)
+    assert main(["--project", str(checkout), "check", "local"]) == 1
+    capsys.readouterr()
+    code, _, err = run(
+        checkout, capsys, "domain", "remove", "local", "harbor", "www.harbor.example.com"
+    )
+    assert code == 0, err
+    assert "www.harbor.example.com" not in catalogue.text
+    assert main(["--project", str(checkout), "check"]) == 0
+
+
 def test_site_add_brings_an_absent_site_back(checkout, capsys):
     catalogue = Catalogue(checkout, ODD)
     code, out, _ = run(checkout, capsys, "site", "add", "local", "ember")

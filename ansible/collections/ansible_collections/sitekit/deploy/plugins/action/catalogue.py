@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ansible.plugins.action import ActionBase
 from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import ensure_importable
 
 ensure_importable()
 
 from sitekit.catalogue import validate  # noqa: E402
+from sitekit.inventory import other_catalogues  # noqa: E402
 
 
 class ActionModule(ActionBase):
@@ -18,7 +21,13 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self._task.args
         env = str(args.get("environment", ""))
-        checked = validate(args.get("sites"), env=env, project_root=args.get("project_root"))
+        # The other environments are the inventories next to this one (inventories/<env>):
+        # a domain may be configured in one of them only.
+        inventory_dir = args.get("inventory_dir") or (task_vars or {}).get("inventory_dir")
+        others = other_catalogues(Path(str(inventory_dir))) if inventory_dir else {}
+        checked = validate(
+            args.get("sites"), env=env, project_root=args.get("project_root"), others=others
+        )
         result["changed"] = False
         if not checked.ok:
             count = len(checked.problems)

@@ -8,6 +8,10 @@ description:
   - Runs C(sitekit.catalogue.validate) from the checkout on the control machine.
   - On any problem the task fails listing every problem with its environment, site and field;
     no connection to the host is made.
+  - A domain that the catalogue of another environment also lists is a problem (a domain
+    belongs to one environment only). The other environments are the directories next to
+    the inventory (C(inventories/*)); only their plaintext catalogue files
+    (C(group_vars/all/sites.yml)) are read, and one that cannot be read is left out.
   - Otherwise sets the fact C(sitekit_catalogue), the sites with every default filled in.
 version_added: "0.1.0"
 options:
@@ -24,6 +28,11 @@ options:
     description: The codebase whose C(settings/) must hold a module for every site.
     type: path
     required: true
+  inventory_dir:
+    description:
+      - The environment's inventory directory; its siblings are the other environments.
+      - Defaults to the host's C(inventory_dir). Without either, no other environment is read.
+    type: path
 author:
   - sitekit
 """

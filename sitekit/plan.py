@@ -1,0 +1,646 @@
+"""``sitekit plan``: what a deploy would change, read from a check-mode run of the playbook.
+
+Two halves, so that the rules live in one place and can be tested without Ansible:
+
+* :func:`record` turns one task result into a plain record: the task and its role, whether it
+  would change something, and the files it would create, change or remove, each with a short
+  diff unless it is secret. The ``sitekit.deploy.plan`` callback plugin calls it for every task
+  while ``ansible-playbook --check --diff`` runs, and writes the records as JSON.
+* :func:`summarise` reads those records and says, per host, which files change, which gunicorn
+  masters would start, reload gracefully, restart or stop, whether nginx reloads and whether a
+  new release would go live; :func:`render` words that for people.
+
+Results come in several shapes, and the reader does not depend on one: a single result or a
+loop's ``results``; ``diff`` as one mapping or a list of them, either with text
+(``before_header``/``after_header``/``before``/``after``) or with the attributes of a path (the
+file module's ``before``/``after`` mappings with ``path`` and ``state``); the paths named by
+``dest``/``path`` keys, the module's invocation, the task's arguments, or ``changed_files``/
+``removed_files`` lists. What is secret never leaves :func:`record`: results hidden by
+``no_log``, files whose diff carries headers only, and files that look secret (``*.env`` site
+environment files and the like) are listed by path with no content at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+FORMAT = "sitekit-plan/1"
+
+#: Files whose contents are never shown, whatever the task says: site environment files hold
+#: each site's secret key and database password.
+SECRET_PATTERNS = ("*.env", "*.key", "*.pem", "*secret*", "*password*", "*vault*")
+
+#: Diff lines kept per file in the records; the human summary shows fewer.
+MAX_DIFF_LINES = 200
+SHOWN_DIFF_LINES = 12
+
+#: Supervisor programs of the masters are named ``sitekit-<site>`` (``sitekit_program_prefix``).
+PROGRAM_PREFIX = "sitekit-"
+
+_SITE = r"[a-z][a-z0-9_]{0,28}"
+_ENV_FILE = re.compile(rf"^({_SITE})\.env$")
+_GUNICORN_CONF = re.compile(rf"^({_SITE})\.gunicorn\.py$")
+_PROGRAM = re.compile(rf"^{re.escape(PROGRAM_PREFIX)}({_SITE})\.conf$")
+_HEADER_SUFFIX = re.compile(r" \((content|file attributes)\)$")
+
+CHECK_MODE_SKIP = "Command would have run if not in check mode"
+
+
+# --- one task result -> a record ----------------------------------------------------------
+
+
+def is_secret_path(path: str) -> bool:
+    name = PurePosixPath(path).name
+    return any(fnmatch.fnmatch(name, pattern) for pattern in SECRET_PATTERNS)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _result_path(result: Mapping[str, Any], args: Mapping[str, Any] | None) -> str | None:
+    """The one path a result is about, if it names one."""
+    invocation = result.get("invocation")
+    module_args = invocation.get("module_args") if isinstance(invocation, Mapping) else None
+    for source in (result, module_args, args):
+        if isinstance(source, Mapping):
+            for key in ("dest", "path"):
+                if _text(source.get(key)):
+                    return source[key]
+    return None
+
+
+def _requested_state(result: Mapping[str, Any], args: Mapping[str, Any] | None) -> str | None:
+    invocation = result.get("invocation")
+    module_args = invocation.get("module_args") if isinstance(invocation, Mapping) else None
+    for source in (module_args, args, result):
+        if isinstance(source, Mapping) and _text(source.get("state")):
+            return source["state"]
+    return None
+
+
+def _kind(state: Any) -> str:
+    return {"directory": "directory", "link": "link", "hard": "link"}.get(state, "file")
+
+
+def _text_diff(before: str, after: str) -> list[str]:
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), n=1, lineterm="")
+    return [line for line in lines if not line.startswith(("---", "+++"))]
+
+
+def _clip(lines: list[str]) -> list[str]:
+    if len(lines) <= MAX_DIFF_LINES:
+        return lines
+    return [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines"]
+
+
+def _diff_entries(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    diff = result.get("diff")
+    if isinstance(diff, Mapping):
+        return [diff]
+    if isinstance(diff, list):
+        return [entry for entry in diff if isinstance(entry, Mapping)]
+    return []
+
+
+class _Files:
+    """Files found in one result, in order, one entry per path."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, dict[str, Any]] = {}
+
+    def add(
+        self,
+        path: str,
+        change: str,
+        *,
+        kind: str = "file",
+        secret: bool,
+        diff: list[str] | None = None,
+        attributes: dict[str, list[Any]] | None = None,
+    ) -> None:
+        secret = secret or is_secret_path(path)
+        entry = self.by_path.get(path)
+        if entry is None:
+            entry = self.by_path[path] = {
+                "path": path,
+                "change": change,
+                "kind": kind,
+                "secret": secret,
+                "diff": None,
+                "attributes": {},
+            }
+        elif change in ("created", "removed"):
+            entry["change"] = change
+        entry["secret"] = entry["secret"] or secret
+        if kind != "file":
+            entry["kind"] = kind
+        if entry["secret"]:
+            entry["diff"] = None
+            entry["attributes"] = {}
+            return
+        if diff:
+            entry["diff"] = _clip((entry["diff"] or []) + diff)
+        if attributes:
+            entry["attributes"].update(attributes)
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return list(self.by_path.values())
+
+
+def _files_of_result(
+    result: Mapping[str, Any],
+    args: Mapping[str, Any] | None,
+    found: _Files,
+    *,
+    secret: bool,
+    show_diff: bool,
+) -> None:
+    if not result.get("changed") or result.get("skipped") or result.get("failed"):
+        return
+    secret = secret or "censored" in result or bool(result.get("_ansible_no_log"))
+    entries = _diff_entries(result)
+    own_path = _result_path(result, args)
+    seen = len(found.by_path)
+    for entry in entries:
+        before, after = entry.get("before"), entry.get("after")
+        if isinstance(before, Mapping) or isinstance(after, Mapping):
+            before = before if isinstance(before, Mapping) else {}
+            after = after if isinstance(after, Mapping) else {}
+            header = _text(entry.get("before_header")) or _text(entry.get("after_header"))
+            path = (
+                _text(after.get("path"))
+                or _text(before.get("path"))
+                or (_HEADER_SUFFIX.sub("", header) if header else own_path)
+            )
+            if not path:
+                continue
+            old, new = before.get("state"), after.get("state")
+            change = (
+                "created"
+                if old == "absent" and new != "absent"
+                else "removed"
+                if new == "absent" and old != "absent"
+                else "changed"
+            )
+            kind = _kind(
+                new
+                if new not in (None, "absent")
+                else old
+                if old not in (None, "absent")
+                else result.get("state") or _requested_state(result, args)
+            )
+            attributes = {
+                key: [before.get(key), after.get(key)]
+                for key in sorted(set(before) | set(after))
+                if key not in ("path", "state", "path_content")
+                and before.get(key) != after.get(key)
+            }
+            found.add(path, change, kind=kind, secret=secret, attributes=attributes)
+            continue
+        header = _text(entry.get("before_header"))
+        if header:
+            path = _HEADER_SUFFIX.sub("", header)
+        elif own_path and len(entries) == 1:
+            path = own_path
+        else:
+            path = _text(entry.get("after_header"))
+            path = _HEADER_SUFFIX.sub("", path) if path else own_path
+        if not path:
+            continue
+        binary = any(key in entry for key in ("dst_binary", "src_binary"))
+        larger = any(key in entry for key in ("dst_larger", "src_larger"))
+        # a diff that names a file but carries no text is one the module keeps secret
+        headers_only = not (binary or larger or isinstance(before, str) or isinstance(after, str))
+        created = "before_header" not in entry and before == ""
+        lines = None
+        if show_diff and not (secret or headers_only):
+            if binary:
+                lines = ["(binary file)"]
+            elif larger:
+                lines = ["(too large to show)"]
+            else:
+                lines = _text_diff(before or "", after or "")
+        found.add(
+            path,
+            "created" if created else "changed",
+            secret=secret or headers_only,
+            diff=lines,
+        )
+    for key, change in (
+        ("changed_files", "changed"),
+        ("created_files", "created"),
+        ("removed_files", "removed"),
+    ):
+        paths = result.get(key)
+        if isinstance(paths, list):
+            for path in paths:
+                if _text(path):
+                    found.add(path, change, secret=secret)
+    if len(found.by_path) == seen and own_path:
+        state = _requested_state(result, args)
+        found.add(
+            own_path,
+            "removed" if state == "absent" else "changed",
+            kind=_kind(result.get("state") or state),
+            secret=secret,
+        )
+
+
+def files_of(
+    result: Mapping[str, Any],
+    args: Mapping[str, Any] | None = None,
+    item_args: Sequence[Mapping[str, Any] | None] = (),
+    *,
+    secret: bool = False,
+    show_diff: bool = True,
+) -> list[dict[str, Any]]:
+    """The files one task result says would be created, changed or removed.
+
+    ``args`` are the task's arguments; ``item_args`` those of each loop item (in loop order),
+    which name the path of an item whose result is hidden by ``no_log``. ``secret`` marks every
+    file of the result as secret; ``show_diff`` false keeps diffs out (the task's ``diff: false``).
+    Each file is ``{path, change, kind, secret, diff, attributes}``: ``change`` is ``created``,
+    ``changed`` or ``removed``; ``diff`` (lines of a unified diff) and ``attributes`` (name ->
+    [before, after]) are empty for secret files.
+    """
+    found = _Files()
+    if not isinstance(result, Mapping):
+        return []
+    items = result.get("results")
+    if isinstance(items, list):
+        secret = secret or "censored" in result
+        for index, item in enumerate(items):
+            if isinstance(item, Mapping):
+                own = item_args[index] if index < len(item_args) else None
+                _files_of_result(item, own, found, secret=secret, show_diff=show_diff)
+    else:
+        _files_of_result(result, args, found, secret=secret, show_diff=show_diff)
+    return found.as_list()
+
+
+def _facts(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The few facts the plan needs: the live release id and the validated catalogue."""
+    facts = result.get("ansible_facts")
+    if not isinstance(facts, Mapping) or "censored" in result:
+        return {}
+    kept: dict[str, Any] = {}
+    if _text(facts.get("release_id")):
+        kept["release_id"] = facts["release_id"]
+    catalogue = facts.get("sitekit_catalogue")
+    if isinstance(catalogue, list):
+        kept["sitekit_catalogue"] = [
+            {"name": site.get("name"), "state": site.get("state", "present")}
+            for site in catalogue
+            if isinstance(site, Mapping)
+        ]
+    return kept
+
+
+def _would_run(result: Mapping[str, Any]) -> bool:
+    items = result.get("results")
+    results = items if isinstance(items, list) else [result]
+    return any(isinstance(r, Mapping) and r.get("msg") == CHECK_MODE_SKIP for r in results)
+
+
+def _message(result: Mapping[str, Any]) -> str:
+    if "censored" in result:
+        return "the output is hidden (no_log)"
+    msg = result.get("msg")
+    text = msg if isinstance(msg, str) else "" if msg is None else str(msg)
+    if not text and isinstance(result.get("results"), list):
+        text = "; ".join(
+            _message(item)
+            for item in result["results"]
+            if isinstance(item, Mapping) and item.get("failed")
+        )
+    stderr = result.get("stderr")
+    if isinstance(stderr, str) and stderr.strip() and stderr.strip() not in text:
+        text = f"{text}\n{stderr.strip()}" if text else stderr.strip()
+    return text or "failed"
+
+
+def record(
+    result: Mapping[str, Any],
+    *,
+    host: str,
+    task: str,
+    role: str | None = None,
+    action: str = "",
+    status: str = "ok",
+    handler: bool = False,
+    no_log: bool = False,
+    show_diff: bool = True,
+    notify: Iterable[str] = (),
+    args: Mapping[str, Any] | None = None,
+    item_args: Sequence[Mapping[str, Any] | None] = (),
+) -> dict[str, Any]:
+    """One task's result on one host as a plain, printable record (nothing secret in it).
+
+    ``status`` is how Ansible reported it: ``ok``, ``skipped``, ``failed``, ``ignored`` (failed
+    with ignore_errors) or ``unreachable``.
+    """
+    result = result if isinstance(result, Mapping) else {}
+    secret = no_log or "censored" in result
+    changed = bool(result.get("changed")) and status in ("ok", "ignored")
+    entry: dict[str, Any] = {
+        "host": host,
+        "role": role,
+        "task": task,
+        "action": action,
+        "handler": handler,
+        "status": "changed" if changed and status == "ok" else status,
+        "changed": changed,
+        "would_run": status == "skipped" and _would_run(result),
+        "notify": [str(n) for n in notify],
+        "files": files_of(result, args, item_args, secret=secret, show_diff=show_diff)
+        if changed
+        else [],
+        "facts": _facts(result) if status == "ok" else {},
+    }
+    if status in ("failed", "unreachable"):
+        entry["msg"] = _message(result)
+    return entry
+
+
+# --- records -> what would happen, per host -----------------------------------------------
+
+
+@dataclass
+class HostPlan:
+    """What a deploy would do on one host."""
+
+    name: str
+    files: list[dict[str, Any]] = field(default_factory=list)
+    masters: dict[str, list[str]] = field(default_factory=dict)
+    why: dict[str, str] = field(default_factory=dict)
+    #: "start" or "reload" when a deploy would start or reload the service, else "".
+    nginx: str = ""
+    supervisord: str = ""
+    release: dict[str, Any] = field(default_factory=dict)
+    other_changes: list[str] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def nginx_reload(self) -> bool:
+        return self.nginx == "reload"
+
+    @property
+    def changes(self) -> bool:
+        return bool(
+            self.files
+            or any(self.masters.values())
+            or self.nginx
+            or self.supervisord
+            or self.release.get("new")
+            or self.other_changes
+        )
+
+
+@dataclass
+class Plan:
+    environment: str
+    hosts: list[HostPlan]
+    complete: bool = True
+
+    @property
+    def changes(self) -> bool:
+        return any(h.changes for h in self.hosts)
+
+    @property
+    def failures(self) -> list[dict[str, str]]:
+        return [f for h in self.hosts for f in h.failures]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "environment": self.environment,
+            "changes": self.changes,
+            "failed": bool(self.failures),
+            "hosts": {
+                h.name: {**asdict(h), "nginx_reload": h.nginx_reload, "changes": h.changes}
+                for h in self.hosts
+            },
+        }
+
+
+MASTER_ACTIONS = ("start", "restart", "reload", "stop")
+
+#: Roles whose service a deploy starts or reloads, and the HostPlan field that says so.
+_SERVICES = {"nginx": "nginx", "supervisor": "supervisord"}
+_RELOAD = re.compile(r"\b(reload|restart)", re.IGNORECASE)
+_START = re.compile(r"start\b", re.IGNORECASE)
+
+
+def _site_file(path: str) -> tuple[str, str] | None:
+    """(site, what) for a site's env file, gunicorn configuration or supervisor program."""
+    p = PurePosixPath(path)
+    if p.parent.name == "sites":
+        if match := _ENV_FILE.match(p.name):
+            return match.group(1), "environment file"
+        if match := _GUNICORN_CONF.match(p.name):
+            return match.group(1), "gunicorn configuration"
+    if match := _PROGRAM.match(p.name):
+        return match.group(1), "program"
+    return None
+
+
+def _host_plan(name: str, records: list[Mapping[str, Any]]) -> HostPlan:
+    host = HostPlan(name)
+    files: dict[str, dict[str, Any]] = {}
+    catalogue: list[Mapping[str, Any]] = []
+    switch: dict[str, Any] | None = None
+    for rec in records:
+        facts = rec.get("facts") or {}
+        if facts.get("sitekit_catalogue"):
+            catalogue = facts["sitekit_catalogue"]
+        if facts.get("release_id"):
+            host.release["id"] = facts["release_id"]
+        if rec.get("status") in ("failed", "unreachable"):
+            host.failures.append(
+                {"host": name, "task": _task_label(rec), "msg": str(rec.get("msg", ""))}
+            )
+        role = rec.get("role")
+        service = _SERVICES.get(role or "")
+        if service and (rec.get("changed") or rec.get("would_run")):
+            # handlers run in check mode too, with their conditions: "Reload nginx" would run
+            # only where nginx runs; a task "Start ..." only where the service does not
+            task = str(rec.get("task", ""))
+            if rec.get("handler") and _RELOAD.search(task):
+                setattr(host, service, "reload")
+                continue
+            if not rec.get("handler") and _START.match(task):
+                setattr(host, service, "start")
+                continue
+        if not rec.get("changed"):
+            continue
+        if not rec.get("files") and not rec.get("handler"):
+            host.other_changes.append(_task_label(rec))
+        for f in rec.get("files") or []:
+            if role == "release" and f.get("kind") == "link":
+                switch = f
+            known = files.get(f["path"])
+            if known is None:
+                files[f["path"]] = dict(f)
+            elif f["change"] in ("created", "removed"):
+                known["change"] = f["change"]
+    host.files = list(files.values())
+
+    actions: dict[str, str] = {}
+    for f in host.files:
+        found = _site_file(f["path"])
+        if not found:
+            continue
+        site, what = found
+        if what == "program":
+            action = {"created": "start", "removed": "stop"}.get(f["change"], "restart")
+            actions[site] = action
+            host.why[site] = {
+                "start": "new supervisor program",
+                "stop": "its supervisor program is removed",
+                "restart": "its supervisor program changed",
+            }[action]
+        elif f["change"] != "removed" and actions.get(site, "reload") == "reload":
+            actions[site] = "reload"
+            reason = f"its {what} {'is new' if f['change'] == 'created' else 'changed'}"
+            host.why[site] = f"{host.why[site]}, {reason}" if site in host.why else reason
+    if switch is not None:
+        host.release["new"] = True
+        target = switch.get("attributes", {}).get("src")
+        if isinstance(target, list) and len(target) == 2:
+            live, new = (PurePosixPath(str(t)).name if t else None for t in target)
+            if live:
+                host.release["live"] = live
+            host.release.setdefault("id", new)
+        for site in catalogue:
+            site_name = site.get("name")
+            if (
+                site.get("state") == "present"
+                and isinstance(site_name, str)
+                and actions.get(site_name, "reload") == "reload"
+            ):
+                actions[site_name] = "reload"
+                host.why[site_name] = "new release"
+    host.masters = {
+        action: sorted(s for s, a in actions.items() if a == action) for action in MASTER_ACTIONS
+    }
+    host.why = {s: host.why[s] for s in sorted(host.why) if s in actions}
+    return host
+
+
+def _task_label(rec: Mapping[str, Any]) -> str:
+    role = rec.get("role")
+    return f"{role} : {rec.get('task')}" if role else str(rec.get("task"))
+
+
+def summarise(data: Mapping[str, Any], environment: str = "") -> Plan:
+    """What a deploy would do, per host, from the records of a check-mode run."""
+    by_host: dict[str, list[Mapping[str, Any]]] = {}
+    for rec in data.get("tasks") or []:
+        if isinstance(rec, Mapping) and isinstance(rec.get("host"), str):
+            by_host.setdefault(rec["host"], []).append(rec)
+    for host in data.get("stats") or {}:
+        by_host.setdefault(host, [])
+    hosts = [_host_plan(name, records) for name, records in by_host.items()]
+    return Plan(environment, hosts, complete=bool(data.get("complete", True)))
+
+
+# --- words ---------------------------------------------------------------------------------
+
+_VERB = {"created": "create", "changed": "change", "removed": "remove"}
+_MASTER_WORDS = {
+    "start": "start",
+    "restart": "restart",
+    "reload": "reload gracefully",
+    "stop": "stop",
+}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _describe_file(f: Mapping[str, Any]) -> list[str]:
+    suffix = "/" if f.get("kind") == "directory" else ""
+    link = " (link)" if f.get("kind") == "link" else ""
+    line = f"    {_VERB.get(f['change'], f['change']):<7} {f['path']}{suffix}{link}"
+    if f.get("secret"):
+        return [f"{line}  (secret: contents not shown)"]
+    lines = [line]
+    attributes = f.get("attributes") or {}
+    details = [f"{key}: {old} -> {new}" for key, (old, new) in attributes.items()]
+    if f["change"] != "removed":
+        details += list(f.get("diff") or [])
+    shown = details[:SHOWN_DIFF_LINES]
+    lines += [f"              {d}" for d in shown]
+    if len(details) > len(shown):
+        lines.append(f"              ... {len(details) - len(shown)} more lines (--json has them)")
+    return lines
+
+
+def render(plan: Plan) -> str:
+    """The plan as a support person reads it; the last line says whether anything changes."""
+    out: list[str] = []
+    for host in plan.hosts:
+        if not host.changes and not host.failures:
+            release = f" (release {host.release['id']})" if host.release.get("id") else ""
+            out.append(f"{host.name}: nothing to change{release}")
+            continue
+        out.append(f"{host.name}:")
+        if host.files:
+            out.append("  files:")
+            for f in host.files:
+                out += _describe_file(f)
+        for action in MASTER_ACTIONS:
+            sites = host.masters.get(action) or []
+            if sites:
+                named = ", ".join(f"{s} ({host.why[s]})" if s in host.why else s for s in sites)
+                out.append(f"  masters to {_MASTER_WORDS[action]}: {named}")
+        if host.supervisord == "reload":
+            out.append("  supervisord: reload (it restarts every master)")
+        elif host.supervisord == "start":
+            out.append("  supervisord: start")
+        if host.nginx == "reload":
+            out.append("  nginx: reload (after testing the new configuration)")
+        elif host.nginx == "start":
+            out.append("  nginx: start")
+        if host.release.get("new"):
+            live = f" (live now: {host.release['live']})" if host.release.get("live") else ""
+            out.append(f"  release: {host.release.get('id', '?')} goes live{live}")
+        elif host.release.get("id"):
+            out.append(f"  release: {host.release['id']} stays live")
+        if host.other_changes:
+            out.append("  other changes: " + "; ".join(host.other_changes))
+        for failure in host.failures:
+            out.append(f"  FAILED: {failure['task']}: {failure['msg']}")
+    out.append(_total(plan))
+    return "\n".join(line.rstrip() for line in out) + "\n"
+
+
+def _total(plan: Plan) -> str:
+    if plan.failures:
+        return f"the plan is incomplete: {_plural(len(plan.failures), 'task')} failed"
+    if not plan.changes:
+        return "nothing to change"
+    changing = [h for h in plan.hosts if h.changes]
+    parts = [f"{_plural(len(changing), 'host')} would change"]
+    files = sum(len(h.files) for h in changing)
+    if files:
+        parts.append(_plural(files, "file"))
+    for action in MASTER_ACTIONS:
+        count = sum(len(h.masters.get(action) or []) for h in changing)
+        if count:
+            parts.append(f"{_plural(count, 'master')} to {_MASTER_WORDS[action]}")
+    reloads = sum(1 for h in changing if h.nginx_reload)
+    if reloads:
+        parts.append(f"nginx reloads on {_plural(reloads, 'host')}")
+    new = {h.release.get("id") for h in changing if h.release.get("new")}
+    if new:
+        parts.append(f"new release {', '.join(sorted(str(n) for n in new))}")
+    return "plan: " + ", ".join(parts)

@@ -1,0 +1,129 @@
+"""The playbook's preflight (``sitekit.deploy.catalogue``) checks a catalogue against the
+environments next to it: a domain belongs to one environment only.
+
+Each test runs ansible-playbook against a throwaway ``inventories/`` directory whose hosts are
+this machine (local connection); nothing is deployed.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+# Only the preflight's first task: the catalogue check, as site.yml runs it.
+PREFLIGHT = """\
+- name: Preflight
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Validate the site catalogue
+      sitekit.deploy.catalogue:
+        sites: "{{ sitekit_sites }}"
+        environment: "{{ sitekit_env | default(inventory_dir | basename) }}"
+        project_root: "REPO"
+    - name: Show the sites
+      ansible.builtin.debug:
+        msg: "sites: {{ sitekit_catalogue | map(attribute='name') | join(',') }}"
+""".replace("REPO", str(REPO))
+
+HOSTS = """\
+all:
+  children:
+    web:
+      hosts:
+        localhost:
+          ansible_connection: local
+          ansible_python_interpreter: "{{ ansible_playbook_python }}"
+"""
+
+
+@pytest.fixture
+def inventories(tmp_path):
+    """``inventories/`` with the real production catalogue and an environment ``mine``."""
+    base = tmp_path / "inventories"
+    production = base / "production" / "group_vars" / "all"
+    production.mkdir(parents=True)
+    shutil.copy2(REPO / "inventories/production/group_vars/all/sites.yml", production)
+    # the vault of production cannot be opened here: only its plaintext catalogue is read
+    (production / "vault.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6162630a\n")
+
+    def make(sites_yaml, name="mine"):
+        env = base / name
+        (env / "group_vars" / "all").mkdir(parents=True)
+        (env / "hosts.yml").write_text(HOSTS)
+        (env / "group_vars" / "all" / "sites.yml").write_text(textwrap.dedent(sites_yaml))
+        (env / "group_vars" / "all" / "main.yml").write_text(
+            f"sitekit_env: {name}\nsitekit_secret_key_base: {'k' * 40}\n"
+        )
+        return env
+
+    make.base = base
+    return make
+
+
+def playbook(inventory, playbook_path, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook_path), *extra],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_site_yml_stops_on_a_domain_of_another_environment(inventories, tmp_path):
+    mine = inventories("""\
+        sitekit_sites:
+          - name: harbor
+            domains: [harbor.mine.test, www.harbor.example.com]
+        """)
+    root = tmp_path / "root"
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"sitekit_root={root}")
+    assert code != 0
+    assert (
+        "mine: site 'harbor': field 'domains': 'www.harbor.example.com' is already configured "
+        "in environment 'production' (site 'harbor'); a domain belongs to one environment only"
+    ) in output
+    assert "nothing was changed on any host" in output
+    assert "The release and one master per site" not in output  # no later play started
+    assert not root.exists()
+
+
+def test_preflight_accepts_an_environment_with_its_own_domains(inventories, tmp_path):
+    mine = inventories("""\
+        sitekit_sites:
+          - name: harbor
+            domains: [harbor.mine.test, www.harbor.mine.test]
+          - name: meadow
+            domains: [meadow.mine.test]
+        """)
+    # a neighbour whose catalogue cannot be read does not stop the check
+    inventories("sitekit_sites: [\n", name="broken")
+    book = tmp_path / "preflight.yml"
+    book.write_text(PREFLIGHT)
+    code, output = playbook(mine, book)
+    assert code == 0, output
+    assert "sites: harbor,meadow" in output
+
+
+def test_preflight_names_the_neighbour_that_has_the_domain(inventories, tmp_path):
+    mine = inventories("""\
+        sitekit_sites:
+          - name: ember
+            domains: [ember.example.net]
+        """)
+    book = tmp_path / "preflight.yml"
+    book.write_text(PREFLIGHT)
+    code, output = playbook(mine, book)
+    assert code != 0
+    assert (
+        "mine: site 'ember': field 'domains': 'ember.example.net' is already configured in "
+        "environment 'production' (site 'ember')"
+    ) in output
