@@ -204,8 +204,9 @@ class RoleRenderer:
             "ansible_playbook_python": sys.executable,
             "playbook_dir": str(REPO / "ansible"),
             "inventory_dir": str(REPO / "inventories" / "bench"),
-            # the fact the preflight sets
+            # the facts the preflight and the nginx role's limits.yml set
             "sitekit_catalogue": catalogue,
+            "nginx_nofile_hard": hard_nofile(),
             **extra,
         }
         pending = {k: v for k, v in defaults.items() if k not in base}
@@ -302,6 +303,12 @@ class RoleRenderer:
         return files
 
 
+def hard_nofile() -> int:
+    """This process's hard limit of open files, as the nginx role reads it (prlimit)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1048576 if hard == resource.RLIM_INFINITY else hard
+
+
 def user_name() -> str:
     import pwd
 
@@ -329,7 +336,14 @@ class NginxConfig:
 
     @property
     def cmd(self) -> list[str]:
+        """nginx_cmd: nginx run by prlimit with the role's open-files limit."""
         return [str(x) for x in self.variables["nginx_cmd"]]
+
+    @property
+    def plain_cmd(self) -> list[str]:
+        """The same command without prlimit: nginx with the caller's open-files limit."""
+        cmd = self.cmd
+        return cmd[cmd.index("--") + 1:] if "--" in cmd else cmd
 
     @property
     def conf(self) -> Path:
@@ -460,14 +474,16 @@ def limit_open_files(soft: int):
     return apply
 
 
-def nginx_test(config: NginxConfig, runs: int, nofile: int | None = None) -> dict:
-    """Time `nginx -t` (as the role's handler runs it) *runs* times, with a soft limit of
-    *nofile* open files if given; its messages."""
+def nginx_test(config: NginxConfig, runs: int, nofile: int | None = None,
+               plain: bool = False) -> dict:
+    """Time `nginx -t` as the role's handler runs it (nginx_cmd; with *plain*, nginx alone)
+    *runs* times, with a soft limit of *nofile* open files if given; its messages."""
     times, output, ok = [], "", True
     for _ in range(runs):
         started = time.perf_counter()
         proc = subprocess.run(
-            [*config.cmd, "-t"], capture_output=True, text=True, timeout=120, check=False,
+            [*(config.plain_cmd if plain else config.cmd), "-t"], capture_output=True,
+            text=True, timeout=120, check=False,
             stdin=subprocess.DEVNULL, preexec_fn=limit_open_files(nofile) if nofile else None,
         )
         times.append(time.perf_counter() - started)
