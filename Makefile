@@ -52,11 +52,13 @@ deploy: venv
 urls: venv
 	@$(BIN)/sitekit urls $(ENV) --port $(PORT)
 
+# nginx stops on SIGQUIT to its master (`nginx -s quit` would first load the configuration, and
+# open every site's logs, under this shell's open-files limit).
 down:
 	@if [ -S $(STACK)/run/supervisor.sock ]; then \
 	  $(BIN)/supervisorctl -c $(STACK)/etc/supervisord.conf shutdown >/dev/null || true; fi
 	@if [ -f $(STACK)/run/nginx.pid ]; then \
-	  /usr/sbin/nginx -c $(STACK)/etc/nginx/nginx.conf -e $(STACK)/log/nginx/error.log -s quit 2>/dev/null || true; fi
+	  kill -QUIT "$$(cat $(STACK)/run/nginx.pid)" 2>/dev/null || true; fi
 	@for i in $$(seq 1 100); do \
 	  [ -e $(STACK)/run/supervisord.pid ] || [ -e $(STACK)/run/nginx.pid ] || break; sleep 0.2; done
 	@echo "sitekit: local stack stopped"
