@@ -1,6 +1,6 @@
 # sitekit: deploy many Django sites from one codebase.
 #   make up     bring up the local stack (nginx, supervisor, one gunicorn master per site) and print the URLs
-#   make test   run the tests (unit, Django, end to end on a throwaway stack, the multi-host rehearsal)
+#   make test   run the tests (unit, Django, 1,000-site nginx, end to end on a throwaway stack, the multi-host rehearsal)
 #   make down   stop everything `make up` started
 SHELL := /bin/bash
 .DEFAULT_GOAL := help

@@ -27,8 +27,8 @@ Load comes from ``wrk`` (Debian package ``wrk``) and goes only to 127.0.0.1. Bes
 requests/s and latency, the CPU time nginx and the backend spend per request is read from
 ``/proc``: it moves much less than requests/s when other work shares the machine.
 
-The catalogue and its rendering come from ``bench/nginx_render.py``; processes, ``/proc`` and
-the run's guard rails from ``bench/common.py``.
+The catalogue and its rendering come from ``bench/nginx_render.py`` (which the test suite uses
+too); processes, ``/proc`` and the run's guard rails from ``bench/common.py``.
 
 Everything runs in a temporary directory, removed at the end unless ``--keep``. Every process
 the benchmark started (nginx, gunicorn, wrk, and the nginx the role starts during
