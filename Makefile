@@ -1,6 +1,6 @@
 # sitekit: deploy many Django sites from one codebase.
 #   make up     bring up the local stack (nginx, supervisor, one gunicorn master per site) and print the URLs
-#   make test   run the tests (unit, Django, end to end on a throwaway stack, the multi-host rehearsal)
+#   make test   run the tests (unit, Django, 1,000-site nginx, end to end on a throwaway stack, the multi-host rehearsal)
 #   make down   stop everything `make up` started
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -52,11 +52,13 @@ deploy: venv
 urls: venv
 	@$(BIN)/sitekit urls $(ENV) --port $(PORT)
 
+# nginx stops on SIGQUIT to its master (`nginx -s quit` would first load the configuration, and
+# open every site's logs, under this shell's open-files limit).
 down:
 	@if [ -S $(STACK)/run/supervisor.sock ]; then \
 	  $(BIN)/supervisorctl -c $(STACK)/etc/supervisord.conf shutdown >/dev/null || true; fi
 	@if [ -f $(STACK)/run/nginx.pid ]; then \
-	  /usr/sbin/nginx -c $(STACK)/etc/nginx/nginx.conf -e $(STACK)/log/nginx/error.log -s quit 2>/dev/null || true; fi
+	  kill -QUIT "$$(cat $(STACK)/run/nginx.pid)" 2>/dev/null || true; fi
 	@for i in $$(seq 1 100); do \
 	  [ -e $(STACK)/run/supervisord.pid ] || [ -e $(STACK)/run/nginx.pid ] || break; sleep 0.2; done
 	@echo "sitekit: local stack stopped"

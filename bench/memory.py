@@ -43,14 +43,9 @@ import http.client
 import json
 import os
 import platform
-import secrets
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -59,13 +54,32 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+# Run as a script (python bench/memory.py): the repository's packages, bench/ included.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-# (name, settings module, domain) of the sites a master can serve, used cyclically.
-SITES = (
-    ("harbor", "settings.harbor", "harbor.localhost"),
-    ("meadow", "settings.meadow", "meadow.localhost"),
-    ("ember", "settings.ember", "ember.localhost"),
+from bench.common import (
+    MB,
+    PAGE_SIZE,
+    REPO,
+    SITES,
+    BenchError,
+    add_run_arguments,
+    base_environment,
+    child_pids,
+    cpu_seconds,
+    http_get,
+    log,
+    log_tail,
+    make_workdir,
+    prepare_database,
+    remove_workdir,
+    run_guarded,
+    shielded,
+    smaps_rollup,
+    spawn,
+    stat_fields,
+    stop_all,
+    versions,
 )
 
 TRAFFIC = (("/", 200), ("/healthz", 200), ("/sitekit-bench-missing-page", 404))
@@ -85,19 +99,6 @@ CONFIGURATIONS = {
     "naive": "no preload_app, no sitekit hooks",
 }
 
-# Environment variables that would change what a master does or which code it runs.
-SCRUBBED_ENV = (
-    "DJANGO_SETTINGS_MODULE",
-    "GUNICORN_CMD_ARGS",
-    "GUNICORN_FD",
-    "GUNICORN_PID",
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONSTARTUP",
-)
-
-MB = 1024 * 1024
-
 KSM_DIR = Path("/sys/kernel/mm/ksm")
 # Host-wide KSM tunables the benchmark writes, restored in this order on exit.
 KSM_TUNABLES = ("pages_to_scan", "sleep_millisecs", "run")
@@ -112,64 +113,9 @@ KSM_COUNTERS = (
 )
 KSM_SLEEP_MILLISECS = 20  # the kernel's default
 PR_GET_MEMORY_MERGE = 68
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class BenchError(Exception):
-    """The benchmark cannot produce a valid measurement."""
-
-
-class Interrupted(BaseException):
-    """SIGTERM, SIGHUP or the overall timeout: stop everything and exit."""
-
-
-def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-# --- HTTP over the masters' unix sockets --------------------------------------------------
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = str(path)
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(self.unix_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-def http_get(sock_path: Path, path: str, host: str, timeout: float = 15.0) -> tuple[int, bytes]:
-    conn = UnixHTTPConnection(sock_path, timeout)
-    try:
-        conn.request("GET", path, headers={"Host": host, "User-Agent": "sitekit-bench"})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 # --- /proc --------------------------------------------------------------------------------
-
-
-def smaps_rollup(pid: int) -> dict[str, int]:
-    """The kB figures of /proc/<pid>/smaps_rollup."""
-    figures = {}
-    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            parts = rest.split()
-            if len(parts) == 2 and parts[1] == "kB":
-                figures[key] = int(parts[0])
-    return figures
 
 
 def ksm_stat(pid: int) -> dict[str, str]:
@@ -182,52 +128,7 @@ def ksm_stat(pid: int) -> dict[str, str]:
     return stat
 
 
-def _stat_fields(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-        data = f.read()
-    # The command name is parenthesised and may contain anything: split after it.
-    return data[data.rindex(")") + 2 :].split()
-
-
-def child_pids(pid: int) -> list[int]:
-    """Live children of *pid* (its workers, for a gunicorn master)."""
-    children: set[int] = set()
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
-                children.update(int(c) for c in f.read().split())
-        return sorted(children)
-    except FileNotFoundError:
-        pass  # kernel without CONFIG_PROC_CHILDREN: scan /proc for the parent pid
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if int(_stat_fields(int(entry))[1]) == pid:
-                    children.add(int(entry))
-    return sorted(children)
-
-
-def group_pids(pgid: int) -> list[int]:
-    """Processes whose process group is *pgid* (a master started in its own session)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if int(_stat_fields(int(entry))[2]) == pgid:
-                    pids.append(int(entry))
-    return pids
-
-
 # --- masters ------------------------------------------------------------------------------
-
-
-def _terminate_with_parent() -> None:
-    """In a started master, before exec: SIGTERM it if the benchmark dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @dataclass
@@ -316,24 +217,11 @@ class Master:
             env["SITEKIT_WARMUP_HOST"] = self.domain
             if ksm:
                 env["SITEKIT_KSM"] = "1"
-        with open(self.path("log"), "wb") as logfile:
-            self.proc = subprocess.Popen(
-                [python, "-m", "gunicorn", "-c", str(conf)],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: Ctrl-C reaches only the bench
-                preexec_fn=_terminate_with_parent,
-            )
+        self.proc = spawn([python, "-m", "gunicorn", "-c", str(conf)], self.path("log"),
+                          env=env, cwd=REPO)
 
     def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.path("log").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join("    " + line for line in text.splitlines()[-lines:])
+        return log_tail(self.path("log"), lines)
 
     def healthy(self) -> bool:
         try:
@@ -419,25 +307,7 @@ class Master:
 def stop_masters(masters: list[Master], grace: float = 20.0) -> None:
     """SIGTERM every master (it stops its workers), wait, then SIGKILL whatever is left of
     its process group."""
-    running = [m for m in masters if m.alive()]
-    for m in running:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(m.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for m in running:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            m.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-    for m in masters:
-        if m.proc is None:
-            continue
-        leftovers = group_pids(m.pid)
-        if m.alive():
-            log(f"{m.name} did not stop after {grace:.0f}s: killing it")
-        for pid in leftovers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            m.proc.wait(timeout=5)
+    stop_all([(m.name, m.proc) for m in masters if m.proc is not None], grace=grace)
 
 
 # --- KSM ----------------------------------------------------------------------------------
@@ -461,17 +331,9 @@ def ksmd_pid() -> int | None:
             with contextlib.suppress(OSError, IndexError):
                 comm = Path(f"/proc/{entry}/comm").read_text(encoding="ascii").strip()
                 # the kernel thread, a child of kthreadd (pid 2)
-                if comm == "ksmd" and _stat_fields(int(entry))[1] == "2":
+                if comm == "ksmd" and stat_fields(int(entry))[1] == "2":
                     return int(entry)
     return None
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of *pid* (0 without one)."""
-    if pid is None:
-        return 0.0
-    fields = _stat_fields(pid)
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 class HostKsm:
@@ -589,60 +451,6 @@ def ksm_summary(masters: list[Master], configs: list[str]) -> dict:
 # --- the benchmark ------------------------------------------------------------------------
 
 
-def base_environment(workdir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SITEKIT_") and k not in SCRUBBED_ENV
-    }
-    env.update(
-        PYTHONPATH=str(REPO),
-        SITEKIT_SECRET_KEY=secrets.token_urlsafe(48),
-        SITEKIT_DEBUG="0",
-        SITEKIT_DB_ENGINE="sqlite",
-        SITEKIT_DB_NAME=str(workdir / "db.sqlite3"),
-        SITEKIT_ALLOWED_HOSTS=",".join(domain for _, _, domain in SITES),
-        SITEKIT_RELEASE_ID="bench",
-        SITEKIT_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def prepare_database(python: str, env: dict[str, str], workdir: Path) -> None:
-    catalogue = workdir / "catalogue.json"
-    catalogue.write_text(
-        json.dumps(
-            {
-                "sites": [
-                    {"name": name, "domain": domain, "state": "present", "settings_module": mod}
-                    for name, mod, domain in SITES
-                ]
-            }
-        ),
-        encoding="utf-8",
-    )
-    env = dict(env, DJANGO_SETTINGS_MODULE=SITES[0][1])
-    for command in (
-        ["migrate", "--noinput"],
-        ["sync_sites", "--catalogue", str(catalogue)],
-        ["seed_demo", "--catalogue", str(catalogue)],
-    ):
-        result = subprocess.run(
-            [python, "manage.py", *command],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        if result.returncode != 0:
-            raise BenchError(
-                f"manage.py {' '.join(command)} failed ({result.returncode}):\n"
-                + (result.stdout + result.stderr)[-3000:]
-            )
-
-
 def wait_healthy(masters: list[Master], timeout: float) -> float:
     started = time.monotonic()
     pending = list(masters)
@@ -751,26 +559,6 @@ def summarize(masters: list[Master], configs: list[str]) -> dict:
             ],
         }
     return result
-
-
-def versions(python: str) -> dict[str, str]:
-    probe = (
-        "import json, platform, django, gunicorn; print(json.dumps({'python': "
-        "platform.python_version(), 'django': django.get_version(), "
-        "'gunicorn': gunicorn.__version__}))"
-    )
-    out = subprocess.run(
-        [python, "-c", probe],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        return json.loads(out.stdout)
-    except ValueError:
-        return {}
 
 
 def print_table(results: dict) -> None:
@@ -891,13 +679,12 @@ def run(args: argparse.Namespace) -> dict:
     host_ksm = HostKsm(args.ksm_pages_to_scan) if args.ksm else None
     if host_ksm:
         host_ksm.check()
-    workdir = Path(tempfile.mkdtemp(prefix="sitekit-bench-"))
+    workdir = make_workdir("sitekit-bench-")
     masters: list[Master] = []
     try:
         if host_ksm:
             host_ksm.stop()
         env = base_environment(workdir)
-        log(f"working directory {workdir}")
         log("migrating, syncing and seeding the sqlite database")
         prepare_database(python, env, workdir)
 
@@ -977,30 +764,15 @@ def run(args: argparse.Namespace) -> dict:
             report["ksm"] = ksm_report
         return report
     finally:
-        # Neither Ctrl-C nor the timeout may interrupt the clean-up.
-        signal.alarm(0)
-        previous = {
-            s: signal.signal(s, signal.SIG_IGN)
-            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-        }
-        try:
-            if masters:
-                log("stopping every master")
-                stop_masters(masters)
-            if args.keep:
-                log(f"kept {workdir}")
-            else:
-                shutil.rmtree(workdir, ignore_errors=True)
-        finally:
-            if host_ksm:
-                host_ksm.restore()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-
-def default_python() -> str:
-    venv_python = REPO / ".venv" / "bin" / "python"
-    return str(venv_python) if venv_python.exists() else sys.executable
+        with shielded():  # neither Ctrl-C nor the timeout may interrupt the clean-up
+            try:
+                if masters:
+                    log("stopping every master")
+                    stop_masters(masters)
+                remove_workdir(workdir, args.keep)
+            finally:
+                if host_ksm:
+                    host_ksm.restore()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1065,37 +837,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --ksm: time for ksmd to converge (default: 180)",
     )
     parser.add_argument(
-        "--python",
-        default=default_python(),
-        help="interpreter that runs gunicorn and manage.py "
-        "(default: the repository's .venv, else this one)",
-    )
-    parser.add_argument(
-        "--boot-timeout",
-        type=float,
-        default=120.0,
-        metavar="SECONDS",
-        help="time for every master to answer /healthz (default: 120)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=int,
-        default=600,
-        metavar="SECONDS",
-        help="overall limit of the run (default: 600)",
-    )
-    parser.add_argument(
         "--target",
         type=float,
         default=0.60,
         help="ratio sitekit/naive to reach; the exit status is 1 above it (default: 0.60)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print the results as JSON instead of a table"
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the temporary directory (configs, logs, database)"
-    )
+    add_run_arguments(parser, timeout=600, keeps="configurations, logs, database")
     args = parser.parse_args(argv)
     for name in ("sites", "workers", "requests", "samples", "ksm_pages_to_scan"):
         if getattr(args, name) < 1:
@@ -1105,30 +852,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-
-    def interrupt(signum, _frame):
-        raise Interrupted(signal.Signals(signum).name)
-
-    def expire(_signum, _frame):
-        raise Interrupted(f"overall timeout of {args.timeout}s")
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGHUP, interrupt)
-    signal.signal(signal.SIGALRM, expire)
-    signal.alarm(args.timeout)
-    try:
-        report = run(args)
-    except BenchError as exc:
-        log(f"error: {exc}")
-        return 2
-    except Interrupted as exc:
-        log(f"stopped: {exc}")
-        return 130
-    except KeyboardInterrupt:
-        log("stopped: interrupted")
-        return 130
-    finally:
-        signal.alarm(0)
+    status, report = run_guarded(args.timeout, lambda: run(args))
+    if status:
+        return status
     if args.json:
         print(json.dumps(report, indent=2))
     else:

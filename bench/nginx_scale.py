@@ -27,6 +27,9 @@ Load comes from ``wrk`` (Debian package ``wrk``) and goes only to 127.0.0.1. Bes
 requests/s and latency, the CPU time nginx and the backend spend per request is read from
 ``/proc``: it moves much less than requests/s when other work shares the machine.
 
+The catalogue and its rendering come from ``bench/nginx_render.py`` (which the test suite uses
+too); processes, ``/proc`` and the run's guard rails from ``bench/common.py``.
+
 Everything runs in a temporary directory, removed at the end unless ``--keep``. Every process
 the benchmark started (nginx, gunicorn, wrk, and the nginx the role starts during
 ``ansible-playbook``) is stopped on exit, also on errors, Ctrl-C, SIGTERM or ``--timeout``.
@@ -42,7 +45,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import platform
@@ -51,49 +53,52 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "bench"
-ANSIBLE_CFG = REPO / "ansible" / "ansible.cfg"
-FILTER_PLUGIN = (
-    REPO / "ansible" / "collections" / "ansible_collections" / "sitekit" / "deploy" / "plugins"
-    / "filter" / "sitekit.py"
+# Run as a script (python bench/nginx_scale.py): the repository's packages, bench/ included.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    REPO,
+    BenchError,
+    Service,
+    add_run_arguments,
+    base_environment,
+    free_port,
+    http_get,
+    http_request,
+    log,
+    make_workdir,
+    prepare_database,
+    remove_workdir,
+    run_guarded,
+    shielded,
+    versions,
 )
-# The roles whose defaults the nginx and gunicorn templates see (the nginx role depends on
-# the sitekit role; the gunicorn configuration of part 3 comes from gunicorn_site).
-ROLE_DEFAULTS = tuple(
-    REPO / "roles" / role / "defaults" / "main.yml"
-    for role in ("sitekit", "gunicorn_site", "nginx")
+from bench.nginx_render import (
+    NginxConfig,
+    RoleRenderer,
+    check_render,
+    configured_hash,
+    filters,
+    make_catalogue,
+    nginx_test,
+    render_jinja2,
+    render_playbook,
+    stop_daemon_nginx,
+    validate,
+    write_settings,
 )
+
 LOCAL_CATALOGUE = REPO / "inventories" / "local" / "group_vars" / "all" / "sites.yml"
-
-
-def _load_module(name: str, path: Path):
-    """A module from its file (bench/ and the collection's plugins are not packages)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# bench/memory.py's helpers: database, environment, processes, logging
-memory = _load_module("sitekit_bench_memory", BENCH / "memory.py")
-BenchError = memory.BenchError
-Interrupted = memory.Interrupted
-log = memory.log
+MB = 1024 * 1024
 
 PARTS = {
     "scale": "catalogue validation, render time, nginx -t on the large configuration",
@@ -102,52 +107,6 @@ PARTS = {
 }
 
 # Building blocks of the generated domains: <stem>.<org>.<tld>, www.<stem>.<org>.<tld>,
-# <stem>-<word>.<tld>, www.<stem>-<word>.<tld>, then <sub>.<stem>.<org>.<tld>.
-ORGS = (
-    "example-shop", "example-store", "example-news", "example-travel", "example-bakery",
-    "example-outdoor-gear", "example-consulting", "example-foundation", "example", "example-co",
-)
-TLDS = ("org", "com", "net", "co.uk", "de", "com.au", "shop", "fr", "io", "nl", "org.uk")
-WORDS = (
-    "harbor", "meadow", "ember", "north", "river", "stone", "cedar", "lumen", "atlas", "nova",
-    "pixel", "craft", "green", "urban", "alpine", "coast", "metro", "studio", "market", "press",
-)
-SUBS = ("shop", "blog", "news", "m", "store", "help", "api", "docs")
-
-# The embedded files written to the working directory.
-PLAYBOOK = """\
----
-# bench/nginx_scale.py: the preflight's catalogue check, then the nginx role alone (which
-# depends on the sitekit role), as ansible/site.yml runs them on a web host.
-- name: Preflight - validate the site catalogue
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Validate the site catalogue
-      sitekit.deploy.catalogue:
-        sites: "{{ sitekit_sites }}"
-        environment: "{{ sitekit_env }}"
-        project_root: "{{ bench_project_root }}"
-
-- name: nginx with one server block per site
-  hosts: web
-  gather_facts: true
-  gather_subset: ["!all"]
-  roles:
-    - role: nginx
-"""
-
-INVENTORY = """\
----
-all:
-  children:
-    web:
-      hosts:
-        localhost:
-          ansible_connection: local
-          ansible_python_interpreter: "{{ ansible_playbook_python }}"
-"""
-
 WRK_SCRIPT = """\
 -- Requests cycle through the Host headers of a file (one per line, already shuffled), each
 -- thread from its own offset; done() prints the figures as one JSON line.
@@ -208,60 +167,8 @@ errorlog = {errorlog!r}
 loglevel = "warning"
 """
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-MB = 1024 * 1024
 
-
-# --- the catalogue --------------------------------------------------------------------------
-
-
-def make_catalogue(sites: int, per_site: int, seed: int) -> list[dict]:
-    """*sites* sites named site0001..., *per_site* distinct domains each, deterministic."""
-    rng = random.Random(seed)
-    catalogue = []
-    for i in range(1, sites + 1):
-        stem = f"site{i:04d}"
-        apex = f"{stem}.{rng.choice(ORGS)}.{rng.choice(TLDS)}"
-        alias = f"{stem}-{rng.choice(WORDS)}.{rng.choice(TLDS)}"
-        domains = [apex, f"www.{apex}", alias, f"www.{alias}"]
-        subs = rng.sample(SUBS, len(SUBS))
-        k = 0
-        while len(domains) < per_site:
-            sub = subs[k % len(subs)] + (str(k // len(subs)) if k >= len(subs) else "")
-            domains.append(f"{sub}.{apex}")
-            k += 1
-        catalogue.append({"name": stem, "domains": domains[:per_site], "workers": 2})
-    return catalogue
-
-
-def write_settings(project: Path, catalogue: list[dict]) -> None:
-    """One settings module per site, as the validator requires (each with its own SITE_ID)."""
-    settings = project / "settings"
-    settings.mkdir(parents=True, exist_ok=True)
-    for index, site in enumerate(catalogue, start=1):
-        (settings / f"{site['name']}.py").write_text(
-            f'"""{site["name"]}: generated by bench/nginx_scale.py."""\n\n'
-            f"SITE_ID = {1000 + index}\n"
-            f'SITEKIT_SITE = "{site["name"]}"\n',
-            encoding="utf-8",
-        )
-
-
-def validate(catalogue: list[dict], project_root: Path, repeat: int = 3) -> tuple[list, float]:
-    """Validate with sitekit.catalogue.validate; the normalised sites and the median time."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from sitekit.catalogue import validate as validate_catalogue
-
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = validate_catalogue(catalogue, env="bench", project_root=project_root)
-        times.append(time.perf_counter() - started)
-    if not result.ok:
-        shown = "\n".join(f"    {p}" for p in result.problems[:10])
-        raise BenchError(f"the generated catalogue is invalid ({len(result.problems)}):\n{shown}")
-    return [site.as_dict() for site in result.sites], statistics.median(times)
+# --- the processes --------------------------------------------------------------------------
 
 
 def harbor_catalogue() -> list[dict]:
@@ -271,410 +178,6 @@ def harbor_catalogue() -> list[dict]:
         if site.get("name") == "harbor":
             return [site]
     raise BenchError(f"no site 'harbor' in {LOCAL_CATALOGUE}")
-
-
-# --- rendering: Jinja2 as Ansible's template module, or the role itself ---------------------
-
-
-_SINGLE_EXPRESSION = re.compile(r"\A\s*\{\{(?P<expr>.*?)\}\}\s*\Z", re.S)
-
-
-class RoleRenderer:
-    """The nginx role's templates rendered with Jinja2 the way Ansible renders them.
-
-    Variables are the roles' own defaults (``roles/{sitekit,gunicorn_site,nginx}/defaults``),
-    evaluated like Ansible evaluates them (a string that is one ``{{ expression }}`` keeps its
-    type, anything else renders to text), below the facts the preflight sets
-    (``sitekit_catalogue``) and the extra variables (``-e``). Filters: the collection's
-    ``sitekit.deploy`` plugin, loaded from its file, and Ansible's core filters. Templates:
-    ``trim_blocks`` and the trailing newline kept, as the template module does.
-    """
-
-    def __init__(self, extra: dict, catalogue: list[dict]):
-        import jinja2
-        from ansible.plugins.filter.core import FilterModule as CoreFilters
-
-        self.jinja2 = jinja2
-        self.env = jinja2.Environment(
-            undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True
-        )
-        for name, function in CoreFilters().filters().items():
-            self.env.filters.setdefault(name, function)
-            self.env.filters[f"ansible.builtin.{name}"] = function
-        plugin = _load_module("sitekit_deploy_filters", FILTER_PLUGIN).FilterModule()
-        for name, function in plugin.filters().items():
-            self.env.filters[f"sitekit.deploy.{name}"] = function
-        self._compiled: dict[str, object] = {}
-
-        defaults: dict = {}
-        for path in ROLE_DEFAULTS:
-            defaults.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-        base = {
-            # magic variables of a local web host
-            "inventory_hostname": "localhost",
-            "groups": {"all": ["localhost"], "web": ["localhost"], "ungrouped": []},
-            "hostvars": {"localhost": {}},
-            "ansible_facts": {"user_id": _user_name()},
-            "ansible_playbook_python": sys.executable,
-            "playbook_dir": str(REPO / "ansible"),
-            "inventory_dir": str(REPO / "inventories" / "bench"),
-            # the fact the preflight sets
-            "sitekit_catalogue": catalogue,
-            **extra,
-        }
-        pending = {k: v for k, v in defaults.items() if k not in base}
-        self.variables, self.per_site = self._resolve(pending, base)
-
-    def _evaluate(self, value, ctx: dict):
-        if isinstance(value, str):
-            if "{{" not in value and "{%" not in value:
-                return value
-            match = _SINGLE_EXPRESSION.match(value)
-            if match and "{{" not in match["expr"] and "}}" not in match["expr"]:
-                key = "expr:" + match["expr"]
-                if key not in self._compiled:
-                    self._compiled[key] = self.env.compile_expression(
-                        match["expr"].strip(), undefined_to_none=False
-                    )
-                result = self._compiled[key](ctx)
-                if isinstance(result, self.jinja2.Undefined):
-                    result._fail_with_undefined_error()
-                return result
-            key = "text:" + value
-            if key not in self._compiled:
-                self._compiled[key] = self.env.from_string(value)
-            return self._compiled[key].render(ctx)
-        if isinstance(value, list):
-            return [self._evaluate(v, ctx) for v in value]
-        if isinstance(value, dict):
-            return {k: self._evaluate(v, ctx) for k, v in value.items()}
-        return value
-
-    def _resolve(self, pending: dict, ctx: dict) -> tuple[dict, dict]:
-        """Evaluate *pending* in dependency order; what cannot be evaluated stays pending
-        (the per-site variables, which need ``site``; derived values of other roles)."""
-        ctx = dict(ctx)
-        pending = dict(pending)
-        progress = True
-        while pending and progress:
-            progress = False
-            for name, value in list(pending.items()):
-                try:
-                    ctx[name] = self._evaluate(value, ctx)
-                except Exception:  # undefined until another value is known
-                    continue
-                del pending[name]
-                progress = True
-        return ctx, pending
-
-    def for_site(self, site: dict) -> dict:
-        ctx, _ = self._resolve(self.per_site, {**self.variables, "site": site})
-        return ctx
-
-    def render(self, template: Path, ctx: dict) -> str:
-        key = "file:" + str(template)
-        if key not in self._compiled:
-            self._compiled[key] = self.env.from_string(template.read_text(encoding="utf-8"))
-        try:
-            return self._compiled[key].render(ctx)
-        except self.jinja2.UndefinedError as exc:
-            raise BenchError(f"rendering {template}: {exc}") from exc
-
-    def write_nginx(self) -> dict[Path, str]:
-        """What the nginx role (and the sitekit role's layout) writes, written the same way."""
-        v = self.variables
-        for key in ("sitekit_root", "sitekit_releases_dir", "sitekit_etc_dir", "sitekit_run_dir",
-                    "sitekit_log_dir", "sitekit_var_dir"):
-            Path(v[key]).mkdir(parents=True, exist_ok=True)
-        Path(v["sitekit_etc_dir"], "sites").mkdir(exist_ok=True)
-        Path(v["sitekit_log_dir"], "sites").mkdir(exist_ok=True)
-        for key in ("nginx_sites_dir", "nginx_log_dir", "nginx_temp_dir"):
-            Path(v[key]).mkdir(mode=0o750, parents=True, exist_ok=True)
-        templates = Path(v["nginx_templates_dir"])
-        sites_dir = Path(v["nginx_sites_dir"])
-        files = {
-            Path(v["nginx_conf"]): self.render(templates / "nginx.conf.j2", v),
-            sites_dir / "00-default.conf": self.render(templates / "default.conf.j2", v),
-        }
-        for site in v["sitekit_present_sites"]:
-            files[sites_dir / f"{site['name']}.conf"] = self.render(
-                templates / v["nginx_site_template"], self.for_site(site)
-            )
-        for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            path.chmod(0o644)
-        return files
-
-
-def _user_name() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
-
-
-def _ansible_playbook() -> str:
-    here = Path(sys.executable).parent / "ansible-playbook"
-    found = str(here) if here.exists() else shutil.which("ansible-playbook")
-    if not found:
-        raise BenchError("ansible-playbook not found (run with the repository's .venv)")
-    return found
-
-
-@dataclass
-class NginxConfig:
-    """One rendered nginx configuration in its own sitekit root."""
-
-    label: str
-    root: Path
-    port: int
-    variables: dict
-    sites: list[dict]
-    files: dict[Path, str] = field(default_factory=dict)
-
-    @property
-    def cmd(self) -> list[str]:
-        return [str(x) for x in self.variables["nginx_cmd"]]
-
-    @property
-    def conf(self) -> Path:
-        return Path(self.variables["nginx_conf"])
-
-    @property
-    def pidfile(self) -> Path:
-        return Path(self.variables["nginx_pidfile"])
-
-    @property
-    def log_dir(self) -> Path:
-        return Path(self.variables["nginx_log_dir"])
-
-    @property
-    def domains(self) -> list[str]:
-        return [d for s in self.sites for d in s["domains"]]
-
-
-def extra_vars(root: Path, port: int, settings: dict) -> dict:
-    """The extra variables of a render: the stack's root and port, as the e2e tests set them."""
-    return {
-        "sitekit_env": "bench",
-        "sitekit_mode": "local",
-        "sitekit_root": str(root),
-        "sitekit_public_port": port,
-        "sitekit_project_dir": str(REPO),
-        "sitekit_secret_key_base": "sitekit-bench-" + "0" * 40,
-        **settings,
-    }
-
-
-def render_jinja2(label, root, port, settings, sites) -> tuple[NginxConfig, RoleRenderer, float]:
-    started = time.perf_counter()
-    renderer = RoleRenderer(extra_vars(root, port, settings), sites)
-    files = renderer.write_nginx()
-    seconds = time.perf_counter() - started
-    return NginxConfig(label, root, port, renderer.variables, sites, files), renderer, seconds
-
-
-def render_playbook(
-    label, root, port, settings, raw_sites, sites, project_root, workdir, daemons
-) -> tuple[NginxConfig, float]:
-    """Run the nginx role with ansible-playbook; stop the nginx it starts."""
-    pb_dir = workdir / "playbook"
-    pb_dir.mkdir(exist_ok=True)
-    (pb_dir / "hosts.yml").write_text(INVENTORY, encoding="utf-8")
-    (pb_dir / "nginx.yml").write_text(PLAYBOOK, encoding="utf-8")
-    variables = {
-        **extra_vars(root, port, settings),
-        "sitekit_sites": raw_sites,
-        "bench_project_root": str(project_root),
-    }
-    vars_file = pb_dir / f"vars-{label}.json"
-    vars_file.write_text(json.dumps(variables), encoding="utf-8")
-    # The variables the role derives, for the commands below (checked against the files).
-    derived = RoleRenderer(extra_vars(root, port, settings), sites).variables
-    daemons.append((derived["nginx_cmd"], Path(derived["nginx_pidfile"])))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0")
-    cmd = [_ansible_playbook(), "-i", str(pb_dir / "hosts.yml"), str(pb_dir / "nginx.yml"),
-           "-e", f"@{vars_file}"]
-    started = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=3600, check=False)
-    finally:
-        stop_daemon_nginx(derived["nginx_cmd"], Path(derived["nginx_pidfile"]))
-    seconds = time.perf_counter() - started
-    (workdir / f"playbook-{label}.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-    if proc.returncode != 0:
-        raise BenchError(
-            f"ansible-playbook ({label}) failed ({proc.returncode}):\n"
-            + (proc.stdout + proc.stderr)[-3000:]
-        )
-    sites_dir = Path(derived["nginx_sites_dir"])
-    files = {
-        p: p.read_text(encoding="utf-8")
-        for p in [Path(derived["nginx_conf"]), *sorted(sites_dir.glob("*.conf"))]
-    }
-    return NginxConfig(label, root, port, derived, sites, files), seconds
-
-
-def check_render(playbook_files: dict[Path, str], jinja_files: dict[Path, str]) -> list[str]:
-    """Differences between the role's output and the Jinja2 rendering (empty: identical)."""
-    problems = []
-    for path in sorted(set(playbook_files) | set(jinja_files)):
-        a, b = playbook_files.get(path), jinja_files.get(path)
-        if a is None or b is None:
-            problems.append(f"{path}: written by {'Jinja2' if a is None else 'the role'} only")
-        elif a != b:
-            import difflib
-
-            diff = difflib.unified_diff(
-                a.splitlines(), b.splitlines(), "role", "jinja2", lineterm="", n=1
-            )
-            problems.append(f"{path} differs:\n" + "\n".join(list(diff)[:20]))
-    return problems
-
-
-# --- processes ------------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """In a started service, before exec: SIGTERM it if the benchmark dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _stat(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-        data = f.read()
-    return data[data.rindex(")") + 2 :].split()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return _stat(pid)[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Service:
-    """A long-running process the benchmark starts and stops (own process group)."""
-
-    name: str
-    argv: list[str]
-    log_path: Path
-    stop_signal: int = signal.SIGTERM
-    env: dict | None = None
-    cwd: Path | None = None
-    proc: subprocess.Popen | None = None
-    extra: dict = field(default_factory=dict)
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as logfile:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: Ctrl-C reaches only the bench
-                preexec_fn=_die_with_parent,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def children(self) -> list[int]:
-        return memory.child_pids(self.pid)
-
-    def cpu_seconds(self) -> float:
-        """CPU time of the process and its children, live (their own counters) or reaped
-        (the parent's cutime/cstime)."""
-        total = 0
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            f = _stat(self.pid)
-            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-        for pid in self.children():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                f = _stat(pid)
-                total += int(f[11]) + int(f[12])
-        return total / CLOCK_TICKS
-
-    def pss_mb(self) -> float:
-        total = 0
-        for pid in [self.pid, *self.children()]:
-            with contextlib.suppress(OSError):
-                total += memory.smaps_rollup(pid).get("Pss", 0)
-        return total / 1024
-
-    def open_files(self) -> dict[str, int]:
-        counts = {}
-        for role, pids in (("master", [self.pid]), ("worker", self.children()[:1])):
-            for pid in pids:
-                with contextlib.suppress(OSError):
-                    counts[role] = len(os.listdir(f"/proc/{pid}/fd"))
-        return counts
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "    (no log)"
-        return "\n".join("    " + line for line in text.splitlines()[-lines:])
-
-    def stop(self, grace: float = 15.0) -> None:
-        """The stop signal (nginx: SIGQUIT, graceful), then SIGTERM, then SIGKILL to the
-        whole process group."""
-        if self.proc is None:
-            return
-        for sig, wait in ((self.stop_signal, grace), (signal.SIGTERM, 5.0)):
-            if not self.alive():
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=wait)
-        leftovers = memory.group_pids(self.pid)
-        if self.alive() or leftovers:
-            log(f"{self.name} did not stop: killing its processes")
-        for pid in leftovers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-
-
-def stop_daemon_nginx(nginx_cmd: list[str], pidfile: Path) -> None:
-    """Stop an nginx that daemonised (the one the role starts): quit, then SIGKILL."""
-    try:
-        pid = int(pidfile.read_text(encoding="ascii").split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    if not _alive(pid):
-        return
-    subprocess.run([*map(str, nginx_cmd), "-s", "quit"], capture_output=True, timeout=30,
-                   check=False, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        log(f"nginx {pid} did not quit: killing it")
-        for child in [*memory.child_pids(pid), pid]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
 
 
 def start_nginx(config: NginxConfig, workdir: Path) -> Service:
@@ -689,16 +192,6 @@ def start_nginx(config: NginxConfig, workdir: Path) -> Service:
     return service
 
 
-def http_request(port: int, host: str, path: str = "/", timeout: float = 10.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Host": host, "User-Agent": "sitekit-bench"})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
 def wait_for(what: str, check, service: Service, timeout: float) -> float:
     started = time.monotonic()
     while True:
@@ -711,49 +204,6 @@ def wait_for(what: str, check, service: Service, timeout: float) -> float:
         if time.monotonic() - started > timeout:
             raise BenchError(f"{what} not ready within {timeout:.0f}s:\n{service.log_tail()}")
         time.sleep(0.1)
-
-
-# --- nginx -t -------------------------------------------------------------------------------
-
-
-def _limit_open_files(soft: int):
-    def apply() -> None:
-        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))
-
-    return apply
-
-
-def nginx_test(config: NginxConfig, runs: int, nofile: int | None = None) -> dict:
-    """Time `nginx -t` (as the role's handler runs it) *runs* times; its messages."""
-    times, output, ok = [], "", True
-    for _ in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [*config.cmd, "-t"], capture_output=True, text=True, timeout=120, check=False,
-            stdin=subprocess.DEVNULL, preexec_fn=_limit_open_files(nofile) if nofile else None,
-        )
-        times.append(time.perf_counter() - started)
-        output, ok = proc.stderr, proc.returncode == 0
-    messages = [
-        re.sub(r"^nginx: ", "", line)
-        for line in output.splitlines()
-        if "[warn]" in line or "[emerg]" in line or "[alert]" in line
-    ]
-    return {
-        "ok": ok,
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "runs": runs,
-        "messages": messages,
-    }
-
-
-def configured_hash(conf_text: str) -> dict[str, int]:
-    found = dict(re.findall(r"^\s*server_names_hash_(max_size|bucket_size)\s+(\d+);", conf_text,
-                            re.M))
-    return {k: int(v) for k, v in found.items()}
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -883,7 +333,7 @@ def machine(python: str, nginx: str, wrk: str) -> dict:
         "load_start": os.getloadavg(),
         "nginx": first_line([nginx, "-v"]).replace("nginx version: ", ""),
         "wrk": first_line([wrk, "--version"]).split(" [")[0],
-        "versions": memory.versions(python),
+        "versions": versions(python),
         "nofile_soft": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
     }
 
@@ -901,7 +351,7 @@ def settings_from(args) -> dict:
 def run(args: argparse.Namespace, report: dict) -> None:
     parts = set(args.only or PARTS)
     settings = {"nginx_binary": args.nginx, **settings_from(args)}
-    workdir = Path(tempfile.mkdtemp(prefix="sitekit-bench-nginx-"))
+    workdir = make_workdir("sitekit-bench-nginx-")
     services: list[Service] = []
     daemons: list[tuple[list[str], Path]] = []
     report["run"] = {
@@ -919,7 +369,6 @@ def run(args: argparse.Namespace, report: dict) -> None:
         "workdir": str(workdir) if args.keep else None,
     }
     report["machine"] = machine(args.python, args.nginx, args.wrk)
-    log(f"working directory {workdir}")
     try:
         script = workdir / "wrk.lua"
         script.write_text(WRK_SCRIPT, encoding="utf-8")
@@ -975,11 +424,12 @@ def run(args: argparse.Namespace, report: dict) -> None:
                                          + "\n".join(problems))
             render["seconds"] = seconds
             render["files"] = len(scale.files)
+            render["rlimit_nofile"] = int(scale.variables["nginx_rlimit_nofile"])
             render["bytes"] = sum(len(t) for t in scale.files.values())
             report["render"] = render
 
             report["server_names_hash"] = {
-                "filter": _load_module("sitekit_deploy_filters", FILTER_PLUGIN)
+                "filter": filters()
                 .server_names_hash(sites),
                 "scale": configured_hash(scale.conf.read_text(encoding="utf-8")),
                 "one": configured_hash(one.conf.read_text(encoding="utf-8")),
@@ -995,8 +445,12 @@ def run(args: argparse.Namespace, report: dict) -> None:
                     report["nginx_t"]["scale"]["ok"]
                     and report["nginx_t"]["scale"]["median_s"] < args.target_nginx_t
                 )
-                # systemd starts services with a soft limit of 1024 open files
-                report["nginx_t_nofile_1024"] = nginx_test(scale, 1, nofile=1024)
+                # a soft limit of 1024 open files: systemd's default for services, a login
+                # shell's usual one
+                report["nginx_t_nofile_1024"] = {
+                    "role": nginx_test(scale, 1, nofile=1024),
+                    "plain": nginx_test(scale, 1, nofile=1024, plain=True),
+                }
             elif not nginx_test(scale, 1)["ok"]:
                 raise BenchError("nginx -t fails on the large configuration")
 
@@ -1014,7 +468,7 @@ def run(args: argparse.Namespace, report: dict) -> None:
             )
             backend = Service(
                 "backend", [args.python, "-m", "gunicorn", "-c", str(workdir / "backend.conf.py")],
-                workdir / "backend.out", env=memory.base_environment(workdir), cwd=workdir,
+                workdir / "backend.out", env=base_environment(workdir), cwd=workdir,
             )
             services.append(backend)
             backend.start()
@@ -1022,7 +476,7 @@ def run(args: argparse.Namespace, report: dict) -> None:
             services.append(nginx_scale)
             nginx_one = start_nginx(one, workdir)
             services.append(nginx_one)
-            wait_for("backend", lambda: memory.http_get(backend_socket, "/", "x")[0] == 200,
+            wait_for("backend", lambda: http_get(backend_socket, "/", "x")[0] == 200,
                      backend, 60)
             for config, service in ((scale, nginx_scale), (one, nginx_one)):
                 wait_for(service.name,
@@ -1056,8 +510,8 @@ def run(args: argparse.Namespace, report: dict) -> None:
         if "proxy" in parts:
             # 3. Django through nginx and its socket against the same master reached directly
             log("migrating and syncing the sqlite database")
-            env = memory.base_environment(workdir)
-            memory.prepare_database(args.python, env, workdir)
+            env = base_environment(workdir)
+            prepare_database(args.python, env, workdir)
             raw = harbor_catalogue()
             sites, _ = validate(raw, REPO, repeat=1)
             site = sites[0]
@@ -1093,26 +547,14 @@ def run(args: argparse.Namespace, report: dict) -> None:
             report["proxy"] = result
         report["machine"]["load_end"] = os.getloadavg()
     finally:
-        # Neither Ctrl-C nor the timeout may interrupt the clean-up.
-        signal.alarm(0)
-        previous = {
-            s: signal.signal(s, signal.SIG_IGN)
-            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-        }
-        try:
+        with shielded():  # neither Ctrl-C nor the timeout may interrupt the clean-up
             if services:
                 log("stopping nginx and gunicorn")
             for s in reversed(services):
                 s.stop()
             for cmd, pidfile in daemons:
                 stop_daemon_nginx(cmd, pidfile)
-            if args.keep:
-                log(f"kept {workdir}")
-            else:
-                shutil.rmtree(workdir, ignore_errors=True)
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+            remove_workdir(workdir, args.keep)
 
 
 def spot_check(scale: NginxConfig, one: NginxConfig, seed: int) -> None:
@@ -1130,7 +572,7 @@ def spot_check(scale: NginxConfig, one: NginxConfig, seed: int) -> None:
 
 
 def healthy(sock: Path, host: str, name: str) -> bool:
-    status, body = memory.http_get(sock, "/healthz", host, timeout=5)
+    status, body = http_get(sock, "/healthz", host, timeout=5)
     return status == 200 and json.loads(body).get("site") == name
 
 
@@ -1244,9 +686,11 @@ def print_report(report: dict) -> None:
         for message in s["messages"]:
             print(f"    {message}")
         n = report["nginx_t_nofile_1024"]
-        print("  nginx -t with a soft limit of 1024 open files (systemd's default for "
-              f"services): {'ok' if n['ok'] else 'FAILS'}")
-        for message in n["messages"][:2]:
+        print("  nginx -t from a soft limit of 1024 open files (systemd's default for services): "
+              f"as the role runs it (prlimit, {report['render']['rlimit_nofile']} files) "
+              f"{'ok' if n['role']['ok'] else 'FAILS'}; nginx alone "
+              f"{'ok' if n['plain']['ok'] else 'FAILS'}")
+        for message in n["role"]["messages"][:2] + n["plain"]["messages"][:2]:
             print(f"    {message}")
     if "sites" in report:
         r = report["sites"]
@@ -1280,11 +724,6 @@ def print_report(report: dict) -> None:
               f"wrk {run['connections']} connections, {run['rounds']} rounds of "
               f"{run['duration_s']:g} s each way, interleaved")
         print_comparison(r, "through nginx / direct")
-
-
-def default_python() -> str:
-    venv_python = REPO / ".venv" / "bin" / "python"
-    return str(venv_python) if venv_python.exists() else sys.executable
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1349,17 +788,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="nginx binary (default: /usr/sbin/nginx)")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk",
                         help="wrk binary (default: from PATH; Debian package wrk)")
-    parser.add_argument("--python", default=default_python(),
-                        help="interpreter that runs gunicorn and manage.py "
-                        "(default: the repository's .venv, else this one)")
-    parser.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS",
-                        help="time for the Django master to answer /healthz (default: 120)")
-    parser.add_argument("--timeout", type=int, default=1200, metavar="SECONDS",
-                        help="overall limit of the run (default: 1200)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the results as JSON instead of a report")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (configurations, logs, database)")
+    add_run_arguments(parser, timeout=1200, keeps="configurations, logs, database")
     args = parser.parse_args(argv)
     for name in ("sites", "domains_per_site", "connections", "threads", "rounds",
                  "backend_workers", "nginx_t_runs"):
@@ -1381,31 +810,10 @@ def main(argv: list[str] | None = None) -> int:
     if needs_load and not shutil.which(args.wrk):
         log(f"error: wrk not found ({args.wrk}): apt-get install wrk")
         return 2
-
-    def interrupt(signum, _frame):
-        raise Interrupted(signal.Signals(signum).name)
-
-    def expire(_signum, _frame):
-        raise Interrupted(f"overall timeout of {args.timeout}s")
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGHUP, interrupt)
-    signal.signal(signal.SIGALRM, expire)
-    signal.alarm(args.timeout)
     report: dict = {}
-    try:
-        run(args, report)
-    except BenchError as exc:
-        log(f"error: {exc}")
-        return 2
-    except Interrupted as exc:
-        log(f"stopped: {exc}")
-        return 130
-    except KeyboardInterrupt:
-        log("stopped: interrupted")
-        return 130
-    finally:
-        signal.alarm(0)
+    status, _ = run_guarded(args.timeout, lambda: run(args, report))
+    if status:
+        return status
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

@@ -67,6 +67,23 @@ def test_nginx_runs_with_a_valid_configuration(rehearsal, name):
     assert host.socket("tcp://0.0.0.0:80").is_listening
 
 
+@pytest.mark.parametrize("name", ["lb", *WEB])
+def test_nginx_has_the_open_files_its_sites_logs_need(rehearsal, name):
+    """2 logs per site plus a margin, and 2 per worker connection: the systemd drop-in, the
+    init script's ULIMIT, worker_rlimit_nofile and the running master all say the same."""
+    host = rehearsal.host(name)
+    limit = 2 * len(SITES) + 128 + 2 * 1024
+    drop_in = host.file("/etc/systemd/system/nginx.service.d/sitekit-limits.conf")
+    assert f"LimitNOFILE={limit}" in drop_in.content_string.splitlines()
+    assert host.check_output("systemctl show -P LimitNOFILESoft nginx") == str(limit)
+    assert f'ULIMIT="-n {limit}"' in host.file("/etc/default/nginx").content_string
+    assert f"worker_rlimit_nofile {limit};" in host.file("/etc/nginx/nginx.conf").content_string
+    master = host.file("/run/nginx.pid").content_string.split()[0]
+    limits = host.file(f"/proc/{master}/limits").content_string
+    soft = next(ln for ln in limits.splitlines() if ln.startswith("Max open files")).split()[3]
+    assert int(soft) == limit
+
+
 @pytest.mark.parametrize("name", WEB)
 def test_one_master_per_site_as_its_own_user(rehearsal, name):
     host = rehearsal.host(name)

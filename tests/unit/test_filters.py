@@ -31,6 +31,7 @@ def test_filters_are_registered_under_their_names():
         "origins",
         "site_secret",
         "server_names_hash",
+        "nginx_open_files",
         "sync_catalogue",
         "private_addresses",
     }
@@ -148,6 +149,23 @@ def test_server_names_hash_ignores_absent_sites():
 
 def test_server_names_hash_of_an_empty_catalogue():
     assert plugin.server_names_hash([]) == {"bucket_size": 64, "max_size": 512}
+
+
+# --- nginx_open_files ----------------------------------------------------------------------
+
+
+def test_nginx_open_files_counts_two_logs_per_present_site_and_a_margin():
+    assert plugin.nginx_open_files([]) == plugin.NGINX_FIXED_FILES == 128
+    sites = sites_with(*[[f"s{i}.example.org"] for i in range(1000)])
+    assert plugin.nginx_open_files(sites) == 2 * 1000 + 128
+    absent = sites_with(*[[f"gone{i}.example.org"] for i in range(50)], state="absent")
+    assert plugin.nginx_open_files(sites + absent) == 2 * 1000 + 128
+
+
+def test_nginx_open_files_of_1000_sites_exceed_the_usual_soft_limit():
+    sites = sites_with(*[[f"s{i}.example.org"] for i in range(1000)])
+    assert plugin.nginx_open_files(sites) > 1024
+    assert plugin.nginx_open_files(sites[:400]) < 1024
 
 
 # --- on the validator's output -------------------------------------------------------------

@@ -51,6 +51,24 @@ def server_names_hash(sites):
     }
 
 
+# Files an nginx process holds besides the per-site logs: the main access and error logs, the
+# default server's log, listening sockets, standard streams, epoll and the channels between the
+# master and each of its workers (2 per worker: 128 leaves room for 48 workers).
+NGINX_FIXED_FILES = 128
+
+
+def nginx_open_files(sites):
+    """Open files nginx needs for the catalogue before it serves a single connection.
+
+    Every present site has its own access and error log, and nginx opens them all when it loads
+    its configuration (starting, ``nginx -t``, ``nginx -s``, a reload): two files per site,
+    plus a fixed margin (``NGINX_FIXED_FILES``). Its workers hold the same files, and one more
+    per connection on top.
+    """
+    present = [s for s in sites if s.get("state", "present") == "present"]
+    return 2 * len(present) + NGINX_FIXED_FILES
+
+
 def private_addresses(hostnames, hostvars):
     """Addresses the environment's hosts reach each other on.
 
@@ -85,6 +103,7 @@ class FilterModule:
             "origins": origins,
             "site_secret": site_secret,
             "server_names_hash": server_names_hash,
+            "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
             "private_addresses": private_addresses,
         }

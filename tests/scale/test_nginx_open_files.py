@@ -1,0 +1,219 @@
+"""nginx starts, serves and reloads 1,000 sites under the usual soft limit of 1,024 open files.
+
+Every site has its own access and error log, and nginx's master opens all of them when it loads
+its configuration: 2,000 files for 1,000 sites. The role starts, tests and reloads nginx with
+``nginx_cmd``, which runs it through prlimit with ``nginx_rlimit_nofile``; these tests run that
+very command from a process whose soft limit is 1,024 (as a login shell's or a service's), and
+show that nginx without it fails there. The role's own refusal of a catalogue that needs more
+than the hard limit allows is checked through ``ansible-playbook``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import random
+import re
+import resource
+import signal
+import socketserver
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.common import alive, child_pids, free_port, http_request
+from bench.nginx_render import (
+    ANSIBLE_CFG,
+    INVENTORY,
+    PLAYBOOK,
+    REPO,
+    ansible_playbook,
+    extra_vars,
+    limit_open_files,
+    render_jinja2,
+    stop_daemon_nginx,
+)
+from tests.scale.conftest import SEED, SITES
+
+SOFT_LIMIT = 1024  # systemd's default soft limit for services, and a login shell's usual one
+SAMPLE = 25  # sites asked for by Host
+
+
+def run(argv: list[str], limit: int = SOFT_LIMIT) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False,
+                          stdin=subprocess.DEVNULL, preexec_fn=limit_open_files(limit))
+
+
+def nofile_limits(pid: int) -> tuple[int, int]:
+    line = next(ln for ln in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                if ln.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+class EchoHandler(http.server.BaseHTTPRequestHandler):
+    """The one upstream of every server block: answers with the Host it was sent."""
+
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):
+        body = f"ok {self.headers['Host']}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def backend(tmp_path):
+    path = tmp_path / "backend.sock"
+    server = socketserver.ThreadingUnixStreamServer(str(path), EchoHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def stack(tmp_path, big_catalogue, nginx_binary, backend):
+    """The 1,000 sites rendered by the role's templates, every upstream the echo backend."""
+    config, renderer, _ = render_jinja2(
+        "scale", tmp_path / "stack", free_port(),
+        {"nginx_binary": nginx_binary, "sitekit_site_socket": str(backend)},
+        big_catalogue.sites,
+    )
+    try:
+        yield config, renderer.variables
+    finally:
+        stop_daemon_nginx(config.cmd, config.pidfile)
+
+
+def test_the_limit_covers_every_sites_logs(stack):
+    config, variables = stack
+    # 2 per site, a margin, and 2 per worker connection (capped at the hard limit)
+    assert variables["nginx_open_files"] == 2 * SITES + 128
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    wanted = 2 * SITES + 128 + 2 * variables["nginx_worker_connections"]
+    assert int(variables["nginx_rlimit_nofile"]) == min(wanted, hard)
+    assert f"worker_rlimit_nofile {variables['nginx_rlimit_nofile']};" in \
+        config.conf.read_text()
+    # the command the role starts, tests and reloads nginx with
+    assert config.cmd[:3] == ["prlimit", f"--nofile={variables['nginx_rlimit_nofile']}:{hard}",
+                              "--"]
+
+
+def test_without_the_raised_limit_nginx_cannot_start(stack):
+    """The same configuration started by nginx alone, from a 1,024 soft limit: it fails."""
+    config, _ = stack
+    plain = config.plain_cmd
+    assert Path(plain[0]).name == "nginx"
+    started = run(plain)
+    if started.returncode == 0:  # it must not, but then it runs: stop it
+        stop_daemon_nginx(plain, config.pidfile)
+    assert started.returncode != 0
+    assert "Too many open files" in started.stderr, started.stderr
+    tested = run([*plain, "-t"])
+    assert tested.returncode != 0 and "Too many open files" in tested.stderr
+
+
+def test_nginx_starts_serves_and_reloads_1000_sites_from_a_1024_soft_limit(stack,
+                                                                           big_catalogue):
+    config, variables = stack
+    limit = int(variables["nginx_rlimit_nofile"])
+
+    # started as the role's "Start nginx" task does: nginx_cmd
+    started = run(config.cmd)
+    assert started.returncode == 0, started.stderr
+    master = int(config.pidfile.read_text().split()[0])
+    assert nofile_limits(master)[0] == limit
+    assert len(os.listdir(f"/proc/{master}/fd")) > 2 * SITES  # every site's logs, well over 1,024
+    workers = wait_for_workers(master)
+    assert all(nofile_limits(w)[0] == limit for w in workers)  # worker_rlimit_nofile
+
+    rng = random.Random(SEED)
+    sample = rng.sample(big_catalogue.sites, SAMPLE)
+    asked = {site["name"]: rng.choice(site["domains"]) for site in sample}
+    for host in asked.values():
+        assert http_request(config.port, host) == (200, f"ok {host}\n".encode())
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        http_request(config.port, "unknown.example.invalid")  # the default server: 444
+
+    # reloaded as the role's handler does (nginx_cmd -s reload), from the same soft limit:
+    # the command loads the configuration itself, then signals the master, which keeps its pid
+    # and its limit and starts new workers
+    reloaded = run([*config.cmd, "-s", "reload"])
+    assert reloaded.returncode == 0, reloaded.stderr
+    new_workers = wait_for_workers(master, replacing=workers)
+    assert all(nofile_limits(w)[0] == limit for w in new_workers)
+    for host in asked.values():
+        assert http_request(config.port, host) == (200, f"ok {host}\n".encode())
+    errors = (config.log_dir / "error.log").read_text()
+    assert "Too many open files" not in errors and "[emerg]" not in errors, errors[-2000:]
+
+    # stopped as `make down` does (SIGQUIT to the master): every request is in its site's log
+    os.kill(master, signal.SIGQUIT)
+    deadline = time.monotonic() + 30
+    while alive(master) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(master)
+    for name, host in asked.items():
+        lines = (config.log_dir / f"{name}.access.log").read_text().splitlines()
+        assert len([ln for ln in lines if f" {host} " in ln]) == 2, (name, lines)
+
+
+def wait_for_workers(master: int, replacing: list[int] = (), timeout: float = 30) -> list[int]:
+    """The master's workers once there are some and none of *replacing* is among them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = [p for p in child_pids(master) if alive(p)]
+        if workers and not set(workers) & set(replacing):
+            return workers
+        time.sleep(0.1)
+    raise AssertionError(f"nginx {master}: workers {child_pids(master)} (before: {replacing})")
+
+
+def test_the_role_refuses_more_sites_than_the_hard_limit_allows(tmp_path, big_catalogue,
+                                                                nginx_binary):
+    """In local mode nginx runs as the deploying user and cannot go above its hard limit: the
+    role stops before rendering anything, naming the numbers. (100 sites under a hard limit of
+    256, as 1,000 under 1,024 would be: the sitekit role's loops make a large catalogue slow.)"""
+    sites, hard = 100, 256
+    root = tmp_path / "stack"
+    (tmp_path / "hosts.yml").write_text(INVENTORY)
+    (tmp_path / "nginx.yml").write_text(PLAYBOOK)
+    variables = {
+        **extra_vars(root, free_port(), {"nginx_binary": nginx_binary}),
+        "sitekit_sites": big_catalogue.raw[:sites],
+        "bench_project_root": str(big_catalogue.project),
+    }
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(
+        ["prlimit", f"--nofile={hard}:{hard}", "--", ansible_playbook(),
+         "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "nginx.yml"),
+         "-e", f"@{tmp_path / 'vars.json'}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+        stdin=subprocess.DEVNULL)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    message = " ".join(output.split())
+    assert f"nginx needs {2 * sites + 128} open files for {sites} sites" in message, \
+        output[-3000:]
+    assert f"hard limit of open files is {hard}: it cannot go above it" in message
+    assert "TASK [nginx : Check that nginx can open every site's logs]" in output
+    assert not re.search(r"TASK \[nginx : Render", output)
+    assert not list((root / "etc" / "nginx" / "sites").glob("*.conf"))
