@@ -6,8 +6,8 @@ The deploy writes the catalogue as JSON::
                 "settings_module": "settings.harbor"}, ...]}
 
 ``settings_module`` defaults to ``settings.<name>``; ``state`` defaults to
-``present``. A site's settings module is imported only to read its SITE_ID and
-SITEKIT_BRAND; Django is not configured with it.
+``present``. A site's settings module is imported only to read its SITE_ID,
+SITEKIT_SITE and SITEKIT_BRAND; Django is not configured with it.
 """
 
 import importlib
@@ -34,14 +34,18 @@ class CatalogueSite:
     def present(self):
         return self.state == "present"
 
-    def load_settings(self):
-        """(SITE_ID, brand name) from the site's settings module."""
+    def load_module(self):
+        """The site's settings module, imported (Django is not configured with it)."""
         try:
-            module = importlib.import_module(self.settings_module)
+            return importlib.import_module(self.settings_module)
         except ImportError as exc:
             raise CommandError(
                 f"{self.name}: cannot import settings module {self.settings_module}: {exc}"
             ) from exc
+
+    def load_settings(self):
+        """(SITE_ID, brand name) from the site's settings module."""
+        module = self.load_module()
         site_id = getattr(module, "SITE_ID", None)
         brand = getattr(module, "SITEKIT_BRAND", None)
         if not isinstance(site_id, int) or isinstance(site_id, bool) or site_id < 1:

@@ -1,0 +1,101 @@
+"""Render each present site's "temporarily unavailable" pages to static HTML.
+
+nginx serves them itself, with the status of the failure, when a site's master cannot
+answer (it is down, restarting, or too slow): ``<out>/<site>/503.html`` and
+``<out>/<site>/504.html``. They are rendered from the site's own templates and brand
+(``unavailable.html``, extending the site's base template) without a request or the
+database, and link only to ``/static/``, which nginx also serves itself.
+
+One process renders every site: a site's settings module is imported only to read its
+SITEKIT_SITE, SITEKIT_BRAND and SITE_ID. Files are written atomically and only when they
+differ; directories of sites that are no longer present are removed. The last line reports
+``error pages: W written, U unchanged, R removed``.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.template.loader import render_to_string
+
+from project.core.catalogue import load_catalogue
+
+STATUSES = (503, 504)
+TEMPLATE = "unavailable.html"
+
+
+def _write(path, text):
+    """Write *text* to *path* atomically unless it already holds it; True when written."""
+    data = text.encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=".render-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+class Command(BaseCommand):
+    help = "Render the static pages nginx serves while a site's master cannot answer."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--catalogue", required=True, help="catalogue JSON file")
+        parser.add_argument("--out", required=True, help="directory of the pages, one per site")
+
+    def handle(self, *args, catalogue, out, **options):
+        entries = [entry for entry in load_catalogue(catalogue) if entry.present]
+        out = Path(out)
+        pages = {}  # site name -> {file name: html}; everything renders before anything is written
+        for entry in entries:
+            site_id, brand_name = entry.load_settings()
+            module = entry.load_module()
+            site_name = getattr(module, "SITEKIT_SITE", entry.name)
+            context = {
+                "site_base": f"{site_name}/base.html",
+                "sitekit_site": site_name,
+                "brand": module.SITEKIT_BRAND,
+                "site": SimpleNamespace(id=site_id, domain=entry.domain, name=brand_name),
+                "release": settings.SITEKIT_RELEASE_ID,
+            }
+            try:
+                pages[entry.name] = {
+                    f"{status}.html": render_to_string(TEMPLATE, {**context, "status": status})
+                    for status in STATUSES
+                }
+            except Exception as exc:
+                raise CommandError(f"{entry.name}: cannot render {TEMPLATE}: {exc}") from exc
+
+        written = unchanged = removed = 0
+        out.mkdir(mode=0o755, parents=True, exist_ok=True)
+        for name, files in pages.items():
+            directory = out / name
+            directory.mkdir(mode=0o755, exist_ok=True)
+            for filename, html in files.items():
+                if _write(directory / filename, html):
+                    written += 1
+                    self.stdout.write(f"{name}: wrote {directory / filename}")
+                else:
+                    unchanged += 1
+        for stale in sorted(p for p in out.iterdir() if p.name not in pages):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+            removed += 1
+            self.stdout.write(f"removed {stale}")
+        self.stdout.write(
+            f"error pages: {written} written, {unchanged} unchanged, {removed} removed"
+        )
