@@ -2,7 +2,7 @@
 
 Each site has its own module (``settings.harbor``, ``settings.meadow``, ...) that
 star-imports this one and sets only what differs between sites: ``SITE_ID``,
-``SITEKIT_SITE``, ``ROOT_URLCONF`` and ``SITEKIT_BRAND``.
+``SITEKIT_SITE``, ``ROOT_URLCONF``, ``SITEKIT_BRAND`` and the names of its cookies.
 
 Everything that depends on the environment a site runs in comes from environment
 variables, never from code. The deploy writes them to a per-site env file and points
@@ -146,7 +146,8 @@ CSRF_TRUSTED_ORIGINS = _env_list("SITEKIT_CSRF_TRUSTED_ORIGINS", [])
 
 SITEKIT_RELEASE_ID = read_release_id(BASE_DIR)
 
-# SITE_ID, SITEKIT_SITE, ROOT_URLCONF and SITEKIT_BRAND are set by each site module.
+# SITE_ID, SITEKIT_SITE, ROOT_URLCONF, SITEKIT_BRAND and the cookie names are set by each
+# site module.
 
 WSGI_APPLICATION = "project.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -269,6 +270,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Cookies are host-only (no Domain attribute): a browser never sends one site's cookies to
+# another site, even under a shared parent domain (harbor.example.com, meadow.example.com).
+# Each site module also names its cookies after the site (<site>_sessionid,
+# <site>_csrftoken), so a cookie one site could set for a parent domain never counts as
+# another site's; project.core's system checks refuse anything else.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -1,4 +1,4 @@
-"""Production settings pass Django's deployment checks."""
+"""Production settings pass Django's deployment checks; sites never share a login."""
 
 import importlib.util
 import os
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from sitekit.catalogue import validate
 from sitekit.inventory import find, read_catalogue
@@ -116,3 +117,81 @@ def test_deploy_check_fails_for_a_weak_setup(tmp_path, weakness, extra, expected
     assert result.returncode != 0, weakness
     for check_id in expected:
         assert check_id in result.stderr, (weakness, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([], ["SESSION_COOKIE_NAME is 'sessionid'", "CSRF_COOKIE_NAME is 'csrftoken'"]),
+        (
+            ['SESSION_COOKIE_NAME = "harbor_sessionid"', 'CSRF_COOKIE_NAME = "harbor_csrftoken"'],
+            ["SESSION_COOKIE_NAME is 'harbor_sessionid'"],
+        ),
+        (
+            ['SESSION_COOKIE_NAME = "acme_sessionid"', 'CSRF_COOKIE_NAME = "acme_csrftoken"',
+             'SESSION_COOKIE_DOMAIN = ".example.com"'],
+            ["SESSION_COOKIE_DOMAIN is '.example.com'"],
+        ),
+    ],
+)
+def test_a_site_module_without_its_own_host_only_cookies_fails_the_checks(
+    tmp_path, lines, expected
+):
+    """A site module written by hand without its cookie lines never passes `manage.py check`."""
+    package = tmp_path / "handwritten"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "acme.py").write_text(
+        "from settings.base import *\n"
+        "SITE_ID = 99\n"
+        'SITEKIT_SITE = "acme"\n'
+        'ROOT_URLCONF = "project.sites.harbor.urls"\n'
+        'SITEKIT_BRAND = {"name": "Acme"}\n' + "".join(f"{line}\n" for line in lines)
+    )
+    env = production_env(tmp_path, "harbor", PYTHONPATH=f"{REPO}:{tmp_path}")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--settings", "handwritten.acme"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode != 0, result.stdout
+    for message in expected:
+        assert message in result.stderr, result.stderr
+    assert "sitekit.E00" in result.stderr
+
+
+# --- one login per site ----------------------------------------------------------------------
+
+
+def _signed_in(client, host):
+    response = client.get("/", HTTP_HOST=host)
+    assert response.status_code == 200
+    return response.wsgi_request.user.is_authenticated
+
+
+@pytest.mark.django_db
+def test_a_login_on_one_site_is_no_login_on_another(client, settings, sites, use_site):
+    """The same browser, one shared database: signed in on harbor is signed in on harbor only."""
+    user = get_user_model().objects.create_user("ann", password=secrets.token_urlsafe())
+    base_secret_key = settings.SECRET_KEY
+
+    use_site("harbor")
+    client.force_login(user)
+    assert set(client.cookies) == {"harbor_sessionid"}
+    assert _signed_in(client, "harbor.localhost")
+    harbor_session = client.cookies["harbor_sessionid"].value
+
+    # The browser sends harbor's cookie along (as it would a cookie set for a parent domain
+    # both share): meadow does not read it, whatever the keys (here both sites have the same).
+    use_site("meadow")
+    assert not _signed_in(client, "meadow.localhost")
+
+    # harbor's session id presented under meadow's cookie name: the session row is in the
+    # shared database, but its content is signed with harbor's key, and the deploy gives each
+    # site its own key.
+    settings.SECRET_KEY = secrets.token_hex(32)
+    client.cookies["meadow_sessionid"] = harbor_session
+    assert not _signed_in(client, "meadow.localhost")
+
+    use_site("harbor")
+    settings.SECRET_KEY = base_secret_key
+    assert _signed_in(client, "harbor.localhost")  # still signed in where it happened
