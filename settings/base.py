@@ -2,7 +2,7 @@
 
 Each site has its own module (``settings.harbor``, ``settings.meadow``, ...) that
 star-imports this one and sets only what differs between sites: ``SITE_ID``,
-``SITEKIT_SITE``, ``ROOT_URLCONF`` and ``SITEKIT_BRAND``.
+``SITEKIT_SITE``, ``ROOT_URLCONF``, ``SITEKIT_BRAND`` and the names of its cookies.
 
 Everything that depends on the environment a site runs in comes from environment
 variables, never from code. The deploy writes them to a per-site env file and points
@@ -14,6 +14,10 @@ win over the file.
     SITEKIT_DEBUG                 "1" or "0" (default "0")
     SITEKIT_ALLOWED_HOSTS         comma-separated (default: localhost variants)
     SITEKIT_CSRF_TRUSTED_ORIGINS  comma-separated (default: none)
+    SITEKIT_PUBLIC_SCHEME         "http" (default) or "https": the scheme browsers use; "https"
+                                  turns on the HTTPS redirect, secure cookies and HSTS
+    SITEKIT_HSTS                  "subdomains" (default), "preload" or "host" (with https)
+    SITEKIT_HSTS_SECONDS          HSTS max-age (default 31536000, one year; with https)
     SITEKIT_DB_ENGINE             "sqlite" (default) or "postgresql"
     SITEKIT_DB_NAME               sqlite file path (default <BASE_DIR>/db.sqlite3)
                                   or postgresql database name (default "sitekit")
@@ -102,6 +106,13 @@ def _env_int(name, default):
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def _env_choice(name, choices, default):
+    value = _env(name).lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _env_list(name, default):
     value = _env(name)
     if not value:
@@ -135,7 +146,8 @@ CSRF_TRUSTED_ORIGINS = _env_list("SITEKIT_CSRF_TRUSTED_ORIGINS", [])
 
 SITEKIT_RELEASE_ID = read_release_id(BASE_DIR)
 
-# SITE_ID, SITEKIT_SITE, ROOT_URLCONF and SITEKIT_BRAND are set by each site module.
+# SITE_ID, SITEKIT_SITE, ROOT_URLCONF, SITEKIT_BRAND and the cookie names are set by each
+# site module.
 
 WSGI_APPLICATION = "project.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -245,16 +257,58 @@ STATIC_ROOT = _env("SITEKIT_STATIC_ROOT") or str(BASE_DIR / "static")
 
 # --- Security -----------------------------------------------------------------------
 
-# Served over plain HTTP behind nginx for now: no HTTPS redirect, no secure-only
-# cookies, no HSTS. Everything else stays strict.
-SECURE_SSL_REDIRECT = False
+# Masters listen on a unix socket only nginx can reach, and nginx replaces what a client
+# sends: Host is nginx's $host (a server_name of this site; unknown names never get here),
+# X-Forwarded-Proto is the scheme nginx received the request with (or a trusted lb's),
+# X-Forwarded-For is the client's address, X-Forwarded-Host is empty. So the scheme is taken
+# from X-Forwarded-Proto, and X-Forwarded-Host and -Port are never used.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = False
+USE_X_FORWARDED_PORT = False
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Cookies are host-only (no Domain attribute): a browser never sends one site's cookies to
+# another site, even under a shared parent domain (harbor.example.com, meadow.example.com).
+# Each site module also names its cookies after the site (<site>_sessionid,
+# <site>_csrftoken), so a cookie one site could set for a parent domain never counts as
+# another site's; project.core's system checks refuse anything else.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# The scheme browsers use, from the inventory's sitekit_public_scheme. Over https: redirect
+# plain HTTP to https, secure-only cookies and HSTS. Local and rehearsal environments use
+# plain HTTP and get none of these.
+SITEKIT_PUBLIC_SCHEME = _env_choice("SITEKIT_PUBLIC_SCHEME", ("http", "https"), "http")
+# The site's HSTS policy, from its catalogue entry (field hsts):
+#   subdomains  includeSubDomains: the site's domains and every name below them (default)
+#   preload     includeSubDomains and preload: only for a site that owns its registrable
+#               domain and has submitted it to the browsers' preload list
+#   host        the site's own domains only: for a site whose domain has other services
+#               below it that are not (yet) served over HTTPS
+SITEKIT_HSTS = _env_choice("SITEKIT_HSTS", ("subdomains", "preload", "host"), "subdomains")
+SITEKIT_SECURE = SITEKIT_PUBLIC_SCHEME == "https"
+
+SECURE_SSL_REDIRECT = SITEKIT_SECURE
+SESSION_COOKIE_SECURE = SITEKIT_SECURE
+CSRF_COOKIE_SECURE = SITEKIT_SECURE
+SECURE_HSTS_SECONDS = _env_int("SITEKIT_HSTS_SECONDS", 31_536_000) if SITEKIT_SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SITEKIT_SECURE and SITEKIT_HSTS != "host"
+SECURE_HSTS_PRELOAD = SITEKIT_SECURE and SITEKIT_HSTS == "preload"
+
+# `manage.py check --deploy` warns about every HSTS option left off. Preloading is opted into
+# per site (hsts: preload): the preload list takes registrable domains only, and leaving it
+# takes months, so it is never a default. A site that chose hsts: host did so deliberately.
+SILENCED_SYSTEM_CHECKS = [
+    *(["security.W021"] if SITEKIT_HSTS != "preload" else []),
+    *(["security.W005"] if SITEKIT_HSTS == "host" else []),
+]
 
 
 # --- Logging ------------------------------------------------------------------------

@@ -5,6 +5,9 @@ from .base import *
 SITE_ID = 3
 SITEKIT_SITE = "ember"
 ROOT_URLCONF = "project.sites.ember.urls"
+# This site's own cookies (project.core checks it): never read by another site.
+SESSION_COOKIE_NAME = f"{SITEKIT_SITE}_sessionid"
+CSRF_COOKIE_NAME = f"{SITEKIT_SITE}_csrftoken"
 SITEKIT_BRAND = {
     "name": "Ember",
     "tagline": "Stories that keep the fire going",

@@ -5,6 +5,9 @@ from .base import *
 SITE_ID = 2
 SITEKIT_SITE = "meadow"
 ROOT_URLCONF = "project.sites.meadow.urls"
+# This site's own cookies (project.core checks it): never read by another site.
+SESSION_COOKIE_NAME = f"{SITEKIT_SITE}_sessionid"
+CSRF_COOKIE_NAME = f"{SITEKIT_SITE}_csrftoken"
 SITEKIT_BRAND = {
     "name": "Meadow",
     "tagline": "Fresh notes from the fields",

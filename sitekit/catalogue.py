@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sitekit.domains import DomainError, check_stored_domain
-from sitekit.schema import SITE_NAME_RE, STATES
+from sitekit.schema import HSTS_POLICIES, SITE_NAME_RE, STATES
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ RESOURCE_FIELDS: dict[str, IntField] = {
     "backlog": IntField(2048, 64, 65535, "pending connections the site's socket queues"),
 }
 
-KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS)
+KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS, "hsts")
 
 
 @dataclass(frozen=True, order=True)
@@ -77,6 +77,7 @@ class Site:
     max_requests: int = RESOURCE_FIELDS["max_requests"].default
     max_requests_jitter: int = RESOURCE_FIELDS["max_requests_jitter"].default
     backlog: int = RESOURCE_FIELDS["backlog"].default
+    hsts: str = HSTS_POLICIES[0]
     settings_module: str = ""
     site_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -217,6 +218,18 @@ def _check_site(
             Problem(env, label, "state", f"must be 'present' or 'absent', got {state!r}")
         )
 
+    hsts = entry.get("hsts", HSTS_POLICIES[0])
+    if hsts not in HSTS_POLICIES:
+        problems.append(
+            Problem(
+                env,
+                label,
+                "hsts",
+                f"must be {', '.join(repr(p) for p in HSTS_POLICIES[:-1])} or "
+                f"{HSTS_POLICIES[-1]!r}, got {hsts!r} (the site's HSTS policy over https)",
+            )
+        )
+
     domains = entry.get("domains", [])
     clean_domains: list[str] = []
     if domains is None:
@@ -293,6 +306,7 @@ def _check_site(
         name=name,
         domains=clean_domains,
         state=state,
+        hsts=hsts,
         settings_module=f"settings.{name}",
         site_id=site_id,
         **values,

@@ -809,6 +809,9 @@ from .base import *
 SITE_ID = $site_id
 SITEKIT_SITE = "$name"
 ROOT_URLCONF = "project.sites.$name.urls"
+# This site's own cookies (project.core checks it): never read by another site.
+SESSION_COOKIE_NAME = f"{SITEKIT_SITE}_sessionid"
+CSRF_COOKIE_NAME = f"{SITEKIT_SITE}_csrftoken"
 SITEKIT_BRAND = {
     "name": $brand_literal,
     "tagline": "",

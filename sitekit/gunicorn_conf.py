@@ -34,9 +34,10 @@ Each site's rendered ``gunicorn.conf.py`` sets its own socket, workers and logs,
 
 Environment this module reads: ``SITEKIT_CURRENT``, the path of the ``current`` release
 symlink, and ``SITEKIT_KSM`` ("1" to opt into KSM; unset, empty or "0": off), from the site's
-supervisor program; ``SITEKIT_WARMUP_HOST``, a host name of the site, from its env file (the
-settings load it into the environment while the master preloads the application, so a new
-canonical domain needs a reload, not a restart).
+supervisor program; ``SITEKIT_WARMUP_HOST``, a host name of the site, and
+``SITEKIT_PUBLIC_SCHEME``, sent as ``X-Forwarded-Proto`` the way nginx forwards every request,
+from its env file (the settings load it into the environment while the master preloads the
+application, so a new canonical domain needs a reload, not a restart).
 """
 
 from __future__ import annotations
@@ -80,7 +81,12 @@ def _warm_up_request(server, app, host: str, path: str) -> None:
     from gunicorn.http import RequestParser
     from gunicorn.http.wsgi import create
 
-    raw = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("ascii")
+    # The scheme nginx would forward (over https, Django redirects anything else).
+    scheme = os.environ.get("SITEKIT_PUBLIC_SCHEME", "").strip() or "http"
+    raw = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-Proto: {scheme}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode("ascii")
     client = _DiscardingSocket()
     request = next(RequestParser(server.cfg, [raw], ""))
     listener = server.LISTENERS[0].getsockname() if server.LISTENERS else f"{host}:80"

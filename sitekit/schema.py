@@ -12,3 +12,7 @@ SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,28}\Z")
 
 #: What ``state`` may be.
 STATES = ("present", "absent")
+
+#: What ``hsts`` may be: the HTTP Strict Transport Security policy a site sends when its
+#: environment is served over https. The first is the default.
+HSTS_POLICIES = ("subdomains", "preload", "host")

@@ -9,7 +9,10 @@ from django.contrib.sites.models import Site
 SITE_NAMES = ("harbor", "meadow", "ember")
 
 # The only settings that differ between the site modules.
-PER_SITE_SETTINGS = ("SITE_ID", "SITEKIT_SITE", "ROOT_URLCONF", "SITEKIT_BRAND")
+PER_SITE_SETTINGS = (
+    "SITE_ID", "SITEKIT_SITE", "ROOT_URLCONF", "SITEKIT_BRAND",
+    "SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME",
+)
 
 
 def site_settings(name):

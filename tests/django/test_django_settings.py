@@ -16,7 +16,10 @@ from settings.base import load_env_file, read_release_id
 
 REPO = Path(__file__).resolve().parents[2]
 SITE_NAMES = ("harbor", "meadow", "ember")
-PER_SITE_SETTINGS = {"SITE_ID", "SITEKIT_SITE", "ROOT_URLCONF", "SITEKIT_BRAND"}
+PER_SITE_SETTINGS = {
+    "SITE_ID", "SITEKIT_SITE", "ROOT_URLCONF", "SITEKIT_BRAND",
+    "SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME",
+}
 
 
 def clean_env(tmp_path, **extra):
@@ -81,6 +84,8 @@ def test_site_module_differs_from_base_only_in_per_site_settings(name):
     assert site == name
     assert urlconf == f"project.sites.{name}.urls"
     assert brand["name"] == name.capitalize()
+    cookies = module.SESSION_COOKIE_NAME, module.CSRF_COOKIE_NAME
+    assert cookies == (f"{name}_sessionid", f"{name}_csrftoken")
 
 
 def test_site_ids_are_unique_and_fixed():

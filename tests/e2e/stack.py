@@ -27,6 +27,19 @@ PLAYBOOK = ROOT / "ansible" / "site.yml"
 INVENTORY = ROOT / "inventories" / "local"
 
 
+# Forwarding headers a client may send; nginx replaces or ignores every one of them.
+SPOOFED_FORWARDING = {
+    "X-Forwarded-For": "203.0.113.9",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Port": "443",
+    "X-Forwarded-Ssl": "on",
+    "X-Forwarded-Protocol": "ssl",
+    "X-Real-IP": "203.0.113.9",
+    "Forwarded": "for=203.0.113.9;host=evil.example;proto=https",
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,12 +105,42 @@ class Stack:
         return subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=900,
                               check=False)
 
-    def request(self, host: str, path: str = "/", method: str = "GET"):
+    def request(self, host: str, path: str = "/", method: str = "GET",
+                headers: dict[str, str] | None = None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request(method, path, headers={"Host": host})
+            conn.request(method, path, headers={"Host": host, **(headers or {})})
             resp = conn.getresponse()
             return resp.status, dict(resp.getheaders()), resp.read().decode()
+        finally:
+            conn.close()
+
+    def raw(self, request: str) -> tuple[int, dict[str, str]] | None:
+        """Send *request* as written: the status and headers, or None when nginx closed the
+        connection without answering (its 444)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as conn:
+            conn.sendall(request.encode("latin-1"))
+            data = b""
+            try:
+                while chunk := conn.recv(65536):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+        if not data:
+            return None
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        return int(head[0].split()[1]), dict(line.split(": ", 1) for line in head[1:])
+
+    def over_socket(self, site: str, host: str, path: str, headers: dict[str, str]):
+        """GET straight from a master's socket, as nginx forwards a request: status, headers."""
+        conn = http.client.HTTPConnection("localhost", timeout=30)
+        conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.sock.connect(str(self.root / "run" / site / "gunicorn.sock"))
+        try:
+            conn.request("GET", path, headers={"Host": host, **headers})
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status, dict(resp.getheaders())
         finally:
             conn.close()
 

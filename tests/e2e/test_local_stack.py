@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import BIN, ROOT, brand, checkout_copy
+from tests.e2e.stack import BIN, ROOT, SPOOFED_FORWARDING, brand, checkout_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -94,6 +94,13 @@ def test_env_files_are_readable_by_their_owner_only(host, stack, sites):
         assert f.is_file
         assert f.mode == 0o600, oct(f.mode)
         assert f.contains(f"^DJANGO_SETTINGS_MODULE=settings.{site['name']}$")
+
+
+def test_the_environment_secret_is_readable_by_its_owner_only(host, stack):
+    secrets = host.file(str(stack.root / "secrets"))
+    assert secrets.is_directory and secrets.mode & 0o077 == 0, oct(secrets.mode)
+    key = host.file(str(stack.root / "secrets" / "secret_key_base"))
+    assert key.is_file and key.mode == 0o600, oct(key.mode)
 
 
 def test_every_domain_serves_its_own_brand_and_content(stack, sites):
@@ -365,6 +372,36 @@ def test_new_release_reloads_every_master_in_place_without_failed_requests(
     failed = [r for r in results if r != 200]
     assert len(results) > 50
     assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
+
+
+def test_over_https_django_trusts_only_the_scheme_and_host_nginx_sets(stack, sites):
+    """With sitekit_public_scheme: https, Django redirects every request nginx did not receive
+    over https (nginx has no TLS here: every request through it) to the host nginx matched; a
+    client claiming https or another host changes nothing. Then back to plain HTTP."""
+    run = stack.playbook("-e", "sitekit_public_scheme=https", "--tags", "sites")
+    try:
+        assert run.returncode == 0, run.output[-4000:]
+        for site in sites:
+            domain = site["domains"][0]
+            status, headers, _ = stack.request(domain, "/")
+            assert (status, headers["Location"]) == (301, f"https://{domain}/")
+            assert "Strict-Transport-Security" not in headers  # never over plain HTTP
+            status, headers, _ = stack.request(f"{domain.upper()}.:{stack.port}", "/healthz?x=1",
+                                               headers=SPOOFED_FORWARDING)
+            assert (status, headers["Location"]) == (301, f"https://{domain}/healthz?x=1")
+        first = sites[0]["domains"][0]
+        status, headers = stack.raw(f"GET http://{first}/a HTTP/1.1\r\nHost: evil.example\r\n"
+                                    "Connection: close\r\n\r\n")
+        assert (status, headers["Location"]) == (301, f"https://{first}/a")
+        # what a master answers to a request nginx received over https
+        status, headers = stack.over_socket(sites[0]["name"], first, "/healthz",
+                                            {"X-Forwarded-Proto": "https"})
+        assert status == 200
+        assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    finally:
+        restored = stack.playbook("--tags", "sites")
+    assert restored.returncode == 0, restored.output[-4000:]
+    assert stack.request(sites[0]["domains"][0])[0] == 200
 
 
 def test_make_down_leaves_nothing_running(stack):

@@ -47,7 +47,7 @@ def settings_root(tmp_path):
 def test_valid_catalogue_is_normalised_with_defaults_and_settings():
     raw = [
         site("harbor", "harbor.localhost", "www.harbor.localhost", workers=4, threads=8),
-        site("meadow", "meadow.localhost", "*.meadow.localhost", state="present"),
+        site("meadow", "meadow.localhost", "*.meadow.localhost", state="present", hsts="host"),
         {"name": "ember", "state": "absent"},
     ]
     result = validate(raw, env=ENV, project_root=REPO)
@@ -67,6 +67,7 @@ def test_valid_catalogue_is_normalised_with_defaults_and_settings():
         "max_requests": 1000,
         "max_requests_jitter": 100,
         "backlog": 2048,
+        "hsts": "subdomains",
         "settings_module": "settings.harbor",
         "site_id": 1,
         "canonical_domain": "harbor.localhost",
@@ -74,6 +75,7 @@ def test_valid_catalogue_is_normalised_with_defaults_and_settings():
     meadow = by_name["meadow"]
     assert (meadow["workers"], meadow["threads"], meadow["site_id"]) == (2, 1, 2)
     assert meadow["canonical_domain"] == "meadow.localhost"
+    assert meadow["hsts"] == "host"
     ember = by_name["ember"]
     assert ember["state"] == "absent"
     assert ember["domains"] == []
@@ -362,6 +364,21 @@ def test_resource_field_out_of_range_or_wrong_type(field, value, fragment):
 def test_bad_state(state):
     assert only_problem([site("harbor", "harbor.localhost", state=state)]) == (
         f"prod: site 'harbor': field 'state': must be 'present' or 'absent', got {state!r}"
+    )
+
+
+@pytest.mark.parametrize("hsts", ["subdomains", "preload", "host"])
+def test_hsts_policies(hsts):
+    result = validate([site("harbor", "harbor.localhost", hsts=hsts)], env=ENV)
+    assert result.ok, [str(p) for p in result.problems]
+    assert result.sites[0].hsts == hsts
+
+
+@pytest.mark.parametrize("hsts", ["on", "Preload", True, None, ""])
+def test_bad_hsts(hsts):
+    assert only_problem([site("harbor", "harbor.localhost", hsts=hsts)]) == (
+        "prod: site 'harbor': field 'hsts': must be 'subdomains', 'preload' or 'host', "
+        f"got {hsts!r} (the site's HSTS policy over https)"
     )
 
 
