@@ -5,8 +5,10 @@ from __future__ import annotations
 import http.client
 import json
 import shlex
+import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,14 +22,21 @@ SITES = rehearsal_sites()
 WEB = ["web1", "web2"]
 
 
-def get(address: str, host: str, path: str = "/"):
+def get(address: str, host: str, path: str = "/", headers: dict[str, str] | None = None):
     conn = http.client.HTTPConnection(address, 80, timeout=15)
     try:
-        conn.request("GET", path, headers={"Host": host})
+        conn.request("GET", path, headers={"Host": host, **(headers or {})})
         resp = conn.getresponse()
         return resp.status, dict(resp.getheaders()), resp.read().decode()
     finally:
         conn.close()
+
+
+def own_address(address: str) -> str:
+    """The address this machine reaches *address* from (what the host sees as the client)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((address, 80))
+        return s.getsockname()[0]
 
 
 def processes(host) -> list[dict]:
@@ -119,6 +128,13 @@ def test_sockets_and_secrets_belong_to_their_site(rehearsal, name):
     assert denied.rc != 0 and "Permission denied" in denied.stderr
     own = host.run(f"runuser -u sk-{first} -- cat /etc/sitekit/sites/{first}.env")
     assert own.rc == 0 and "SITEKIT_SECRET_KEY=" in own.stdout
+    # nor connect to another site's socket (nginx's user can)
+    connect = ("python3 -c 'import socket, sys; "
+               "socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "
+               f"/run/sitekit/{first}/gunicorn.sock")
+    denied = host.run(f"runuser -u sk-{second} -- {connect}")
+    assert denied.rc != 0 and "PermissionError" in denied.stderr
+    assert host.run(f"runuser -u www-data -- {connect}").rc == 0
 
 
 def test_postgresql_admits_the_web_hosts_only(rehearsal):
@@ -151,6 +167,25 @@ def test_every_domain_answers_through_the_lb_with_its_brand(rehearsal):
 def test_unknown_host_is_rejected_by_the_lb(rehearsal):
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
         get(HOSTS["lb"], "unknown.example.org")
+
+
+def test_masters_log_the_client_address_the_lb_saw_never_a_claimed_one(rehearsal):
+    """The lb passes its client's address on; a web host takes it from the lb only."""
+    site = SITES[0]
+    logs = f"/var/log/sitekit/sites/{site['name']}/access.log"
+    spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9",
+               "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
+    for via in ("lb", "web1"):
+        marker = f"/?probe={uuid.uuid4().hex}"
+        status, headers, _ = get(HOSTS[via], site["domains"][0], marker, spoofed)
+        assert (status, headers["X-Sitekit-Site"]) == (200, site["name"])
+        deadline, lines = time.monotonic() + 10, []
+        while not lines and time.monotonic() < deadline:  # logged just after answering
+            for name in WEB:
+                found = rehearsal.bed.run(name, f"grep -hF {shlex.quote(marker)} {logs}")
+                lines += found.stdout.splitlines()
+        assert len(lines) == 1, (via, lines)
+        assert lines[0].split()[0] == own_address(HOSTS[via]), (via, lines[0])
 
 
 def test_the_sites_table_holds_this_environments_canonical_domains(rehearsal):
