@@ -48,6 +48,7 @@ _ENV_FILE = re.compile(rf"^({_SITE})\.env$")
 _GUNICORN_CONF = re.compile(rf"^({_SITE})\.gunicorn\.py$")
 _PROGRAM = re.compile(rf"^{re.escape(PROGRAM_PREFIX)}({_SITE})\.conf$")
 _HEADER_SUFFIX = re.compile(r" \((content|file attributes)\)$")
+_CREATED = re.compile(r":\s*created\b")
 
 CHECK_MODE_SKIP = "Command would have run if not in check mode"
 
@@ -218,18 +219,32 @@ def _files_of_result(
         larger = any(key in entry for key in ("dst_larger", "src_larger"))
         # a diff that names a file but carries no text is one the module keeps secret
         headers_only = not (binary or larger or isinstance(before, str) or isinstance(after, str))
-        created = "before_header" not in entry and before == ""
+        # a new file: Ansible's modules give no before_header and an empty before; modules that
+        # write several files give both headers and an empty before
+        created = before == "" and ("before_header" not in entry or bool(after))
+        kind = "file"
+        if (
+            isinstance(before, str)
+            and isinstance(after, str)
+            and before.strip() in ("absent", "directory")
+            and after.startswith("directory")
+        ):  # a directory described in words: "absent" -> "directory, mode 0750"
+            kind, created = "directory", before.strip() == "absent"
+        prepared = entry.get("prepared")
+        if headers_only and isinstance(prepared, str) and _CREATED.search(prepared):
+            created = True
         lines = None
         if show_diff and not (secret or headers_only):
             if binary:
                 lines = ["(binary file)"]
             elif larger:
                 lines = ["(too large to show)"]
-            else:
+            elif not (kind == "directory" and created):
                 lines = _text_diff(before or "", after or "")
         found.add(
             path,
             "created" if created else "changed",
+            kind=kind,
             secret=secret or headers_only,
             diff=lines,
         )

@@ -209,7 +209,7 @@ def test_a_module_returning_one_diff_per_file_and_lists_of_paths():
     assert files["harbor.gunicorn.py"]["diff"] == ["@@ -1 +1 @@", "-workers = 2", "+workers = 3"]
     assert files["harbor.secrets"]["secret"] and files["harbor.secrets"]["diff"] is None
     assert files["harbor.env"]["secret"]
-    assert files["acme.gunicorn.py"]["change"] == "changed"  # a header: it may have existed
+    assert files["acme.gunicorn.py"]["change"] == "created"
     assert [files[n]["change"] for n in ("old.gunicorn.py", "old.env")] == ["removed"] * 2
 
 
@@ -447,3 +447,38 @@ def test_binary_and_large_files_are_named_not_shown():
     (found,) = plan.files_of(result)
     assert found["path"] == "/srv/sitekit/big.txt"
     assert found["diff"] == ["(too large to show)"]
+
+
+def site_files_result(*entries):
+    """A single task rendering every site's files, as the site_files module reports them:
+    both headers on every entry; a new file has an empty before; a directory is described in
+    words; a secret file has no contents, only a prepared line."""
+    return {"changed": True, "changed_files": [e["before_header"] for e in entries],
+            "diff": list(entries)}
+
+
+def test_the_shape_of_a_module_that_writes_every_site_s_files():
+    run_dir = f"{ROOT}/run/acme"
+    program = f"{ROOT}/etc/supervisor/sitekit-acme.conf"
+    env_new, env_changed = f"{ROOT}/etc/sites/acme.env", f"{ROOT}/etc/sites/harbor.env"
+    result = site_files_result(
+        {"before_header": run_dir, "after_header": run_dir, "before": "absent\n",
+         "after": "directory, mode 0750\n"},
+        {"before_header": env_new, "after_header": env_new,
+         "prepared": f"{env_new}: created (secret: contents not shown)\n"},
+        {"before_header": env_changed, "after_header": env_changed,
+         "prepared": f"{env_changed}: changed (secret: contents not shown)\n"},
+        {"before_header": program, "after_header": program, "before": "",
+         "after": "[program:sitekit-acme]\n"},
+    )
+    entry = rec(result, "Render every site's files", "gunicorn_site")
+    files = {f["path"]: f for f in entry["files"]}
+    assert [(f["change"], f["kind"], f["secret"]) for f in files.values()] == [
+        ("created", "directory", False),
+        ("created", "file", True),
+        ("changed", "file", True),
+        ("created", "file", False),
+    ]
+    assert files[env_new]["diff"] is None and files[env_changed]["diff"] is None
+    host = summary([catalogue_record(), entry]).hosts[0]
+    assert host.masters == {"start": ["acme"], "restart": [], "reload": ["harbor"], "stop": []}
