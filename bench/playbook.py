@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import platform
@@ -69,22 +68,13 @@ CATALOGUE = Path("inventories") / "local" / "group_vars" / "all" / "sites.yml"
 PLAYBOOK = ["-i", "inventories/local", "ansible/site.yml"]
 
 
-def _load_module(name: str, path: Path):
-    """A module from its file (bench/ is not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+# bench/common.py's helpers: errors, logging, processes
+sys.path.insert(0, str(REPO))
+from bench import common  # noqa: E402
 
-
-# bench/memory.py's helpers: errors, logging, processes
-memory = _load_module("sitekit_bench_memory", BENCH / "memory.py")
-BenchError = memory.BenchError
-Interrupted = memory.Interrupted
-log = memory.log
+BenchError = common.BenchError
+Interrupted = common.Interrupted
+log = common.log
 
 KINDS = {
     "noop_one": "no-op, 1 site",
@@ -100,7 +90,10 @@ def copy_checkout(source: Path, dest: Path) -> int:
     """The tracked files of *source* (as they are in its working tree) copied to *dest*."""
     proc = subprocess.run(
         ["git", "-C", str(source), "ls-files", "-z"],
-        capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     if proc.returncode != 0:
         raise BenchError(f"{source} is not a git checkout: {proc.stderr.decode().strip()}")
@@ -144,12 +137,19 @@ def sitekit(tools: Path, project: Path, *argv: str) -> str:
     """The sitekit command line on a scratch copy; its output, or BenchError."""
     proc = subprocess.run(
         [str(tools / "sitekit"), "--project", str(project), *argv],
-        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
         cwd=project,
     )
     if proc.returncode != 0:
-        raise BenchError(f"sitekit {' '.join(argv)} failed ({proc.returncode}):\n"
-                         f"{proc.stdout}{proc.stderr}"[-3000:])
+        raise BenchError(
+            f"sitekit {' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"[
+                -3000:
+            ]
+        )
     return proc.stdout
 
 
@@ -252,8 +252,12 @@ class Runner:
                 PROFILE_TASKS_SORT_ORDER="none",
             )
         cmd = [
-            str(self.tools / "ansible-playbook"), *PLAYBOOK,
-            "-e", f"sitekit_root={stack.root}", "-e", f"sitekit_public_port={stack.port}",
+            str(self.tools / "ansible-playbook"),
+            *PLAYBOOK,
+            "-e",
+            f"sitekit_root={stack.root}",
+            "-e",
+            f"sitekit_public_port={stack.port}",
             *extra,
         ]
         self.count += 1
@@ -263,15 +267,22 @@ class Runner:
             out.flush()
             started = time.perf_counter()
             proc = subprocess.Popen(
-                cmd, cwd=stack.project, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                cmd,
+                cwd=stack.project,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             try:
                 proc.wait(timeout=self.run_timeout)
             except subprocess.TimeoutExpired:
                 stop_group(proc)
-                raise BenchError(f"{stack.label} {kind}: ansible-playbook took more than "
-                                 f"{self.run_timeout:.0f}s (log: {log_path})") from None
+                raise BenchError(
+                    f"{stack.label} {kind}: ansible-playbook took more than "
+                    f"{self.run_timeout:.0f}s (log: {log_path})"
+                ) from None
             except BaseException:
                 stop_group(proc)  # Ctrl-C, SIGTERM, --timeout: the playbook stops too
                 raise
@@ -297,7 +308,7 @@ def stop_group(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=wait)
-    for pid in memory.group_pids(proc.pid):
+    for pid in common.group_pids(proc.pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
@@ -328,7 +339,7 @@ def _kill_tree(pid: int, first: int, wait: float) -> None:
     deadline = time.monotonic() + wait
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for child in [*memory.child_pids(pid), pid]:
+    for child in [*common.child_pids(pid), pid]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
 
@@ -341,7 +352,10 @@ def stop_stack(stack: Stack, venv: Path) -> None:
     with contextlib.suppress(subprocess.SubprocessError, OSError):
         subprocess.run(
             ["make", "-s", "-C", str(REPO), "down", f"STACK={stack.root}", f"VENV={venv}"],
-            capture_output=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
     run = stack.root / "run"
     leftovers = []
@@ -478,8 +492,9 @@ def ratio(rounds: list[dict], a: str, b: str, target: float) -> dict:
 
 def first_line(cmd: list[str]) -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
+        )
         lines = (proc.stdout + proc.stderr).strip().splitlines()
         if lines:
             return lines[0]
@@ -516,8 +531,18 @@ def prepare(args, workdir: Path, tools: Path) -> tuple[Stack, Stack, dict[str, s
     for i in range(2, args.sites + 1):
         name = extra_site_name(i)
         domain = f"{name}.localhost"
-        sitekit(tools, many_dir, "site", "add", "local", name, domain, f"www.{domain}",
-                "--workers", str(args.workers))
+        sitekit(
+            tools,
+            many_dir,
+            "site",
+            "add",
+            "local",
+            name,
+            domain,
+            f"www.{domain}",
+            "--workers",
+            str(args.workers),
+        )
         names.append(name)
         canonical[name] = domain
     checked = sitekit(tools, many_dir, "check", "local").strip()
@@ -528,16 +553,20 @@ def prepare(args, workdir: Path, tools: Path) -> tuple[Stack, Stack, dict[str, s
 
 
 def converge(runner: Runner, stack: Stack, canonical: dict[str, str]) -> dict:
-    log(f"{stack.label}: deploying {len(stack.sites)} site(s) to {stack.root} on port "
-        f"{stack.port} (first run, not timed with the others)")
+    log(
+        f"{stack.label}: deploying {len(stack.sites)} site(s) to {stack.root} on port "
+        f"{stack.port} (first run, not timed with the others)"
+    )
     stack.deployed = True
     first = runner.playbook(stack, "deploy")
     log(f"  {first.seconds:.1f}s, {first.tasks} tasks, {first.recap}")
     check_sites(stack, {n: canonical[n] for n in stack.sites})
     second = runner.playbook(stack, "rerun")
     changed = second.recap.get("changed", 0)
-    log(f"  second run {second.seconds:.1f}s: changed={changed}"
-        + ("" if not changed else "  NOT A NO-OP: " + "; ".join(second.changed_tasks)))
+    log(
+        f"  second run {second.seconds:.1f}s: changed={changed}"
+        + ("" if not changed else "  NOT A NO-OP: " + "; ".join(second.changed_tasks))
+    )
     return {"deploy": first.summary(), "rerun": second.summary(), "converged": changed == 0}
 
 
@@ -556,10 +585,11 @@ class FastPath:
         run = self.runner.playbook(stack, kind, "--tags", "sites", profile=profile)
         after = wait_served(stack.port, domain, self.site, self.args.serve_timeout)
         if after is None:
-            raise BenchError(f"after the fast path, Host {domain} does not reach "
-                             f"{self.site} within {self.args.serve_timeout:.0f}s")
-        return run, {"domain": domain, "served_before": before,
-                     "served_after_s": round(after, 2)}
+            raise BenchError(
+                f"after the fast path, Host {domain} does not reach "
+                f"{self.site} within {self.args.serve_timeout:.0f}s"
+            )
+        return run, {"domain": domain, "served_before": before, "served_after_s": round(after, 2)}
 
 
 def run(args: argparse.Namespace, report: dict) -> None:
@@ -593,20 +623,23 @@ def run(args: argparse.Namespace, report: dict) -> None:
             fast_run, served = fast("fast")
             entry["fast_one"] = {**fast_run.summary(), **served}
             rounds.append(entry)
-            log(f"round {r}/{args.rounds}: no-op 1 site {entry['noop_one']['seconds']:.1f}s, "
+            log(
+                f"round {r}/{args.rounds}: no-op 1 site {entry['noop_one']['seconds']:.1f}s, "
                 f"no-op {args.sites} sites {entry['noop_many']['seconds']:.1f}s, fast path "
-                f"{entry['fast_one']['seconds']:.1f}s (load {os.getloadavg()[0]:.2f})")
+                f"{entry['fast_one']['seconds']:.1f}s (load {os.getloadavg()[0]:.2f})"
+            )
             for kind in ("noop_one", "noop_many"):
                 if entry[kind]["recap"].get("changed"):
-                    log(f"  {KINDS[kind].format(sites=args.sites)} changed something: "
-                        + "; ".join(entry[kind]["changed_tasks"]))
+                    log(
+                        f"  {KINDS[kind].format(sites=args.sites)} changed something: "
+                        + "; ".join(entry[kind]["changed_tasks"])
+                    )
 
-        report["figures"] = {
-            kind: stats([r[kind]["seconds"] for r in rounds]) for kind in KINDS
-        }
+        report["figures"] = {kind: stats([r[kind]["seconds"] for r in rounds]) for kind in KINDS}
         medians = {kind: f["median"] for kind, f in report["figures"].items()}
         report["figures"]["seconds_per_extra_site"] = (
-            (medians["noop_many"] - medians["noop_one"]) / (args.sites - 1))
+            medians["noop_many"] - medians["noop_one"]
+        ) / (args.sites - 1)
         report["ratios"] = {
             "sites": ratio(rounds, "noop_many", "noop_one", args.target_sites),
             "fast_path": ratio(rounds, "fast_one", "noop_one", args.target_fast),
@@ -616,8 +649,7 @@ def run(args: argparse.Namespace, report: dict) -> None:
             log("one more run of each kind with the profile_tasks callback")
             profiled = {
                 "noop_one": profile_summary(runner.playbook(one, "profile-noop", profile=True)),
-                "noop_many": profile_summary(
-                    runner.playbook(many, "profile-noop", profile=True)),
+                "noop_many": profile_summary(runner.playbook(many, "profile-noop", profile=True)),
             }
             fast_run, served = fast("profile-fast", profile=True)
             profiled["fast_one"] = {**profile_summary(fast_run), **served}
@@ -654,57 +686,83 @@ def verdict(met: bool) -> str:
 def print_report(report: dict, top: int = 15) -> None:
     m, run_info = report["machine"], report["run"]
     sites = run_info["sites"]
-    print(f"sitekit playbook time: a no-op re-run with {sites} sites against 1, and the fast "
-          "path for one added domain (local inventory)")
-    print(f"  {m['cpus']} CPUs, kernel {m['kernel']}, Python {m['python']}, {m['ansible']}, "
-          f"nginx {m['nginx']}")
+    print(
+        f"sitekit playbook time: a no-op re-run with {sites} sites against 1, and the fast "
+        "path for one added domain (local inventory)"
+    )
+    print(
+        f"  {m['cpus']} CPUs, kernel {m['kernel']}, Python {m['python']}, {m['ansible']}, "
+        f"nginx {m['nginx']}"
+    )
     load_end = m.get("load_end")
-    print(f"  load average (1/5/15 min) {' '.join(f'{x:.2f}' for x in m['load_start'])} at start"
-          + (f", {' '.join(f'{x:.2f}' for x in load_end)} at end" if load_end else ""))
-    print(f"  {run_info['workers']} gunicorn worker per site; {run_info['rounds']} rounds, each "
-          "a no-op run on each stack, then the fast path on the 1-site stack")
+    print(
+        f"  load average (1/5/15 min) {' '.join(f'{x:.2f}' for x in m['load_start'])} at start"
+        + (f", {' '.join(f'{x:.2f}' for x in load_end)} at end" if load_end else "")
+    )
+    print(
+        f"  {run_info['workers']} gunicorn worker per site; {run_info['rounds']} rounds, each "
+        "a no-op run on each stack, then the fast path on the 1-site stack"
+    )
     print()
     for label, c in report["converge"].items():
         n = 1 if label == "one" else sites
         rerun = c["rerun"]
         state = "converged" if c["converged"] else "NOT A NO-OP"
-        print(f"  {n:>3} site{'s' if n > 1 else ' '}: first deploy {c['deploy']['seconds']:.1f} s;"
-              f" re-run changed={rerun['recap'].get('changed', 0)} ({state})")
+        print(
+            f"  {n:>3} site{'s' if n > 1 else ' '}: first deploy {c['deploy']['seconds']:.1f} s;"
+            f" re-run changed={rerun['recap'].get('changed', 0)} ({state})"
+        )
         for task in rerun["changed_tasks"]:
             print(f"        changed: {task}")
     print()
-    header = (f"  {'':<46}{'median':>8}{'min':>8}{'max':>8}{'tasks':>7}  recap (last round)")
+    header = f"  {'':<46}{'median':>8}{'min':>8}{'max':>8}{'tasks':>7}  recap (last round)"
     print(header)
     rounds = report["rounds"]
     for kind, label in KINDS.items():
         f = report["figures"][kind]
         last = rounds[-1][kind]
         recap = " ".join(f"{k}={last['recap'].get(k, 0)}" for k in ("ok", "changed", "skipped"))
-        print(f"  {label.format(sites=sites):<46}{f['median']:>7.1f}s{f['min']:>7.1f}s"
-              f"{f['max']:>7.1f}s{last['tasks']:>7}  {recap}")
-    unclean = [(i, kind) for i, r in enumerate(rounds, 1) for kind in ("noop_one", "noop_many")
-               if r[kind]["recap"].get("changed")]
+        print(
+            f"  {label.format(sites=sites):<46}{f['median']:>7.1f}s{f['min']:>7.1f}s"
+            f"{f['max']:>7.1f}s{last['tasks']:>7}  {recap}"
+        )
+    unclean = [
+        (i, kind)
+        for i, r in enumerate(rounds, 1)
+        for kind in ("noop_one", "noop_many")
+        if r[kind]["recap"].get("changed")
+    ]
     for i, kind in unclean:
-        print(f"  round {i}, {KINDS[kind].format(sites=sites)}: changed="
-              f"{rounds[i - 1][kind]['recap']['changed']}: "
-              + "; ".join(rounds[i - 1][kind]["changed_tasks"]))
+        print(
+            f"  round {i}, {KINDS[kind].format(sites=sites)}: changed="
+            f"{rounds[i - 1][kind]['recap']['changed']}: "
+            + "; ".join(rounds[i - 1][kind]["changed_tasks"])
+        )
     served = [r["fast_one"]["served_after_s"] for r in rounds]
-    print(f"  each added domain reached the site through nginx once the fast path returned "
-          f"(after {max(served):.1f} s at most)")
+    print(
+        f"  each added domain reached the site through nginx once the fast path returned "
+        f"(after {max(served):.1f} s at most)"
+    )
     early = [r["fast_one"]["domain"] for r in rounds if r["fast_one"]["served_before"]]
     if early:
         print(f"  WARNING: already served before the fast path ran: {', '.join(early)}")
     per_site = report["figures"]["seconds_per_extra_site"]
-    print(f"  each site beyond the first adds {per_site:.2f} s to a no-op run (difference of the "
-          f"medians / {sites - 1})")
+    print(
+        f"  each site beyond the first adds {per_site:.2f} s to a no-op run (difference of the "
+        f"medians / {sites - 1})"
+    )
     print()
-    for key, label in (("sites", f"no-op {sites} sites / 1 site"),
-                       ("fast_path", "fast path / no-op 1 site")):
+    for key, label in (
+        ("sites", f"no-op {sites} sites / 1 site"),
+        ("fast_path", "fast path / no-op 1 site"),
+    ):
         r = report["ratios"][key]
-        print(f"  {label:<30} {r['median_of_round_ratios']:.2f} (median of "
-              f"{len(r['round_ratios'])} rounds, {min(r['round_ratios']):.2f}-"
-              f"{max(r['round_ratios']):.2f}; ratio of the medians {r['ratio_of_medians']:.2f})"
-              f"   target <= {r['target']:g}: {verdict(r['met'])}")
+        print(
+            f"  {label:<30} {r['median_of_round_ratios']:.2f} (median of "
+            f"{len(r['round_ratios'])} rounds, {min(r['round_ratios']):.2f}-"
+            f"{max(r['round_ratios']):.2f}; ratio of the medians {r['ratio_of_medians']:.2f})"
+            f"   target <= {r['target']:g}: {verdict(r['met'])}"
+        )
     if "profile" in report:
         print_profile(report["profile"], sites, top)
 
@@ -718,8 +776,10 @@ def print_profile(profiled: dict, sites: int, top: int) -> None:
     print("  profile_tasks, one more run of each: tasks started, their time added up, wall time")
     for kind, label in KINDS.items():
         p = profiled[kind]
-        print(f"    {label.format(sites=sites):<46}{p['tasks']:>4} tasks "
-              f"{p['profiled_seconds']:>7.1f} s in tasks {p['seconds']:>7.1f} s")
+        print(
+            f"    {label.format(sites=sites):<46}{p['tasks']:>4} tasks "
+            f"{p['profiled_seconds']:>7.1f} s in tasks {p['seconds']:>7.1f} s"
+        )
     one = {(t["task"], t["occurrence"]): t["seconds"] for t in profiled["noop_one"]["slowest"]}
     slowest = profiled["noop_many"]["slowest"][:top]
     width = min(72, max(len(t["task"]) for t in slowest))
@@ -728,11 +788,16 @@ def print_profile(profiled: dict, sites: int, top: int) -> None:
     print(f"    {'':<{width}} {sites:>5} sites  1 site")
     for t in slowest:
         alone = one.get((t["task"], t["occurrence"]))
-        again = " (2nd run)" if t["occurrence"] == 2 else (
-            f" ({t['occurrence']}th run)" if t["occurrence"] > 2 else "")
+        again = (
+            " (2nd run)"
+            if t["occurrence"] == 2
+            else (f" ({t['occurrence']}th run)" if t["occurrence"] > 2 else "")
+        )
         name = _short(t["task"], width - len(again)) + again
-        print(f"    {name:<{width}} {t['seconds']:>9.2f} s"
-              + (f" {alone:>6.2f} s" if alone is not None else "        -"))
+        print(
+            f"    {name:<{width}} {t['seconds']:>9.2f} s"
+            + (f" {alone:>6.2f} s" if alone is not None else "        -")
+        )
     fast = profiled["fast_one"]["slowest"][: max(5, top // 2)]
     width = min(72, max(len(t["task"]) for t in fast))
     print()
@@ -766,37 +831,95 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "stopped in all cases."
         ),
     )
-    parser.add_argument("--sites", type=int, default=50, metavar="N",
-                        help="present sites of the larger stack (default: 50)")
-    parser.add_argument("--rounds", type=int, default=5, metavar="N",
-                        help="measured rounds (default: 5)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="gunicorn workers of every site (default: 1)")
-    parser.add_argument("--no-profile", dest="profile", action="store_false",
-                        help="skip the extra runs with the profile_tasks callback")
-    parser.add_argument("--target-sites", type=float, default=3.0, metavar="RATIO",
-                        help="no-op run, many sites / 1 site (default: <= 3)")
-    parser.add_argument("--target-fast", type=float, default=1.5, metavar="RATIO",
-                        help="fast path / no-op run, 1 site (default: <= 1.5)")
-    parser.add_argument("--source", type=Path, default=REPO, metavar="DIR",
-                        help="the checkout whose tracked files are copied (default: this one); "
-                        "ansible-playbook and sitekit stay this checkout's .venv")
-    parser.add_argument("--tools", type=Path, default=default_tools(), metavar="DIR",
-                        help="directory of ansible-playbook, sitekit and supervisorctl "
-                        "(default: this checkout's .venv/bin)")
-    parser.add_argument("--serve-timeout", type=float, default=10.0, metavar="SECONDS",
-                        help="time for an added domain to be served after the fast path "
-                        "(default: 10)")
-    parser.add_argument("--run-timeout", type=float, default=1800.0, metavar="SECONDS",
-                        help="limit of one ansible-playbook run (default: 1800)")
-    parser.add_argument("--timeout", type=int, default=10800, metavar="SECONDS",
-                        help="overall limit of the run (default: 10800)")
-    parser.add_argument("--top", type=int, default=15, metavar="N",
-                        help="slowest tasks shown from the profile (default: 15)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the results as JSON instead of a report")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (copies, stack roots, playbook logs)")
+    parser.add_argument(
+        "--sites",
+        type=int,
+        default=50,
+        metavar="N",
+        help="present sites of the larger stack (default: 50)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, metavar="N", help="measured rounds (default: 5)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="gunicorn workers of every site (default: 1)",
+    )
+    parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="skip the extra runs with the profile_tasks callback",
+    )
+    parser.add_argument(
+        "--target-sites",
+        type=float,
+        default=3.0,
+        metavar="RATIO",
+        help="no-op run, many sites / 1 site (default: <= 3)",
+    )
+    parser.add_argument(
+        "--target-fast",
+        type=float,
+        default=1.5,
+        metavar="RATIO",
+        help="fast path / no-op run, 1 site (default: <= 1.5)",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=REPO,
+        metavar="DIR",
+        help="the checkout whose tracked files are copied (default: this one); "
+        "ansible-playbook and sitekit stay this checkout's .venv",
+    )
+    parser.add_argument(
+        "--tools",
+        type=Path,
+        default=default_tools(),
+        metavar="DIR",
+        help="directory of ansible-playbook, sitekit and supervisorctl "
+        "(default: this checkout's .venv/bin)",
+    )
+    parser.add_argument(
+        "--serve-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time for an added domain to be served after the fast path (default: 10)",
+    )
+    parser.add_argument(
+        "--run-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="limit of one ansible-playbook run (default: 1800)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=10800,
+        metavar="SECONDS",
+        help="overall limit of the run (default: 10800)",
+    )
+    parser.add_argument(
+        "--top",
+        type=int,
+        default=15,
+        metavar="N",
+        help="slowest tasks shown from the profile (default: 15)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON instead of a report"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory (copies, stack roots, playbook logs)",
+    )
     args = parser.parse_args(argv)
     if args.sites < 2:
         parser.error("--sites must be at least 2")
