@@ -7,9 +7,9 @@ import fnmatch
 import os
 import stat
 import subprocess
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
 
 DOCUMENTATION = r"""
 ---
@@ -113,21 +113,6 @@ def _plan(module, files, dirs):
     return install, remove
 
 
-def _write(dest, data, mode):
-    fd, tmp = tempfile.mkstemp(prefix=".sitekit-", dir=os.path.dirname(dest))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -183,7 +168,7 @@ def main():
 
     for _, dest, data, mode in install:
         try:
-            _write(dest, data, mode)
+            write_atomic(dest, data, mode)
         except OSError as e:
             module.fail_json(msg=f"{dest}: {e}", test_output=output)
     for path in remove:

@@ -7,9 +7,9 @@ import grp
 import os
 import pwd
 import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
 
 DOCUMENTATION = r"""
 ---
@@ -92,24 +92,8 @@ def _apply_file(module, entry, mode, uid, gid):
     if old == new and not _attrs_differ(st, mode, uid, gid):
         return None
     if not module.check_mode:
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(prefix=".sitekit-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(new)
-                f.flush()
-                os.fsync(f.fileno())
-            if uid != -1 or gid != -1:
-                os.chown(tmp, uid, gid)
-            elif st is not None:
-                os.chown(tmp, st.st_uid, st.st_gid)
-            target_mode = mode if mode is not None else (stat.S_IMODE(st.st_mode) if st else 0o644)
-            os.chmod(tmp, target_mode)
-            os.rename(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        target_mode = mode if mode is not None else (stat.S_IMODE(st.st_mode) if st else 0o644)
+        write_atomic(path, new, target_mode, uid, gid)
     if entry["secret"]:
         what = "created" if old is None else ("changed" if old != new else "mode or owner changed")
         return {

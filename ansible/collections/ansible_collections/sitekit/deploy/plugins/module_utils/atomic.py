@@ -1,0 +1,32 @@
+# Atomic file replacement shared by the collection's modules.
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def write_atomic(path, data, mode, uid=-1, gid=-1):
+    """Replace *path* with *data* (bytes) by rename: a reader sees the old file or the new one,
+    never a part. The new file gets *mode*, and *uid*/*gid* where given; where both are -1 it
+    keeps the owner of the file it replaces."""
+    if uid == -1 and gid == -1:
+        try:
+            st = os.stat(path)
+            uid, gid = st.st_uid, st.st_gid
+        except FileNotFoundError:
+            pass
+    fd, tmp = tempfile.mkstemp(prefix=".sitekit-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if uid != -1 or gid != -1:
+            os.chown(tmp, uid, gid)
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
