@@ -374,6 +374,72 @@ def test_new_release_reloads_every_master_in_place_without_failed_requests(
     assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
 
 
+def test_rollback_returns_every_master_in_place_to_the_previous_release(stack, sites, tmp_path):
+    """`-e release_rollback=previous` switches back to the release that was live before, with
+    nothing built or migrated, every master reloaded in place and no request failing; a release
+    that is not installed is refused with the live one unchanged."""
+    project = tmp_path / "checkout"
+    project.mkdir()
+    for entry in ("manage.py", "project", "settings", "sitekit", "requirements.txt",
+                  "templates", "inventories", "pyproject.toml"):
+        src = ROOT / entry
+        if src.is_dir():
+            shutil.copytree(src, project / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, project / entry)
+    with open(project / "project" / "__init__.py", "a") as f:
+        f.write("\n# a release to roll back from\n")
+    home = sites[0]["domains"][0]
+    before = stack.health(home)["release"]
+    run = stack.playbook(project=project)
+    assert run.returncode == 0, run.output[-4000:]
+    newer = stack.health(home)["release"]
+    assert newer != before
+    pids = masters(stack)
+
+    stop, results = threading.Event(), []
+    load = threading.Thread(target=_load, args=(stack, sites, stop, results))
+    load.start()
+    try:
+        time.sleep(1)
+        run = stack.playbook("-e", "release_rollback=previous")
+        time.sleep(1)
+    finally:
+        stop.set()
+        load.join()
+    assert run.returncode == 0, run.output[-4000:]
+    assert "Build the release on the control machine" not in _ran(run.output)
+    assert "Apply database migrations" not in _ran(run.output)
+    for site in sites:
+        assert stack.health(site["domains"][0])["release"] == before
+    assert os.readlink(stack.root / "current").endswith("/" + before)
+    assert (stack.root / "PREVIOUS_RELEASE").read_text().strip() == newer
+    assert masters(stack) == pids
+    failed = [r for r in results if r != 200]
+    assert len(results) > 20
+    assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
+
+    run = stack.playbook("-e", "release_rollback=0123456789ab")
+    assert run.returncode != 0
+    assert "Cannot roll back to release 0123456789ab" in run.output
+    assert "it is not installed there" in run.output
+    assert "The live release is unchanged" in run.output
+    assert stack.health(home)["release"] == before
+    assert masters(stack) == pids
+
+
+def _ran(output: str) -> str:
+    """The names of the tasks that ran (not skipped) in a playbook's output."""
+    ran, task = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line
+        elif task and line.startswith(("ok:", "changed:", "fatal:")):
+            ran.append(task)
+            task = None
+    return "\n".join(ran)
+
+
 def test_over_https_django_trusts_only_the_scheme_and_host_nginx_sets(stack, sites):
     """With sitekit_public_scheme: https, Django redirects every request nginx did not receive
     over https (nginx has no TLS here: every request through it) to the host nginx matched; a
