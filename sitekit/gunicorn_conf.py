@@ -214,12 +214,13 @@ def on_reload(server) -> None:
     if not current:
         server.log.info("SITEKIT_CURRENT not set: plain reload of the workers")
         return
-    python = os.path.join(os.path.realpath(current), "venv", "bin", "python")
+    release = os.path.realpath(current)
+    python = os.path.join(release, "venv", "bin", "python")
     if not os.access(python, os.X_OK):
         server.log.error("cannot re-exec: %s is missing; reloading workers in place", python)
         return
 
-    server.log.info("graceful re-exec onto %s", os.path.realpath(current))
+    server.log.info("graceful re-exec onto %s", release)
     for pid in list(server.WORKERS):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -241,8 +242,10 @@ def on_reload(server) -> None:
     environ["GUNICORN_PID"] = str(os.getpid())
     environ["GUNICORN_FD"] = ",".join(fds)
     args = [python, "-m", "gunicorn", *sys.argv[1:]]
-    os.chdir(server.START_CTX["cwd"])
     try:
+        # from the new release's directory (where the configuration's chdir points too): the
+        # directory this master started in is the previous release, which may be gone by now
+        os.chdir(release)
         os.execve(python, args, environ)  # noqa: S606 (argv, no shell)
     except OSError as exc:  # keep serving from this master: it spawns fresh workers next
         server.log.error("re-exec failed (%s); reloading workers in place", exc)
