@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.load import Load
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PLAYBOOK = ROOT / "ansible" / "site.yml"
@@ -55,6 +57,55 @@ def checkout_copy(dest: Path) -> Path:
                  "requirements.txt"):
         (dest / name).symlink_to(ROOT / name)
     return dest
+
+
+RELEASE_ENTRIES = ("manage.py", "project", "settings", "sitekit", "requirements.txt", "templates",
+                   "inventories", "pyproject.toml")
+
+
+def release_checkout(dest: Path, note: str) -> Path:
+    """A full copy of the checkout at ``dest`` that builds another release than this one (a
+    comment naming *note* is added to the project): edit it further to make that release
+    differ, or break."""
+    dest.mkdir()
+    for entry in RELEASE_ENTRIES:
+        src = ROOT / entry
+        if src.is_dir():
+            shutil.copytree(src, dest / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / entry)
+    with open(dest / "project" / "__init__.py", "a") as f:
+        f.write(f"\n# {note}\n")
+    return dest
+
+
+def release_id(project: Path) -> str:
+    return subprocess.run([str(BIN / "sitekit"), "--project", str(project), "release", "id"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def masters(stack) -> dict[str, int]:
+    """Site name -> pid of each gunicorn master that this stack's supervisord runs."""
+    supervisord = int((stack.root / "run" / "supervisord.pid").read_text())
+    found = {}
+    for pid in children(supervisord):
+        title = cmdline(pid)
+        assert title.startswith("gunicorn: master [sitekit-"), title
+        name = title.split("[sitekit-", 1)[1].rstrip("] ")
+        assert name not in found, f"two masters for site {name}"
+        found[name] = pid
+    return found
 
 
 def catalogue() -> list[dict]:
@@ -114,6 +165,10 @@ class Stack:
             return resp.status, dict(resp.getheaders()), resp.read().decode()
         finally:
             conn.close()
+
+    def load(self, sites: list[dict], clients: int = 4) -> Load:
+        """A bounded load (bench/load.py) on every domain of *sites*, through nginx."""
+        return Load(self.port, [d for site in sites for d in site["domains"]], clients=clients)
 
     def raw(self, request: str) -> tuple[int, dict[str, str]] | None:
         """Send *request* as written: the status and headers, or None when nginx closed the

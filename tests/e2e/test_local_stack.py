@@ -9,47 +9,33 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
 import stat
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import BIN, ROOT, SPOOFED_FORWARDING, brand, checkout_copy
+from bench.load import describe, summary
+from tests.e2e.stack import (
+    BIN,
+    ROOT,
+    SPOOFED_FORWARDING,
+    brand,
+    checkout_copy,
+    children,
+    cmdline,
+    masters,
+    release_checkout,
+    release_id,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(p) for p in (task / "children").read_text().split()]
-    return found
 
 
 def environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
-
-
-def cmdline(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-
-
-def masters(stack) -> dict[str, int]:
-    """Site name -> pid of each gunicorn master that this stack's supervisord runs."""
-    supervisord = int((stack.root / "run" / "supervisord.pid").read_text())
-    found = {}
-    for pid in children(supervisord):
-        title = cmdline(pid)
-        assert title.startswith("gunicorn: master [sitekit-"), title
-        name = title.split("[sitekit-", 1)[1].rstrip("] ")
-        assert name not in found, f"two masters for site {name}"
-        found[name] = pid
-    return found
 
 
 def test_first_deploy_changed_things(stack):
@@ -325,70 +311,35 @@ def test_invalid_catalogue_fails_before_touching_the_host(stack, sites):
     assert masters(stack) == pids
 
 
-def _load(stack, sites, stop, results):
-    while not stop.is_set():
-        for site in sites:
-            try:
-                status, _, _ = stack.request(site["domains"][0], "/")
-            except OSError as exc:
-                status = repr(exc)
-            results.append(status)
-
-
 def test_new_release_reloads_every_master_in_place_without_failed_requests(
     stack, sites, tmp_path
 ):
-    project = tmp_path / "checkout"
-    project.mkdir()
-    for entry in ("manage.py", "project", "settings", "sitekit", "requirements.txt",
-                  "templates", "inventories", "pyproject.toml"):
-        src = ROOT / entry
-        if src.is_dir():
-            shutil.copytree(src, project / entry, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, project / entry)
-    with open(project / "project" / "__init__.py", "a") as f:
-        f.write("\n# a new release\n")
-    new_id = subprocess.run([str(BIN / "sitekit"), "--project", str(project), "release", "id"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    project = release_checkout(tmp_path / "checkout", "a new release")
+    new_id = release_id(project)
     old_pids = masters(stack)
     old_id = stack.health(sites[0]["domains"][0])["release"]
     assert new_id != old_id
 
-    stop, results = threading.Event(), []
-    load = threading.Thread(target=_load, args=(stack, sites, stop, results))
-    load.start()
-    try:
+    with stack.load(sites) as load:
         time.sleep(1)
         run = stack.playbook(project=project)
         time.sleep(1)
-    finally:
-        stop.set()
-        load.join()
     assert run.returncode == 0, run.output[-4000:]
     assert masters(stack) == old_pids  # graceful in-place reload: same master pids
     for site in sites:
         assert stack.health(site["domains"][0])["release"] == new_id
-    failed = [r for r in results if r != 200]
-    assert len(results) > 50
-    assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
+    assert (stack.root / "releases" / old_id).is_dir()  # kept: what a rollback goes back to
+    figures = summary(load.samples)
+    print(describe("requests during the deploy", figures))
+    assert figures["sent"] > 50
+    assert figures["failed"] == 0, figures
 
 
 def test_rollback_returns_every_master_in_place_to_the_previous_release(stack, sites, tmp_path):
     """`-e release_rollback=previous` switches back to the release that was live before, with
     nothing built or migrated, every master reloaded in place and no request failing; a release
     that is not installed is refused with the live one unchanged."""
-    project = tmp_path / "checkout"
-    project.mkdir()
-    for entry in ("manage.py", "project", "settings", "sitekit", "requirements.txt",
-                  "templates", "inventories", "pyproject.toml"):
-        src = ROOT / entry
-        if src.is_dir():
-            shutil.copytree(src, project / entry, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, project / entry)
-    with open(project / "project" / "__init__.py", "a") as f:
-        f.write("\n# a release to roll back from\n")
+    project = release_checkout(tmp_path / "checkout", "a release to roll back from")
     home = sites[0]["domains"][0]
     before = stack.health(home)["release"]
     run = stack.playbook(project=project)
@@ -397,16 +348,10 @@ def test_rollback_returns_every_master_in_place_to_the_previous_release(stack, s
     assert newer != before
     pids = masters(stack)
 
-    stop, results = threading.Event(), []
-    load = threading.Thread(target=_load, args=(stack, sites, stop, results))
-    load.start()
-    try:
+    with stack.load(sites) as load:
         time.sleep(1)
         run = stack.playbook("-e", "release_rollback=previous")
         time.sleep(1)
-    finally:
-        stop.set()
-        load.join()
     assert run.returncode == 0, run.output[-4000:]
     assert "Build the release on the control machine" not in _ran(run.output)
     assert "Apply database migrations" not in _ran(run.output)
@@ -415,9 +360,10 @@ def test_rollback_returns_every_master_in_place_to_the_previous_release(stack, s
     assert os.readlink(stack.root / "current").endswith("/" + before)
     assert (stack.root / "PREVIOUS_RELEASE").read_text().strip() == newer
     assert masters(stack) == pids
-    failed = [r for r in results if r != 200]
-    assert len(results) > 20
-    assert failed == [], f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
+    figures = summary(load.samples)
+    print(describe("requests during the rollback", figures))
+    assert figures["sent"] > 20
+    assert figures["failed"] == 0, figures
 
     run = stack.playbook("-e", "release_rollback=0123456789ab")
     assert run.returncode != 0
