@@ -1,0 +1,121 @@
+"""A release that cannot go live never does: the previous one keeps serving every site.
+
+Each test deploys a broken release onto the shared stack while requests run against every
+domain: the playbook fails saying what failed and that the live release keeps serving, every
+site still answers from the previous release with the same masters, and no request fails. Then
+the next good deploy goes live; the last test returns the stack to this checkout's release.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+import pytest
+
+from bench.load import describe, summary
+from tests.e2e.stack import masters, release_checkout, release_id
+
+pytestmark = pytest.mark.e2e
+
+FAILING_MIGRATION = '''\
+from django.db import migrations, models
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("this migration fails on purpose")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("core", "0001_initial")]
+    operations = [
+        migrations.CreateModel(name="Doomed", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.RunPython(fail, migrations.RunPython.noop),
+    ]
+'''
+
+
+def deploy_under_load(stack, sites, project):
+    with stack.load(sites) as load:
+        time.sleep(1)
+        run = stack.playbook(project=project)
+        time.sleep(1)
+    figures = summary(load.samples)
+    print(describe("requests during the deploy", figures))
+    return run, figures
+
+
+def assert_still_live(stack, sites, live, pids):
+    for site in sites:
+        for domain in site["domains"]:
+            assert stack.health(domain)["release"] == live
+    assert os.readlink(stack.root / "current").endswith("/" + live)
+    assert (stack.root / "RELEASE").read_text().strip() == live
+    assert masters(stack) == pids
+
+
+def test_a_failing_migration_stops_the_deploy_and_the_live_release_keeps_serving(
+    stack, sites, tmp_path
+):
+    live = stack.health(sites[0]["domains"][0])["release"]
+    pids = masters(stack)
+    project = release_checkout(tmp_path / "checkout", "a release whose migration fails")
+    (project / "project" / "core" / "migrations" / "0002_doomed.py").write_text(
+        FAILING_MIGRATION)
+    broken = release_id(project)
+
+    run, figures = deploy_under_load(stack, sites, project)
+
+    assert run.returncode != 0
+    assert (f"Apply database migrations (once per deploy, shared database) failed in release "
+            f"{broken}: it does not go live, the live release {live} keeps serving every site."
+            ) in " ".join(run.output.split())
+    assert "RuntimeError: this migration fails on purpose" in run.output
+    assert_still_live(stack, sites, live, pids)
+    assert figures["sent"] > 20
+    assert figures["failed"] == 0, figures
+    # the migration ran in a transaction: neither recorded nor its table left behind
+    with sqlite3.connect(stack.root / "var" / "db.sqlite3") as db:
+        assert not db.execute(
+            "SELECT 1 FROM django_migrations WHERE app='core' AND name='0002_doomed'").fetchall()
+        assert not db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name='core_doomed'").fetchall()
+
+
+def test_settings_that_raise_on_import_stop_the_deploy_naming_the_site(stack, sites, tmp_path):
+    live = stack.health(sites[0]["domains"][0])["release"]
+    pids = masters(stack)
+    victim = sites[1]["name"]
+    project = release_checkout(tmp_path / "checkout", "a release whose settings raise")
+    with open(project / "settings" / f"{victim}.py", "a") as f:
+        f.write('\nraise RuntimeError("these settings fail on purpose")\n')
+    broken = release_id(project)
+
+    run, figures = deploy_under_load(stack, sites, project)
+
+    assert run.returncode != 0
+    output = " ".join(run.output.split())
+    assert f"Release {broken} could not be installed; the live release is unchanged." in output
+    assert f"settings.{victim}: does not load: RuntimeError: these settings fail on purpose" in (
+        output)
+    assert_still_live(stack, sites, live, pids)
+    assert not (stack.root / "releases" / broken).exists()  # the incomplete release is removed
+    assert figures["sent"] > 20
+    assert figures["failed"] == 0, figures
+
+
+def test_the_next_good_deploy_goes_live_then_the_checkouts_release_again(stack, sites, tmp_path):
+    pids = masters(stack)
+    project = release_checkout(tmp_path / "checkout", "the next good release")
+    good = release_id(project)
+
+    run, figures = deploy_under_load(stack, sites, project)
+
+    assert run.returncode == 0, run.output[-4000:]
+    assert_still_live(stack, sites, good, pids)
+    assert figures["failed"] == 0, figures
+
+    run = stack.playbook()
+    assert run.returncode == 0, run.output[-4000:]
+    assert_still_live(stack, sites, stack.built_id, pids)
