@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Requests during a full deploy: sent, failed, and p99 latency during the deploy vs before it.
+
+A scratch copy of this checkout's tracked files is deployed as a throwaway local stack (its own
+sitekit root and free port, as the end-to-end tests deploy theirs) by the real playbook. A second
+copy makes a new release that exercises every step of a deploy: a new migration (it creates a
+table), a new domain for the first site (the Sites sync writes, nginx reloads), and a changed
+project file (a new release id, so every master re-execs onto it).
+
+Then a bounded load (bench/load.py: ``--clients`` threads, one request at a time each, a new
+connection per request, round-robin over every domain of every present site through nginx) runs
+for ``--before`` seconds, during the whole deploy of the new release (``ansible-playbook -i
+inventories/local ansible/site.yml`` from the second copy), and ``--after`` seconds more. The
+figures of each window are printed: requests sent, failed (any answer but 2xx/3xx, or a
+connection error, by kind) and the p50/p99/max latency, with the p99 ratio during/before (both
+measured in the same run, so the machine's noise is shared). Then it checks that every domain
+answers from the new release, that the masters kept their pids (reloaded in place), and that the
+new domain is served.
+
+Exit status: 0 when no request failed and the checks passed, 1 when a request failed or a check
+did not hold, 2 on an error, 130 when interrupted. The stack is stopped on exit (as ``make
+down`` does), also on errors, Ctrl-C, SIGTERM or ``--timeout``.
+
+    .venv/bin/python bench/deploy_load.py
+    .venv/bin/python bench/deploy_load.py --clients 16 --before 20 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench import common  # noqa: E402
+from bench.load import Load, describe, summary  # noqa: E402
+from bench.playbook import (  # noqa: E402
+    CATALOGUE,
+    Runner,
+    Stack,
+    copy_checkout,
+    free_port,
+    request,
+    sitekit,
+    stop_stack,
+)
+
+BenchError = common.BenchError
+log = common.log
+
+NEW_MIGRATION = """\
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("core", "0001_initial")]
+    operations = [
+        migrations.CreateModel(
+            name="DeployLoadMark", fields=[("id", models.AutoField(primary_key=True))]
+        ),
+    ]
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=8,
+        help="concurrent clients, one request in flight each (default: 8)",
+    )
+    parser.add_argument(
+        "--before",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="load measured before the deploy starts (default: 15)",
+    )
+    parser.add_argument(
+        "--after",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="load measured after the deploy ends (default: 3)",
+    )
+    parser.add_argument(
+        "--tools",
+        type=Path,
+        default=REPO / ".venv" / "bin",
+        help="directory of ansible-playbook and sitekit (default: .venv/bin)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=1800,
+        metavar="SECONDS",
+        help="overall limit of the run (default: 1800)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory (copies, stack, playbook logs)",
+    )
+    return parser.parse_args(argv)
+
+
+def release_id(tools: Path, project: Path) -> str:
+    return sitekit(tools, project, "release", "id").strip()
+
+
+def present_domains(project: Path) -> dict[str, list[str]]:
+    import yaml
+
+    data = yaml.safe_load((project / CATALOGUE).read_text(encoding="utf-8"))
+    return {
+        s["name"]: list(s["domains"])
+        for s in data["sitekit_sites"]
+        if s.get("state", "present") == "present"
+    }
+
+
+def health(port: int, host: str) -> dict:
+    answer = request(port, host, "/healthz")
+    if not answer or answer[0] != 200:
+        raise BenchError(f"{host}/healthz did not answer 200: {answer and answer[0]}")
+    return json.loads(answer[2])
+
+
+def masters(root: Path) -> dict[str, int]:
+    return {
+        p.parent.name: int(p.read_text().split()[0])
+        for p in sorted((root / "run").glob("*/gunicorn.pid"))
+    }
+
+
+def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
+    logs = workdir / "logs"
+    logs.mkdir()
+    runner = Runner(args.tools, logs, run_timeout=900)
+    old, new = workdir / "old", workdir / "new"
+    copy_checkout(REPO, old)
+    copy_checkout(REPO, new)
+    (new / "project" / "core" / "migrations" / "0900_deploy_load_mark.py").write_text(
+        NEW_MIGRATION, encoding="utf-8"
+    )
+    with open(new / "project" / "__init__.py", "a", encoding="utf-8") as f:
+        f.write("\n# a new release (bench/deploy_load.py)\n")
+    sites = present_domains(old)
+    first = next(iter(sites))
+    added = f"deploy-load.{sites[first][0]}"
+    sitekit(args.tools, new, "domain", "add", "local", first, added)
+
+    root, port = workdir / "stack", free_port()
+    stacks = [
+        Stack("old", old, root, port, list(sites)),
+        Stack("new", new, root, port, list(sites)),
+    ]
+    report["stack"] = {
+        "root": str(root),
+        "port": port,
+        "sites": len(sites),
+        "domains": sum(len(d) for d in sites.values()),
+    }
+    try:
+        log(f"deploying the current release ({len(sites)} sites) on port {port}")
+        runner.playbook(stacks[0], "converge")
+        old_id, new_id = release_id(args.tools, old), release_id(args.tools, new)
+        pids = masters(root)
+        hosts = [d for domains in sites.values() for d in domains]
+        log(
+            f"load: {args.clients} clients over {len(hosts)} domains; "
+            f"{args.before:.0f} s before the deploy"
+        )
+        with Load(port, hosts, clients=args.clients) as load:
+            time.sleep(2)  # warm up, not measured
+            t0 = time.monotonic()
+            time.sleep(args.before)
+            t1 = time.monotonic()
+            log(f"deploying release {new_id} (was {old_id}) under load")
+            deploy = runner.playbook(stacks[1], "deploy")
+            t2 = time.monotonic()
+            time.sleep(args.after)
+            t3 = time.monotonic()
+        windows = {
+            "before": load.between(t0, t1),
+            "during": load.between(t1, t2),
+            "after": load.between(t2, t3),
+        }
+        report["deploy_seconds"] = round(deploy.seconds, 1)
+        report["deploy_recap"] = deploy.recap
+        report["windows"] = {k: summary(v) for k, v in windows.items()}
+        before, during = report["windows"]["before"], report["windows"]["during"]
+        report["p99_ratio_during_before"] = (
+            round(during["p99_ms"] / before["p99_ms"], 2) if before["p99_ms"] else None
+        )
+        report["failed"] = sum(w["failed"] for w in report["windows"].values())
+
+        checks = {}
+        live = {h: health(port, h)["release"] for h in hosts}
+        checks["every domain answers from the new release"] = all(
+            r == new_id for r in live.values()
+        )
+        checks["masters reloaded in place (same pids)"] = masters(root) == pids
+        answer = request(port, added)
+        checks[f"the new domain {added} is served"] = bool(answer and answer[0] == 200)
+        report["checks"] = checks
+        report["releases"] = {"before": old_id, "after": new_id}
+    finally:
+        with common.shielded():
+            stop_stack(stacks[0], args.tools.parent)
+
+
+def print_report(report: dict, args: argparse.Namespace) -> None:
+    stack = report["stack"]
+    print(
+        f"deploy under load: {stack['sites']} sites, {stack['domains']} domains, "
+        f"{args.clients} clients, machine load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"  full deploy of a new release (migration, Sites sync, every master re-exec'd, "
+        f"nginx reload): {report['deploy_seconds']} s"
+    )
+    for name, figures in report["windows"].items():
+        print("  " + describe(f"{name:>6}", figures))
+    print(f"  p99 during / before: {report['p99_ratio_during_before']}")
+    print(f"  failed requests in all: {report['failed']} (target: 0)")
+    for check, ok in report["checks"].items():
+        print(f"  {'ok  ' if ok else 'FAIL'} {check}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for tool in ("ansible-playbook", "sitekit"):
+        if not os.access(args.tools / tool, os.X_OK):
+            log(f"error: {args.tools / tool} not found (run make venv)")
+            return 2
+    workdir = common.make_workdir("sitekit-deploy-load-")
+    report: dict = {}
+    try:
+        status, _ = common.run_guarded(args.timeout, lambda: run(args, report, workdir))
+    finally:
+        common.remove_workdir(workdir, args.keep)
+    if status:
+        return status
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report, args)
+    return 0 if report["failed"] == 0 and all(report["checks"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
