@@ -2,6 +2,7 @@
 #   make up     bring up the local stack (nginx, supervisor, one gunicorn master per site) and print the URLs
 #   make test   run the tests (unit, Django, 1,000-site nginx, end to end on a throwaway stack, the multi-host rehearsal)
 #   make down   stop everything `make up` started
+#   make rotate rotate the local stack's logs now (what logrotate's daily run does on a server)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -15,7 +16,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
 
-.PHONY: help up down deploy check test lint bench venv system-deps test-deps urls
+.PHONY: help up down deploy check test lint bench venv system-deps test-deps urls rotate
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -31,10 +32,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-## system-deps: nginx (installed with apt when run as root; otherwise says what to install)
+## system-deps: nginx and logrotate (installed with apt when run as root; otherwise says what to install)
 system-deps:
 	@missing=""; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	[ -x /usr/sbin/logrotate ] || missing="$$missing logrotate"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -62,6 +64,10 @@ down:
 	@for i in $$(seq 1 100); do \
 	  [ -e $(STACK)/run/supervisord.pid ] || [ -e $(STACK)/run/nginx.pid ] || break; sleep 0.2; done
 	@echo "sitekit: local stack stopped"
+
+# -f: rotate now, whatever the logs' age or size; the state file stays with the stack
+rotate:
+	/usr/sbin/logrotate --force --state $(STACK)/var/logrotate.status $(STACK)/etc/logrotate.d
 
 check: venv
 	$(BIN)/sitekit check
