@@ -8,6 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV ?= .venv
 PORT ?= 8080
+TLS_PORT ?= 8443
 STACK ?= $(CURDIR)/.stack
 ENV ?= local
 PYTEST_ARGS ?=
@@ -47,10 +48,10 @@ up: system-deps venv deploy urls
 
 deploy: venv
 	$(BIN)/ansible-playbook -i inventories/$(ENV) ansible/site.yml \
-	  -e sitekit_root=$(STACK) -e sitekit_public_port=$(PORT)
+	  -e sitekit_root=$(STACK) -e sitekit_public_port=$(PORT) -e sitekit_tls_port=$(TLS_PORT)
 
 urls: venv
-	@$(BIN)/sitekit urls $(ENV) --port $(PORT)
+	@$(BIN)/sitekit urls $(ENV) --port $(PORT) --tls-port $(TLS_PORT)
 
 # nginx stops on SIGQUIT to its master (`nginx -s quit` would first load the configuration, and
 # open every site's logs, under this shell's open-files limit).
