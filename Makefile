@@ -67,13 +67,18 @@ down:
 check: venv
 	$(BIN)/sitekit check
 
-## test-deps: what the test suite needs beyond the stack (vagrant validates the Vagrantfile)
+## test-deps: what the test suite needs beyond the stack (vagrant validates the Vagrantfile; pebble and
+## certbot obtain a certificate over ACME on the test stack)
 test-deps: system-deps
-	@if ! command -v vagrant >/dev/null; then \
+	@missing=""; \
+	command -v vagrant >/dev/null || missing="$$missing vagrant"; \
+	command -v certbot >/dev/null || missing="$$missing certbot"; \
+	command -v pebble >/dev/null || missing="$$missing pebble"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "sitekit: installing vagrant (to validate the Vagrantfile)"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null; \
-	  else echo "sitekit: missing vagrant: run 'sudo apt-get install --no-install-recommends vagrant'" >&2; exit 1; fi; \
+	    echo "sitekit: installing$$missing (the Vagrantfile check, the ACME test)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "sitekit: missing$$missing: run 'sudo apt-get install --no-install-recommends$$missing'" >&2; exit 1; fi; \
 	fi
 
 test: test-deps venv
