@@ -9,6 +9,7 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV ?= .venv
 PORT ?= 8080
+TLS_PORT ?= 8443
 STACK ?= $(CURDIR)/.stack
 ENV ?= local
 PYTEST_ARGS ?=
@@ -49,10 +50,10 @@ up: system-deps venv deploy urls
 
 deploy: venv
 	$(BIN)/ansible-playbook -i inventories/$(ENV) ansible/site.yml \
-	  -e sitekit_root=$(STACK) -e sitekit_public_port=$(PORT)
+	  -e sitekit_root=$(STACK) -e sitekit_public_port=$(PORT) -e sitekit_tls_port=$(TLS_PORT)
 
 urls: venv
-	@$(BIN)/sitekit urls $(ENV) --port $(PORT)
+	@$(BIN)/sitekit urls $(ENV) --port $(PORT) --tls-port $(TLS_PORT)
 
 # nginx stops on SIGQUIT to its master (`nginx -s quit` would first load the configuration, and
 # open every site's logs, under this shell's open-files limit).
@@ -72,13 +73,18 @@ rotate:
 check: venv
 	$(BIN)/sitekit check
 
-## test-deps: what the test suite needs beyond the stack (vagrant validates the Vagrantfile)
+## test-deps: what the test suite needs beyond the stack (vagrant validates the Vagrantfile; pebble and
+## certbot obtain a certificate over ACME on the test stack)
 test-deps: system-deps
-	@if ! command -v vagrant >/dev/null; then \
+	@missing=""; \
+	command -v vagrant >/dev/null || missing="$$missing vagrant"; \
+	command -v certbot >/dev/null || missing="$$missing certbot"; \
+	command -v pebble >/dev/null || missing="$$missing pebble"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "sitekit: installing vagrant (to validate the Vagrantfile)"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null; \
-	  else echo "sitekit: missing vagrant: run 'sudo apt-get install --no-install-recommends vagrant'" >&2; exit 1; fi; \
+	    echo "sitekit: installing$$missing (the Vagrantfile check, the ACME test)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "sitekit: missing$$missing: run 'sudo apt-get install --no-install-recommends$$missing'" >&2; exit 1; fi; \
 	fi
 
 test: test-deps venv

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,25 @@ def _get(conn: http.client.HTTPConnection, path: str, host: str) -> tuple[int, b
 def http_get(sock_path: Path, path: str, host: str, timeout: float = 15.0) -> tuple[int, bytes]:
     """GET *path* with *host* from a unix socket (a master's)."""
     return _get(UnixHTTPConnection(sock_path, timeout), path, host)
+
+
+def https_connection(port: int, host: str, ca: Path, timeout: float = 15.0):
+    """An https connection to 127.0.0.1:*port* for *host*: SNI *host*, its certificate verified
+    with the CA file *ca* (a stack's environment CA) for that name."""
+    context = ssl.create_default_context(cafile=str(ca))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        conn.sock = context.wrap_socket(raw, server_hostname=host)
+    except BaseException:
+        raw.close()
+        raise
+    return conn
+
+
+def stack_ca(root: Path) -> Path:
+    """The CA that issued a local stack's self-signed certificates."""
+    return root / "etc" / "tls-ca" / "ca.pem"
 
 
 def http_request(port: int, host: str, path: str = "/", timeout: float = 10.0):
@@ -193,8 +213,9 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def spawn(argv: list[str], log_path: Path, env: dict | None = None,
-          cwd: Path | None = None) -> subprocess.Popen:
+def spawn(
+    argv: list[str], log_path: Path, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.Popen:
     """Start *argv* in its own session (Ctrl-C reaches only the benchmark), output appended to
     *log_path*, terminated if the benchmark dies."""
     with open(log_path, "ab") as logfile:
@@ -218,8 +239,9 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join("    " + line for line in text.splitlines()[-lines:])
 
 
-def stop_all(processes: list[tuple[str, subprocess.Popen]], sig: int = signal.SIGTERM,
-             grace: float = 20.0) -> None:
+def stop_all(
+    processes: list[tuple[str, subprocess.Popen]], sig: int = signal.SIGTERM, grace: float = 20.0
+) -> None:
     """Stop processes started by spawn(): *sig* to every one still running and up to *grace*
     seconds for all of them to exit; then SIGTERM and 5 s more (when *sig* was another signal);
     then SIGKILL to whatever is left of each one's process group (its workers included)."""
@@ -395,17 +417,32 @@ def versions(python: str) -> dict[str, str]:
 def add_run_arguments(parser: argparse.ArgumentParser, timeout: int, keeps: str) -> None:
     """The options every benchmark has: --python, --boot-timeout, --timeout, --json, --keep
     (*keeps*: what the temporary directory holds)."""
-    parser.add_argument("--python", default=default_python(),
-                        help="interpreter that runs gunicorn and manage.py "
-                        "(default: the repository's .venv, else this one)")
-    parser.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS",
-                        help="time for the Django masters to answer /healthz (default: 120)")
-    parser.add_argument("--timeout", type=int, default=timeout, metavar="SECONDS",
-                        help=f"overall limit of the run (default: {timeout})")
-    parser.add_argument("--json", action="store_true",
-                        help="print the results as JSON instead of a report")
-    parser.add_argument("--keep", action="store_true",
-                        help=f"keep the temporary directory ({keeps})")
+    parser.add_argument(
+        "--python",
+        default=default_python(),
+        help="interpreter that runs gunicorn and manage.py "
+        "(default: the repository's .venv, else this one)",
+    )
+    parser.add_argument(
+        "--boot-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="time for the Django masters to answer /healthz (default: 120)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=timeout,
+        metavar="SECONDS",
+        help=f"overall limit of the run (default: {timeout})",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON instead of a report"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help=f"keep the temporary directory ({keeps})"
+    )
 
 
 T = TypeVar("T")

@@ -8,7 +8,8 @@ table), a new domain for the first site (the Sites sync writes, nginx reloads), 
 project file (a new release id, so every master re-execs onto it).
 
 Then a bounded load (bench/load.py: ``--clients`` threads, one request at a time each, a new
-connection per request, round-robin over every domain of every present site through nginx) runs
+connection per request, over https verified with the stack's CA, round-robin over every domain
+of every present site through nginx) runs
 for ``--before`` seconds, during the whole deploy of the new release (``ansible-playbook -i
 inventories/local ansible/site.yml`` from the second copy), and ``--after`` seconds more. The
 figures of each window are printed: requests sent, failed (any answer but 2xx/3xx, or a
@@ -129,8 +130,8 @@ def present_domains(project: Path) -> dict[str, list[str]]:
     }
 
 
-def health(port: int, host: str) -> dict:
-    answer = request(port, host, "/healthz")
+def health(stack: Stack, host: str) -> dict:
+    answer = request(stack, host, "/healthz")
     if not answer or answer[0] != 200:
         raise BenchError(f"{host}/healthz did not answer 200: {answer and answer[0]}")
     return json.loads(answer[2])
@@ -160,14 +161,15 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
     added = f"deploy-load.{sites[first][0]}"
     sitekit(args.tools, new, "domain", "add", "local", first, added)
 
-    root, port = workdir / "stack", free_port()
+    root, port, tls_port = workdir / "stack", free_port(), free_port()
     stacks = [
-        Stack("old", old, root, port, list(sites)),
-        Stack("new", new, root, port, list(sites)),
+        Stack("old", old, root, port, list(sites), tls_port=tls_port),
+        Stack("new", new, root, port, list(sites), tls_port=tls_port),
     ]
     report["stack"] = {
         "root": str(root),
         "port": port,
+        "tls_port": tls_port,
         "sites": len(sites),
         "domains": sum(len(d) for d in sites.values()),
     }
@@ -181,7 +183,13 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
             f"load: {args.clients} clients over {len(hosts)} domains; "
             f"{args.before:.0f} s before the deploy"
         )
-        with Load(port, hosts, clients=args.clients) as load:
+        ca = common.stack_ca(root)
+        with Load(
+            tls_port,
+            hosts,
+            clients=args.clients,
+            connect=lambda host: common.https_connection(tls_port, host, ca),
+        ) as load:
             time.sleep(2)  # warm up, not measured
             t0 = time.monotonic()
             time.sleep(args.before)
@@ -206,12 +214,12 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
         report["failed"] = sum(w["failed"] for w in report["windows"].values())
 
         checks = {}
-        live = {h: health(port, h)["release"] for h in hosts}
+        live = {h: health(stacks[1], h)["release"] for h in hosts}
         checks["every domain answers from the new release"] = all(
             r == new_id for r in live.values()
         )
         checks["masters reloaded in place (same pids)"] = masters(root) == pids
-        answer = request(port, added)
+        answer = request(stacks[1], added)
         checks[f"the new domain {added} is served"] = bool(answer and answer[0] == 200)
         report["checks"] = checks
         report["releases"] = {"before": old_id, "after": new_id}

@@ -11,8 +11,8 @@ connection, a timeout) and latency. A request fails unless its status is 2xx or 
         ...                                    # a deploy
     print(summary(load.samples))
 
-``connect(host)`` may be given to open the connection another way (https with a CA, say); it
-must return an unopened ``http.client.HTTPConnection``.
+``connect(host)`` may be given to open the connection another way (https with a CA and SNI,
+say); it returns an ``http.client.HTTPConnection``, connected or not.
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ class Load:
 
     def request(self, host: str) -> Sample:
         start = time.monotonic()
-        conn = self.connect(host)
+        conn = None
         try:
+            conn = self.connect(host)  # may connect (and fail) already, as https does
             conn.request("GET", self.path, headers={"Host": host, "Connection": "close"})
             resp = conn.getresponse()
             resp.read()
@@ -74,7 +75,8 @@ class Load:
         except (OSError, http.client.HTTPException) as exc:
             outcome = type(exc).__name__
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
         return Sample(start, host, outcome, time.monotonic() - start)
 
     def _client(self, offset: int) -> None:

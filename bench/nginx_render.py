@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+import types
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +301,34 @@ class RoleRenderer:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             path.chmod(0o644)
+        if v["nginx_tls_sites"]:
+            write_certificates(v)
         return files
+
+
+def write_certificates(v: dict) -> None:
+    """The sites' certificates, as the role's sitekit.deploy.tls_certificates writes them
+    (the module's own code, run in this process)."""
+    collections = str(REPO / "ansible" / "collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    module_file = FILTER_PLUGIN.parent.parent / "modules" / "tls_certificates.py"
+    tls = load_module("sitekit_deploy_tls_certificates", module_file)
+
+    params = {
+        "dir": v["nginx_tls_dir"], "ca_dir": v["nginx_tls_ca_dir"],
+        "ca_name": v["nginx_tls_ca_name"], "sites": v["nginx_tls_sites"],
+        "provided": v["nginx_tls_certificates"],
+        "acme_live_dir": v["nginx_acme_config_dir"] + "/live",
+        "certificate_file": v["nginx_tls_certificate_file"],
+        "key_file": v["nginx_tls_key_file"], "renew_days": 30,
+    }
+
+    def fail_json(msg):
+        raise BenchError(f"certificates: {msg}")
+
+    tls.Certificates(types.SimpleNamespace(check_mode=False, params=params,
+                                           fail_json=fail_json)).run()
 
 
 def hard_nofile() -> int:
@@ -363,12 +391,16 @@ class NginxConfig:
 
 
 def extra_vars(root: Path, port: int, settings: dict) -> dict:
-    """The extra variables of a render: the stack's root and port, as the e2e tests set them."""
+    """The extra variables of a render: the stack's root and port, as the e2e tests set them.
+    TLS is off (the requests/s figures are plain HTTP proxying) unless *settings* turn it on
+    (``sitekit_tls``, ``sitekit_tls_port``)."""
     return {
         "sitekit_env": "bench",
         "sitekit_mode": "local",
         "sitekit_root": str(root),
         "sitekit_public_port": port,
+        "sitekit_tls": "off",
+        "sitekit_tls_port": port + 1 if port < 65535 else port - 1,
         "sitekit_project_dir": str(REPO),
         "sitekit_secret_key_base": "sitekit-bench-" + "0" * 40,
         **settings,

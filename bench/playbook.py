@@ -177,6 +177,7 @@ class Stack:
     sites: list[str]
     deployed: bool = False
     added: list[str] = field(default_factory=list)
+    tls_port: int = field(default_factory=lambda: free_port())
 
 
 @dataclass
@@ -258,6 +259,8 @@ class Runner:
             f"sitekit_root={stack.root}",
             "-e",
             f"sitekit_public_port={stack.port}",
+            "-e",
+            f"sitekit_tls_port={stack.tls_port}",
             *extra,
         ]
         self.count += 1
@@ -379,10 +382,11 @@ def stop_stack(stack: Stack, venv: Path) -> None:
 # --- HTTP -------------------------------------------------------------------------------------
 
 
-def request(port: int, host: str, path: str = "/", timeout: float = 15.0):
-    """(status, headers, body) of a GET through nginx, or None when nginx closed the connection
-    without an answer (the default server's 444 for an unknown Host)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def request(stack: Stack, host: str, path: str = "/", timeout: float = 15.0):
+    """(status, headers, body) of a GET through the stack's nginx over https (SNI *host*, its
+    certificate verified with the stack's CA), or None when nginx closed the connection without
+    an answer."""
+    conn = common.https_connection(stack.tls_port, host, common.stack_ca(stack.root), timeout)
     try:
         conn.request("GET", path, headers={"Host": host, "User-Agent": "sitekit-bench"})
         response = conn.getresponse()
@@ -393,9 +397,9 @@ def request(port: int, host: str, path: str = "/", timeout: float = 15.0):
         conn.close()
 
 
-def served_by(port: int, host: str, site: str) -> bool:
+def served_by(stack: Stack, host: str, site: str) -> bool:
     with contextlib.suppress(OSError, http.client.HTTPException):
-        answer = request(port, host)
+        answer = request(stack, host)
         return bool(answer and answer[0] == 200 and answer[1].get("x-sitekit-site") == site)
     return False
 
@@ -406,7 +410,7 @@ def check_sites(stack: Stack, domains: dict[str, str]) -> None:
     for name, domain in domains.items():
         answer = None
         with contextlib.suppress(OSError, http.client.HTTPException):
-            answer = request(stack.port, domain, "/healthz")
+            answer = request(stack, domain, "/healthz")
         site = None
         if answer and answer[0] == 200:
             with contextlib.suppress(ValueError, AttributeError):
@@ -417,11 +421,11 @@ def check_sites(stack: Stack, domains: dict[str, str]) -> None:
         raise BenchError(f"{stack.label}: sites not served after the deploy: {', '.join(wrong)}")
 
 
-def wait_served(port: int, host: str, site: str, timeout: float) -> float | None:
+def wait_served(stack: Stack, host: str, site: str, timeout: float) -> float | None:
     """Seconds until *host* reaches *site* (0 when it does at once), None if it never does."""
     started = time.monotonic()
     while True:
-        if served_by(port, host, site):
+        if served_by(stack, host, site):
             return time.monotonic() - started
         if time.monotonic() - started > timeout:
             return None
@@ -581,9 +585,9 @@ class FastPath:
         domain = f"bench{len(stack.added) + 1:02d}-{os.getpid()}.{self.site}.localhost"
         sitekit(self.tools, stack.project, "domain", "add", "local", self.site, domain)
         stack.added.append(domain)
-        before = served_by(stack.port, domain, self.site)
+        before = served_by(stack, domain, self.site)
         run = self.runner.playbook(stack, kind, "--tags", "sites", profile=profile)
-        after = wait_served(stack.port, domain, self.site, self.args.serve_timeout)
+        after = wait_served(stack, domain, self.site, self.args.serve_timeout)
         if after is None:
             raise BenchError(
                 f"after the fast path, Host {domain} does not reach "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sitekit.domains import DomainError, check_stored_domain
-from sitekit.schema import HSTS_POLICIES, SITE_NAME_RE, STATES
+from sitekit.schema import HSTS_POLICIES, SITE_NAME_RE, STATES, TLS_MODES, tls_mode
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ RESOURCE_FIELDS: dict[str, IntField] = {
     "backlog": IntField(2048, 64, 65535, "pending connections the site's socket queues"),
 }
 
-KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS, "hsts")
+KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS, "hsts", "tls")
 
 
 @dataclass(frozen=True, order=True)
@@ -78,6 +78,7 @@ class Site:
     max_requests_jitter: int = RESOURCE_FIELDS["max_requests_jitter"].default
     backlog: int = RESOURCE_FIELDS["backlog"].default
     hsts: str = HSTS_POLICIES[0]
+    tls: str | None = None  # None: the environment's sitekit_tls
     settings_module: str = ""
     site_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -230,6 +231,19 @@ def _check_site(
             )
         )
 
+    tls = entry.get("tls")
+    if "tls" in entry and tls_mode(tls) is None:
+        problems.append(
+            Problem(
+                env,
+                label,
+                "tls",
+                f"must be {', '.join(repr(m) for m in TLS_MODES[:-1])} or {TLS_MODES[-1]!r}, "
+                f"got {tls!r} (how the site's certificate is obtained; leave it out to use "
+                "the environment's sitekit_tls)",
+            )
+        )
+
     domains = entry.get("domains", [])
     clean_domains: list[str] = []
     if domains is None:
@@ -307,6 +321,7 @@ def _check_site(
         domains=clean_domains,
         state=state,
         hsts=hsts,
+        tls=tls_mode(tls) if "tls" in entry else None,
         settings_module=f"settings.{name}",
         site_id=site_id,
         **values,

@@ -64,12 +64,16 @@ def cmd_urls(args: argparse.Namespace) -> int:
     if not result.ok:
         _report(inv.name, result.problems)
         return EXIT_INVALID
-    scheme, port = inventory.public_endpoint(inv)
+    env_tls, port, tls_port = inventory.public_endpoint(inv)
     if args.port is not None:
         port = args.port
-    suffix = "" if port == {"http": 80, "https": 443}[scheme] else f":{port}"
+    if args.tls_port is not None:
+        tls_port = args.tls_port
     for site in result.sites:
         if site.present:
+            scheme = "http" if (site.tls or env_tls) == "off" else "https"
+            chosen = port if scheme == "http" else tls_port
+            suffix = "" if chosen == {"http": 80, "https": 443}[scheme] else f":{chosen}"
             concrete = [d for d in site.domains if not d.startswith("*.")]
             wildcards = [d for d in site.domains if d.startswith("*.")]
             urls = [f"{scheme}://{d}{suffix}/" for d in concrete]
@@ -450,10 +454,15 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help="print the URLs of an environment's sites",
         description="Print each present site's URLs (one line per site, canonical domain "
-        "first), from the catalogue and the environment's public scheme and port.",
+        "first), from the catalogue and the environment's TLS choice and ports: https on "
+        "sitekit_tls_port unless the site's TLS (its field tls, else the environment's "
+        "sitekit_tls) is off, then http on sitekit_public_port.",
     )
     urls.add_argument("env", metavar="ENV", help="environment name (local) or inventory directory")
-    urls.add_argument("--port", type=_port, help="public port (default: the inventory's)")
+    urls.add_argument("--port", type=_port,
+                      help="public http port (default: the inventory's sitekit_public_port)")
+    urls.add_argument("--tls-port", type=_port,
+                      help="public https port (default: the inventory's sitekit_tls_port)")
     urls.set_defaults(func=cmd_urls)
 
     hosts = sub.add_parser(

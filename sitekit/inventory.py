@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from sitekit.catalogue import Problem, Result, validate
+from sitekit.schema import TLS_MODES, tls_mode
 
 CATALOGUE_FILE = Path("group_vars") / "all" / "sites.yml"
 CATALOGUE_VAR = "sitekit_sites"
@@ -104,8 +105,9 @@ def other_catalogues(inventory_dir: Path) -> dict[str, Any]:
     return others
 
 
-def public_endpoint(inv: Inventory) -> tuple[str, int]:
-    """The environment's public scheme and port (``sitekit_public_scheme``/``_port``)."""
+def public_endpoint(inv: Inventory) -> tuple[str, int, int]:
+    """The environment's TLS mode and public ports: ``sitekit_tls`` (``self-signed`` when
+    unset), ``sitekit_public_port`` (http, 80) and ``sitekit_tls_port`` (https, 443)."""
     path = inv.path / "group_vars" / "all" / "main.yml"
     data = {}
     if path.is_file():
@@ -115,12 +117,16 @@ def public_endpoint(inv: Inventory) -> tuple[str, int]:
             raise InventoryError(f"{inv.name}: {path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise InventoryError(f"{inv.name}: {path} must be a mapping of variables")
-    scheme = data.get("sitekit_public_scheme", "http")
-    scheme = scheme if scheme in ("http", "https") else "http"
+    tls = tls_mode(data.get("sitekit_tls", "self-signed"))
+    if tls is None:
+        raise InventoryError(
+            f"{inv.name}: {path}: sitekit_tls must be {', '.join(map(repr, TLS_MODES[:-1]))} "
+            f"or {TLS_MODES[-1]!r}, got {data['sitekit_tls']!r}"
+        )
     port = data.get("sitekit_public_port")
-    if not isinstance(port, int):
-        port = 443 if scheme == "https" else 80
-    return scheme, port
+    tls_port = data.get("sitekit_tls_port")
+    return (tls, port if isinstance(port, int) else 80,
+            tls_port if isinstance(tls_port, int) else 443)
 
 
 def entry_address(inv: Inventory) -> str:

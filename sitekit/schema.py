@@ -16,3 +16,14 @@ STATES = ("present", "absent")
 #: What ``hsts`` may be: the HTTP Strict Transport Security policy a site sends when its
 #: environment is served over https. The first is the default.
 HSTS_POLICIES = ("subdomains", "preload", "host")
+
+#: What ``tls`` may be (a site's field, overriding its environment's ``sitekit_tls``): how
+#: nginx gets the site's certificate. YAML reads a bare ``off`` as false, which means "off" too.
+TLS_MODES = ("self-signed", "provided", "acme", "off")
+
+
+def tls_mode(value):
+    """A TLS mode as written in YAML (``off`` may arrive as false), or None when invalid."""
+    if value is False:
+        return "off"
+    return value if isinstance(value, str) and value in TLS_MODES else None

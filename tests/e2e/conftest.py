@@ -17,7 +17,9 @@ from tests.e2e.stack import BIN, ROOT, Stack, catalogue, free_port
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("stack")
-    deployed = Stack(root, free_port())
+    port = free_port()
+    tls_port = next(p for p in iter(free_port, None) if p != port)
+    deployed = Stack(root, port, tls_port)
     deployed.built_id = subprocess.run(
         [str(BIN / "sitekit"), "release", "id"], cwd=ROOT, capture_output=True, text=True,
         check=True).stdout.strip()

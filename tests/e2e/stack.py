@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -129,17 +130,46 @@ class Run:
         return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
 
 
+def sni(host: str) -> str:
+    """The server name a client sends for a Host header: lower-case, no port, no trailing dot."""
+    name = host.lower()
+    if name.startswith("["):
+        return name
+    return name.rsplit(":", 1)[0].rstrip(".") if ":" in name else name.rstrip(".")
+
+
 @dataclass
 class Stack:
+    """A deployed stack: http on ``port`` (redirects, ACME challenges), https on ``tls_port``."""
+
     root: Path
     port: int
+    tls_port: int = 0
+
+    @property
+    def ca(self) -> Path:
+        """The environment's CA certificate, which issued every self-signed site's."""
+        return self.root / "etc" / "tls-ca" / "ca.pem"
+
+    def tls_context(self, minimum: ssl.TLSVersion | None = None,
+                    maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+        """A client context that verifies the server's certificate with the stack's CA."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if minimum:
+            context.minimum_version = minimum
+        if maximum:
+            context.maximum_version = maximum
+        return context
+
+    def vars(self) -> list[str]:
+        return ["-e", f"sitekit_root={self.root}", "-e", f"sitekit_public_port={self.port}",
+                "-e", f"sitekit_tls_port={self.tls_port}"]
 
     def playbook(self, *extra: str, project: Path = ROOT) -> Run:
         env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible" / "ansible.cfg"),
                    ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
         cmd = [
-            str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(PLAYBOOK),
-            "-e", f"sitekit_root={self.root}", "-e", f"sitekit_public_port={self.port}",
+            str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(PLAYBOOK), *self.vars(),
             "-e", f"sitekit_project_dir={project}", *extra,
         ]
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
@@ -149,16 +179,22 @@ class Stack:
     def plan(self, *extra: str, project: Path = ROOT) -> subprocess.CompletedProcess:
         """``sitekit plan local`` of this stack (its root, port and project)."""
         cmd = [
-            str(BIN / "sitekit"), "--project", str(project), "plan", "local",
-            "-e", f"sitekit_root={self.root}", "-e", f"sitekit_public_port={self.port}",
+            str(BIN / "sitekit"), "--project", str(project), "plan", "local", *self.vars(),
             "-e", f"sitekit_project_dir={project}", *extra,
         ]
         return subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=900,
                               check=False)
 
     def request(self, host: str, path: str = "/", method: str = "GET",
-                headers: dict[str, str] | None = None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                headers: dict[str, str] | None = None, scheme: str = "https",
+                server_name: str | None = None):
+        """(status, headers, body) of one request with this Host header: over https by
+        default (SNI = the host's name, unless *server_name*; the certificate verified with
+        the stack's CA for that name), or over plain http with ``scheme="http"``."""
+        if scheme == "http":
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        else:
+            conn = self.connection(host, server_name)
         try:
             conn.request(method, path, headers={"Host": host, **(headers or {})})
             resp = conn.getresponse()
@@ -166,20 +202,41 @@ class Stack:
         finally:
             conn.close()
 
-    def load(self, sites: list[dict], clients: int = 4) -> Load:
-        """A bounded load (bench/load.py) on every domain of *sites*, through nginx."""
-        return Load(self.port, [d for site in sites for d in site["domains"]], clients=clients)
+    def connection(self, host: str, server_name: str | None = None) -> http.client.HTTPConnection:
+        """An https connection to this stack for *host*, connected and verified (SNI = the
+        host's name, unless *server_name*)."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.tls_port, timeout=30,
+                                           context=self.tls_context())
+        conn.sock = self.tls_socket(server_name or sni(host))
+        return conn
 
-    def raw(self, request: str) -> tuple[int, dict[str, str]] | None:
-        """Send *request* as written: the status and headers, or None when nginx closed the
-        connection without answering (its 444)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as conn:
+    def load(self, sites: list[dict], clients: int = 4) -> Load:
+        """A bounded load (bench/load.py) over https on every domain of *sites*."""
+        return Load(self.tls_port, [d for site in sites for d in site["domains"]],
+                    clients=clients, connect=self.connection)
+
+    def tls_socket(self, server_name: str, context: ssl.SSLContext | None = None):
+        """A TLS connection to the https port, verified for *server_name* (sent as SNI)."""
+        raw = socket.create_connection(("127.0.0.1", self.tls_port), timeout=30)
+        try:
+            return (context or self.tls_context()).wrap_socket(raw, server_hostname=server_name)
+        except BaseException:
+            raw.close()
+            raise
+
+    def raw(self, request: str,
+            server_name: str | None = None) -> tuple[int, dict[str, str]] | None:
+        """Send *request* as written (over TLS with this SNI when *server_name* is given): the
+        status and headers, or None when nginx closed the connection without answering (444)."""
+        conn = (self.tls_socket(server_name) if server_name
+                else socket.create_connection(("127.0.0.1", self.port), timeout=30))
+        with conn:
             conn.sendall(request.encode("latin-1"))
             data = b""
             try:
                 while chunk := conn.recv(65536):
                     data += chunk
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
                 pass
         if not data:
             return None

@@ -226,6 +226,10 @@ def _broken_templates(tmp_path: Path) -> Path:
         # an operator's own server block template using a variable nobody defines
         pytest.param("nginx_templates_dir={templates}", "has no attribute 'tls_certificate'",
                      False, id="undefined-template-variable"),
+        # the sites' certificate where none was put (as a wrong path in the inventory would)
+        pytest.param("nginx_site_certificate={missing}/fullchain.pem",
+                     'cannot load certificate "{missing}/fullchain.pem"', True,
+                     id="missing-certificate"),
     ],
 )
 def test_a_configuration_nginx_rejects_is_never_installed(
@@ -234,6 +238,9 @@ def test_a_configuration_nginx_rejects_is_never_installed(
     before, master, workers = _live_nginx(stack), nginx_master(stack), children(nginx_master(stack))
     if "{templates}" in extra:
         extra = extra.format(templates=_broken_templates(tmp_path))
+    missing = tmp_path / "no-certificate-here"
+    extra, message = extra.replace("{missing}", str(missing)), message.replace("{missing}",
+                                                                               str(missing))
 
     run = stack.playbook("--tags", "sites", "-e", extra)
     assert run.returncode != 0, run.output[-3000:]
@@ -248,7 +255,7 @@ def test_a_configuration_nginx_rejects_is_never_installed(
     assert children(master) == workers
     dump = nginx(stack, "-T")
     assert dump.returncode == 0, dump.stderr
-    for bad in ("10 m", "no-such-mime.types", "ssl_certificate"):
+    for bad in ("10 m", "no-such-mime.types", "tls_certificate", "no-certificate-here"):
         assert bad not in dump.stdout
     _serving(stack, sites)
 

@@ -38,6 +38,11 @@ def logged_after(stack, sites, before: dict[str, list[str]]) -> dict[str, list[s
         time.sleep(0.1)
 
 
+def misdirected(answer) -> bool:
+    """nginx's own 421 Misdirected Request (its https default server), not a site's answer."""
+    return answer is not None and answer[0] == 421 and "X-Sitekit-Site" not in answer[1]
+
+
 def test_unknown_and_malformed_hosts_never_reach_a_site(stack, sites):
     site = sites[0]["domains"][0]
     before = access_logs(stack, sites)
@@ -57,6 +62,10 @@ def test_unknown_and_malformed_hosts_never_reach_a_site(stack, sites):
     for target in ("http://evil.example/", "https://evil.example/", "http://evil.example:80/"):
         request = f"GET {target} HTTP/1.1\r\nHost: {site}\r\nConnection: close\r\n\r\n"
         assert stack.raw(request) is None, target
+        assert misdirected(stack.raw(request, server_name=site)), target  # over https: 421
+    for host in closed:  # over https, with the site's name in SNI: 421 Misdirected Request
+        request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        assert misdirected(stack.raw(request, server_name=site)), host
     assert stack.raw("GET / HTTP/1.0\r\n\r\n") is None  # no Host at all
     # Requests nginx refuses itself (400), without asking any site.
     refused = [
@@ -66,8 +75,9 @@ def test_unknown_and_malformed_hosts_never_reach_a_site(stack, sites):
         f"GET / HTTP/1.1\r\nHost: evil.example/{site}\r\nConnection: close\r\n\r\n",
     ]
     for request in refused:
-        status, headers = stack.raw(request)
-        assert status == 400 and "X-Sitekit-Site" not in headers, request
+        for server_name in (None, site):
+            status, headers = stack.raw(request, server_name=server_name)
+            assert status == 400 and "X-Sitekit-Site" not in headers, request
     assert access_logs(stack, sites) == before
 
     # The same check sees a request that does reach a site (and the one line it logs).
@@ -79,7 +89,7 @@ def test_unknown_and_malformed_hosts_never_reach_a_site(stack, sites):
 def test_a_sites_host_written_any_way_is_that_site(stack, sites):
     for s in sites:
         domain = s["domains"][0]
-        for host in (domain.upper(), f"{domain}.", f"{domain}:{stack.port}", f"{domain}.:80"):
+        for host in (domain.upper(), f"{domain}.", f"{domain}:{stack.tls_port}", f"{domain}.:443"):
             status, headers, _ = stack.request(host, "/healthz")
             assert (status, headers.get("X-Sitekit-Site")) == (200, s["name"]), host
     # The request line names one site and the Host header another (or none of ours): the
@@ -88,7 +98,7 @@ def test_a_sites_host_written_any_way_is_that_site(stack, sites):
     for host in ("evil.example", second["domains"][0]):
         request = (f"GET http://{first['domains'][0]}/healthz HTTP/1.1\r\nHost: {host}\r\n"
                    "Connection: close\r\n\r\n")
-        status, headers = stack.raw(request)
+        status, headers = stack.raw(request, server_name=first["domains"][0])
         assert (status, headers.get("X-Sitekit-Site")) == (200, first["name"]), host
 
 

@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import json
 import os
+import ssl
 import stat
 import subprocess
 import time
@@ -113,10 +114,11 @@ def test_missing_page_is_the_sites_branded_404(stack, sites):
 
 
 def test_unknown_host_gets_no_response(stack):
-    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
-        stack.request("unknown.example.org")
-    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
-        stack.request("127.0.0.1")
+    for host in ("unknown.example.org", "127.0.0.1"):
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            stack.request(host, scheme="http")
+        with pytest.raises(ssl.SSLError):  # refused during the handshake
+            stack.request(host)
 
 
 def test_all_sites_report_the_same_release(stack, sites):
@@ -254,7 +256,7 @@ def test_fast_path_applies_a_new_domain_and_reloads_only_that_site(stack, sites,
     restored = stack.playbook("--tags", "sites")
     assert restored.returncode == 0, restored.output[-4000:]
     assert stack.health(target["domains"][1])["domain"] == target["domains"][1]
-    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+    with pytest.raises(ssl.SSLError):
         stack.request(new_domain)
 
 
@@ -268,8 +270,10 @@ def test_removed_site_leaves_no_trace_but_keeps_its_data(stack, sites, tmp_path)
     leftovers = [p for p in stack.root.rglob(f"*{gone}*")
                  if "releases" not in p.parts and "build" not in p.parts]
     assert leftovers == []
-    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+    with pytest.raises(ssl.SSLError):
         stack.request(sites[-1]["domains"][0])
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        stack.request(sites[-1]["domains"][0], scheme="http")
     keeper = sites[0]
     shell = (
         "from django.contrib.sites.models import Site\n"
@@ -387,33 +391,36 @@ def _ran(output: str) -> str:
 
 
 def test_over_https_django_trusts_only_the_scheme_and_host_nginx_sets(stack, sites):
-    """With sitekit_public_scheme: https, Django redirects every request nginx did not receive
-    over https (nginx has no TLS here: every request through it) to the host nginx matched; a
-    client claiming https or another host changes nothing. Then back to plain HTTP."""
-    run = stack.playbook("-e", "sitekit_public_scheme=https", "--tags", "sites")
-    try:
-        assert run.returncode == 0, run.output[-4000:]
-        for site in sites:
-            domain = site["domains"][0]
-            status, headers, _ = stack.request(domain, "/")
-            assert (status, headers["Location"]) == (301, f"https://{domain}/")
-            assert "Strict-Transport-Security" not in headers  # never over plain HTTP
-            status, headers, _ = stack.request(f"{domain.upper()}.:{stack.port}", "/healthz?x=1",
-                                               headers=SPOOFED_FORWARDING)
-            assert (status, headers["Location"]) == (301, f"https://{domain}/healthz?x=1")
-        first = sites[0]["domains"][0]
-        status, headers = stack.raw(f"GET http://{first}/a HTTP/1.1\r\nHost: evil.example\r\n"
-                                    "Connection: close\r\n\r\n")
-        assert (status, headers["Location"]) == (301, f"https://{first}/a")
-        # what a master answers to a request nginx received over https
-        status, headers = stack.over_socket(sites[0]["name"], first, "/healthz",
-                                            {"X-Forwarded-Proto": "https"})
-        assert status == 200
-        assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
-    finally:
-        restored = stack.playbook("--tags", "sites")
-    assert restored.returncode == 0, restored.output[-4000:]
-    assert stack.request(sites[0]["domains"][0])[0] == 200
+    """Every site's settings say https (its TLS is on): Django redirects any request that did
+    not arrive over https to the host nginx matched, whatever a client claims in X-Forwarded-*;
+    through nginx, plain http never reaches it (nginx redirects) and https is served."""
+    for site in sites:
+        env = (stack.root / "etc" / "sites" / f"{site['name']}.env").read_text().splitlines()
+        assert "SITEKIT_PUBLIC_SCHEME=https" in env
+        domain = site["domains"][0]
+        # straight from the master's socket, as nginx would forward a plain-http request
+        status, headers = stack.over_socket(site["name"], domain, "/healthz?x=1",
+                                            {"X-Forwarded-Proto": "http"})
+        assert (status, headers["Location"]) == (301, f"https://{domain}/healthz?x=1")
+        assert "Strict-Transport-Security" not in headers  # never over plain HTTP
+        # through nginx over https, with a client's spoofed headers: served, not redirected
+        status, headers, _ = stack.request(domain, "/healthz", headers=SPOOFED_FORWARDING)
+        assert (status, headers["X-Sitekit-Site"]) == (200, site["name"])
+        # through nginx over http claiming https: nginx's redirect, Django never asked
+        status, headers, _ = stack.request(f"{domain.upper()}.:{stack.port}", "/healthz?x=1",
+                                           headers=SPOOFED_FORWARDING, scheme="http")
+        assert (status, headers["Location"]) == (
+            301, f"https://{domain}:{stack.tls_port}/healthz?x=1")
+        assert "X-Sitekit-Site" not in headers
+    first = sites[0]["domains"][0]
+    status, headers = stack.raw(f"GET http://{first}/a HTTP/1.1\r\nHost: evil.example\r\n"
+                                "Connection: close\r\n\r\n")
+    assert (status, headers["Location"]) == (301, f"https://{first}:{stack.tls_port}/a")
+    # what a master answers to a request nginx received over https
+    status, headers = stack.over_socket(sites[0]["name"], first, "/healthz",
+                                        {"X-Forwarded-Proto": "https"})
+    assert status == 200
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
 
 def test_make_down_leaves_nothing_running(stack):

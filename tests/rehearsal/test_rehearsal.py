@@ -6,6 +6,7 @@ import http.client
 import json
 import shlex
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -22,8 +23,30 @@ SITES = rehearsal_sites()
 WEB = ["web1", "web2"]
 
 
-def get(address: str, host: str, path: str = "/", headers: dict[str, str] | None = None):
-    conn = http.client.HTTPConnection(address, 80, timeout=15)
+CA = Path("/nonexistent")  # the environment's CA, read from the lb once it is deployed
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _environment_ca(rehearsal, tmp_path_factory):
+    """The CA that issued the sites' certificates, from the lb (where it was created)."""
+    global CA
+    CA = tmp_path_factory.mktemp("ca") / "ca.pem"
+    CA.write_text(rehearsal.bed.run("lb", "cat /etc/sitekit/tls-ca/ca.pem").stdout)
+
+
+def get(address: str, host: str, path: str = "/", headers: dict[str, str] | None = None,
+        tls: bool | None = None):
+    """A request with this Host: over https to the lb (SNI = host, verified with the
+    environment's CA), over plain http to a web host (TLS terminates at the lb)."""
+    if tls is None:
+        tls = address == HOSTS["lb"]
+    if tls:
+        context = ssl.create_default_context(cafile=str(CA))
+        conn = http.client.HTTPSConnection(address, 443, timeout=15, context=context)
+        raw = socket.create_connection((address, 443), timeout=15)
+        conn.sock = context.wrap_socket(raw, server_hostname=host.split(":")[0])
+    else:
+        conn = http.client.HTTPConnection(address, 80, timeout=15)
     try:
         conn.request("GET", path, headers={"Host": host, **(headers or {})})
         resp = conn.getresponse()
@@ -53,6 +76,26 @@ def brand(name: str) -> str:
     import importlib
 
     return importlib.import_module(f"settings.{name}").SITEKIT_BRAND["name"]
+
+
+def through_socket(rehearsal, name: str, site: str, host: str, path: str = "/") -> str:
+    """The body a web host's master answers, asked on that host through its socket as the lb's
+    https request reaches it (X-Forwarded-Proto: https)."""
+    script = (
+        "import http.client, socket\n"
+        "c = http.client.HTTPConnection('localhost')\n"
+        "c.sock = socket.socket(socket.AF_UNIX)\n"
+        f"c.sock.connect('/run/sitekit/{site}/gunicorn.sock')\n"
+        f"c.request('GET', {path!r}, headers={{'Host': {host!r}, 'X-Forwarded-Proto': 'https'}})\n"
+        "r = c.getresponse()\n"
+        "print(r.status)\n"
+        "print(r.read().decode())\n"
+    )
+    out = rehearsal.bed.run(name, f"python3 -c {shlex.quote(script)}")
+    assert out.returncode == 0, out.stderr
+    status, body = out.stdout.split("\n", 1)
+    assert status == "200", out.stdout[:300]
+    return body
 
 
 def test_first_converge(rehearsal):
@@ -164,8 +207,18 @@ def test_every_domain_answers_through_the_lb_with_its_brand(rehearsal):
             assert f'<span class="brand-name">{brand(site["name"])}</span>' in body
 
 
+def test_http_redirects_to_https_on_the_lb(rehearsal):
+    for site in SITES:
+        for domain in site["domains"]:
+            status, headers, _ = get(HOSTS["lb"], domain, "/a?b=1", tls=False)
+            assert (status, headers["Location"]) == (301, f"https://{domain}/a?b=1")
+            assert "X-Sitekit-Site" not in headers  # the lb answered
+
+
 def test_unknown_host_is_rejected_by_the_lb(rehearsal):
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        get(HOSTS["lb"], "unknown.example.org", tls=False)
+    with pytest.raises(ssl.SSLError):  # refused during the handshake
         get(HOSTS["lb"], "unknown.example.org")
 
 
@@ -178,7 +231,9 @@ def test_masters_log_the_client_address_the_lb_saw_never_a_claimed_one(rehearsal
     for via in ("lb", "web1"):
         marker = f"/?probe={uuid.uuid4().hex}"
         status, headers, _ = get(HOSTS[via], site["domains"][0], marker, spoofed)
-        assert (status, headers["X-Sitekit-Site"]) == (200, site["name"])
+        # through the lb's https: served; straight to web1 over http claiming https: the
+        # claim does not count, and the site redirects to https
+        assert (status, headers["X-Sitekit-Site"]) == (200 if via == "lb" else 301, site["name"])
         deadline, lines = time.monotonic() + 10, []
         while not lines and time.monotonic() < deadline:  # logged just after answering
             for name in WEB:
@@ -221,8 +276,7 @@ def test_content_written_through_one_web_host_is_read_through_the_other(rehearsa
         f"DJANGO_SETTINGS_MODULE=settings.{site['name']} "
         f"venv/bin/python manage.py shell -c {shlex.quote(script)}"))
     assert write.returncode == 0, write.stderr
-    _, _, body = get(HOSTS["web2"], site["domains"][0])
-    assert title in body
+    assert title in through_socket(rehearsal, "web2", site["name"], site["domains"][0])
 
 
 def test_every_site_keeps_answering_when_a_web_host_is_down(rehearsal):

@@ -75,6 +75,7 @@ BASE_PACKAGES: tuple[str, ...] = (
     "python3-venv",
     "python3-apt",
     "python3-psycopg2",
+    "python3-cryptography",  # the sites' certificates (sitekit.deploy.tls_certificates)
     "sudo",
     "acl",
     "iproute2",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bench.common import free_port
 from bench.nginx_render import (
     check_render,
@@ -28,9 +30,12 @@ def test_the_catalogue_validates(big_catalogue):
     assert max(len(d) for d in domains) > 30
 
 
-def test_the_configuration_renders_and_passes_nginx_t(tmp_path, big_catalogue, nginx_binary):
-    config, _, _ = render_jinja2(
-        "scale", tmp_path / "stack", free_port(), {"nginx_binary": nginx_binary},
+@pytest.mark.parametrize("tls", ["off", "self-signed"])
+def test_the_configuration_renders_and_passes_nginx_t(tmp_path, big_catalogue, nginx_binary,
+                                                      tls):
+    config, _, seconds = render_jinja2(
+        "scale", tmp_path / "stack", free_port(),
+        {"nginx_binary": nginx_binary, "sitekit_tls": tls, "sitekit_tls_port": free_port()},
         big_catalogue.sites,
     )
     # the main configuration, the default server and one server block per site
@@ -40,9 +45,17 @@ def test_the_configuration_renders_and_passes_nginx_t(tmp_path, big_catalogue, n
     names = {n for p in blocks for n in
              re.search(r"server_name ([^;]+);", config.files[p])[1].split()}
     assert names == {d for s in big_catalogue.sites for d in s["domains"]}
+    if tls != "off":  # an http block (redirect) and an https block per site, with its certificate
+        assert all(config.files[p].count("server {") == 2 for p in blocks)
+        assert all((tmp_path / "stack" / "etc" / "tls" / s["name"] / "fullchain.pem").is_file()
+                   for s in big_catalogue.sites)
+        assert "ssl_reject_handshake on;" in config.files[
+            next(p for p in config.files if p.name == "00-default.conf")]
 
     # as the role's handler runs it: nginx_cmd + -t
     result = nginx_test(config, runs=1)
+    print(f"\n{SITES} sites, TLS {tls}: rendered (certificates included) in {seconds:.2f} s, "
+          f"nginx -t in {result['median_s']:.2f} s")
     assert result["ok"], result["stderr"]
     assert result["messages"] == [], result["stderr"]
     assert result["stderr"].splitlines() == [
@@ -51,10 +64,11 @@ def test_the_configuration_renders_and_passes_nginx_t(tmp_path, big_catalogue, n
     ]
 
 
-def test_the_rendering_is_the_roles(tmp_path, big_catalogue, nginx_binary):
+@pytest.mark.parametrize("tls", ["off", "self-signed"])
+def test_the_rendering_is_the_roles(tmp_path, big_catalogue, nginx_binary, tls):
     """What the tests and the benchmark render is what the role writes (1 site, same root)."""
     port = free_port()
-    settings = {"nginx_binary": nginx_binary}
+    settings = {"nginx_binary": nginx_binary, "sitekit_tls": tls, "sitekit_tls_port": free_port()}
     daemons = []
     try:
         by_role, _ = render_playbook(

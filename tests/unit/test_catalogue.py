@@ -68,6 +68,7 @@ def test_valid_catalogue_is_normalised_with_defaults_and_settings():
         "max_requests_jitter": 100,
         "backlog": 2048,
         "hsts": "subdomains",
+        "tls": None,
         "settings_module": "settings.harbor",
         "site_id": 1,
         "canonical_domain": "harbor.localhost",
@@ -379,6 +380,31 @@ def test_bad_hsts(hsts):
     assert only_problem([site("harbor", "harbor.localhost", hsts=hsts)]) == (
         "prod: site 'harbor': field 'hsts': must be 'subdomains', 'preload' or 'host', "
         f"got {hsts!r} (the site's HSTS policy over https)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tls", "stored"),
+    [("self-signed", "self-signed"), ("provided", "provided"), ("acme", "acme"), ("off", "off"),
+     (False, "off")],  # YAML reads a bare `off` as false
+)
+def test_tls_modes(tls, stored):
+    result = validate([site("harbor", "harbor.localhost", tls=tls)], env=ENV)
+    assert result.ok, [str(p) for p in result.problems]
+    assert result.sites[0].tls == stored
+
+
+def test_tls_left_out_follows_the_environment():
+    result = validate([site("harbor", "harbor.localhost")], env=ENV)
+    assert result.ok and result.sites[0].tls is None
+
+
+@pytest.mark.parametrize("tls", ["on", "letsencrypt", "Self-Signed", True, None, ""])
+def test_bad_tls(tls):
+    assert only_problem([site("harbor", "harbor.localhost", tls=tls)]) == (
+        "prod: site 'harbor': field 'tls': must be 'self-signed', 'provided', 'acme' or 'off', "
+        f"got {tls!r} (how the site's certificate is obtained; leave it out to use the "
+        "environment's sitekit_tls)"
     )
 
 

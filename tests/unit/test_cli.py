@@ -286,15 +286,15 @@ def test_check_outside_a_checkout(tmp_path, monkeypatch, capsys):
 
 def test_urls_local_with_port(monkeypatch, capsys):
     monkeypatch.chdir(REPO)
-    assert main(["urls", "local", "--port", "8080"]) == 0
+    assert main(["urls", "local", "--port", "8080", "--tls-port", "8443"]) == 0
     out = capsys.readouterr().out
     lines = [line.split() for line in out.splitlines()]
     assert lines[0] == [
-        "harbor", "http://harbor.localhost:8080/", "http://www.harbor.localhost:8080/"
+        "harbor", "https://harbor.localhost:8443/", "https://www.harbor.localhost:8443/"
     ]
     catalogue = yaml.safe_load((REPO / "inventories/local/group_vars/all/sites.yml").read_text())
     expected = [
-        [s["name"], *(f"http://{d}:8080/" for d in s["domains"] if "*" not in d)]
+        [s["name"], *(f"https://{d}:8443/" for d in s["domains"] if "*" not in d)]
         for s in catalogue["sitekit_sites"]
         if s.get("state", "present") == "present"
     ]
@@ -303,7 +303,7 @@ def test_urls_local_with_port(monkeypatch, capsys):
 
 def test_urls_default_port_is_the_inventory_s(project, capsys):
     root = project.env(
-        "good", GOOD_SITES, "sitekit_public_scheme: https\nsitekit_public_port: 8443\n"
+        "good", GOOD_SITES, "sitekit_tls: acme\nsitekit_public_port: 8080\nsitekit_tls_port: 8443\n"
     )
     assert main(["--project", str(root), "urls", "good"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -318,12 +318,14 @@ def test_urls_default_port_is_the_inventory_s(project, capsys):
 @pytest.mark.parametrize(
     ("main_yml", "args", "url"),
     [
-        ("sitekit_public_scheme: https\n", [], "https://meadow.example.org/"),
-        ("sitekit_public_scheme: https\nsitekit_public_port: 443\n", [], "https://meadow.example.org/"),
-        ("sitekit_public_scheme: http\nsitekit_public_port: 80\n", [], "http://meadow.example.org/"),
-        ("sitekit_public_scheme: http\n", ["--port", "8000"], "http://meadow.example.org:8000/"),
-        ("sitekit_public_port: 8080\n", ["--port", "80"], "http://meadow.example.org/"),
-        (None, [], "http://meadow.example.org/"),
+        ("sitekit_tls: self-signed\n", [], "https://meadow.example.org/"),
+        ("sitekit_tls_port: 443\nsitekit_public_port: 8080\n", [], "https://meadow.example.org/"),
+        ("sitekit_tls: 'off'\nsitekit_public_port: 80\n", [], "http://meadow.example.org/"),
+        ("sitekit_tls: off\n", ["--port", "8000"], "http://meadow.example.org:8000/"),
+        ("sitekit_tls: off\nsitekit_public_port: 8080\n", ["--port", "80"],
+         "http://meadow.example.org/"),
+        ("sitekit_tls: provided\n", ["--tls-port", "9443"], "https://meadow.example.org:9443/"),
+        (None, [], "https://meadow.example.org/"),
     ],
 )
 def test_urls_omit_the_default_port(project, capsys, main_yml, args, url):
@@ -331,6 +333,16 @@ def test_urls_omit_the_default_port(project, capsys, main_yml, args, url):
     assert main(["--project", str(root), "urls", "good", *args]) == 0
     meadow = [line for line in capsys.readouterr().out.splitlines() if line.startswith("meadow")]
     assert meadow[0].split() == ["meadow", url]
+
+
+def test_urls_follow_a_sites_own_tls(project, capsys):
+    sites = GOOD_SITES.replace("name: meadow", "name: meadow\n        tls: 'off'", 1)
+    assert sites != GOOD_SITES
+    root = project.env("good", sites, "sitekit_tls: self-signed\nsitekit_public_port: 8080\n")
+    assert main(["--project", str(root), "urls", "good"]) == 0
+    lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["meadow"] == "http://meadow.example.org:8080/"
+    assert lines["harbor"].startswith("https://harbor.example.org/")
 
 
 def test_urls_of_an_invalid_catalogue_exits_one(project, capsys):
@@ -346,6 +358,8 @@ def test_urls_of_an_invalid_catalogue_exits_one(project, capsys):
     [
         ("sitekit_public_port: [\n", "main.yml is not valid YAML"),
         ("- sitekit_public_port\n", "main.yml must be a mapping of variables"),
+        ("sitekit_tls: letsencrypt\n",
+         "sitekit_tls must be 'self-signed', 'provided', 'acme' or 'off', got 'letsencrypt'"),
     ],
 )
 def test_urls_with_broken_main_yml_is_reported(project, capsys, main_yml, fragment):

@@ -34,8 +34,53 @@ def test_filters_are_registered_under_their_names():
         "nginx_open_files",
         "sync_catalogue",
         "private_addresses",
+        "tls_mode",
+        "tls_sites",
+        "hsts_header",
     }
     assert filters["allowed_hosts"] is plugin.allowed_hosts
+
+
+# --- tls_mode, tls_sites, hsts_header ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("site", "default", "mode"),
+    [
+        ({"name": "a"}, "self-signed", "self-signed"),
+        ({"name": "a", "tls": None}, "acme", "acme"),
+        ({"name": "a", "tls": "provided"}, "acme", "provided"),
+        ({"name": "a", "tls": "off"}, "acme", "off"),
+        ({"name": "a"}, False, "off"),  # YAML's bare off
+    ],
+)
+def test_tls_mode_is_the_sites_else_the_environments(site, default, mode):
+    assert plugin.tls_mode(site, default) == mode
+
+
+def test_tls_mode_refuses_an_unknown_mode():
+    with pytest.raises(ValueError, match="site 'a': TLS mode 'letsencrypt' is not one of"):
+        plugin.tls_mode({"name": "a"}, "letsencrypt")
+
+
+def test_tls_sites_leaves_out_sites_without_tls():
+    sites = [{"name": "a", "domains": ["a.example", "*.a.example"]},
+             {"name": "b", "domains": ["b.example"], "tls": "off"},
+             {"name": "c", "domains": ["c.example"], "tls": "provided"}]
+    assert plugin.tls_sites(sites, "acme") == [
+        {"name": "a", "domains": ["a.example", "*.a.example"], "mode": "acme", "wildcard": True},
+        {"name": "c", "domains": ["c.example"], "mode": "provided", "wildcard": False},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "header"),
+    [("subdomains", "max-age=300; includeSubDomains"),
+     ("preload", "max-age=300; includeSubDomains; preload"),
+     ("host", "max-age=300")],
+)
+def test_hsts_header_follows_the_policy(policy, header):
+    assert plugin.hsts_header(policy, 300) == header
 
 
 # --- allowed_hosts -------------------------------------------------------------------------

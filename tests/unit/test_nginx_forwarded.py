@@ -113,6 +113,8 @@ def nginx_with(tmp_path):
             "sitekit_root": str(root), "sitekit_mode": "local", "sitekit_env": "test",
             "sitekit_public_port": port, "sitekit_present_sites": [], "sitekit_catalogue": [],
             "nginx_flavour": "web", "nginx_trusted_proxies": trusted,
+            # plain http, as a web host behind an lb serves (TLS terminates at the lb)
+            "sitekit_tls": "off",
             "nginx_user": "root" if os.geteuid() == 0 else "",
             "nginx_server_names_hash": {"max_size": 512, "bucket_size": 64},
         }

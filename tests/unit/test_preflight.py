@@ -127,3 +127,60 @@ def test_preflight_names_the_neighbour_that_has_the_domain(inventories, tmp_path
         "mine: site 'ember': field 'domains': 'ember.example.net' is already configured in "
         "environment 'production' (site 'ember')"
     ) in output
+
+
+@pytest.mark.parametrize(
+    ("sites_yaml", "extra", "message"),
+    [
+        ("""\
+            sitekit_sites:
+              - name: harbor
+                domains: [harbor.mine.test]
+                tls: provided
+            """, [],
+         "mine: site 'harbor': field 'tls': 'provided' but sitekit_tls_certificates has no "
+         "certificate and key for it"),
+        ("""\
+            sitekit_sites:
+              - name: harbor
+                domains: [harbor.mine.test, "*.harbor.mine.test"]
+            """, ["-e", "sitekit_tls=acme"],
+         "mine: site 'harbor': field 'tls': 'acme' cannot cover a wildcard domain"),
+        ("""\
+            sitekit_sites:
+              - name: harbor
+                domains: [harbor.mine.test]
+            """, ["-e", "sitekit_tls=letsencrypt"],
+         "mine: sitekit_tls must be self-signed, provided, acme or off, got letsencrypt"),
+    ],
+    ids=["provided-without-certificate", "acme-wildcard", "unknown-mode"],
+)
+def test_site_yml_stops_on_a_tls_choice_it_cannot_serve(inventories, tmp_path, sites_yaml,
+                                                          extra, message):
+    mine = inventories(sites_yaml)
+    root = tmp_path / "root"
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"sitekit_root={root}",
+                            *extra)
+    assert code != 0
+    assert message in " ".join(output.split()), output[-3000:]
+    assert "The release and one master per site" not in output  # no later play started
+    assert not root.exists()
+
+
+def test_site_yml_preflight_accepts_a_provided_certificate_and_tls_off(inventories, tmp_path):
+    mine = inventories("""\
+        sitekit_sites:
+          - name: harbor
+            domains: [harbor.mine.test]
+            tls: provided
+          - name: meadow
+            domains: [meadow.mine.test, "*.meadow.mine.test"]
+            tls: off
+        """)
+    certificates = tmp_path / "certificates.json"
+    certificates.write_text('{"sitekit_tls_certificates": {"harbor": '
+                            '{"certificate": "PEM", "key": "PEM"}}, "sitekit_tls": "acme"}')
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"@{certificates}",
+                            "--tags", "never")
+    assert code == 0, output[-3000:]
+    assert "TLS cannot be set up" not in output

@@ -5,6 +5,41 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+TLS_MODES = ("self-signed", "provided", "acme", "off")
+
+
+def tls_mode(site, default="self-signed"):
+    """A site's TLS mode: its catalogue field ``tls``, else the environment's ``sitekit_tls``
+    (YAML reads a bare ``off`` as false)."""
+    mode = site.get("tls") if site.get("tls") is not None else default
+    mode = "off" if mode is False else mode
+    if mode not in TLS_MODES:
+        raise ValueError(f"site '{site.get('name')}': TLS mode {mode!r} is not one of "
+                         f"{', '.join(TLS_MODES)}")
+    return mode
+
+
+def tls_sites(sites, default="self-signed"):
+    """The sites served over TLS, each ``{name, domains, mode, wildcard}`` (wildcard: whether
+    any of its domains is one)."""
+    found = []
+    for site in sites:
+        mode = tls_mode(site, default)
+        if mode != "off":
+            found.append({"name": site["name"], "domains": list(site["domains"]), "mode": mode,
+                          "wildcard": any(d.startswith("*.") for d in site["domains"])})
+    return found
+
+
+def hsts_header(policy, seconds):
+    """The Strict-Transport-Security value of a site's ``hsts`` policy (as Django sends it)."""
+    value = f"max-age={int(seconds)}"
+    if policy in ("subdomains", "preload"):
+        value += "; includeSubDomains"
+    if policy == "preload":
+        value += "; preload"
+    return value
+
 
 def allowed_hosts(domains):
     """Django ALLOWED_HOSTS for a site's domains (``*.example.org`` becomes ``.example.org``)."""
@@ -100,6 +135,9 @@ class FilterModule:
     def filters(self):
         return {
             "allowed_hosts": allowed_hosts,
+            "tls_mode": tls_mode,
+            "tls_sites": tls_sites,
+            "hsts_header": hsts_header,
             "origins": origins,
             "site_secret": site_secret,
             "server_names_hash": server_names_hash,

@@ -1,0 +1,452 @@
+#!/usr/bin/python
+# Puts every site's certificate and key where its server block expects them.
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+    HAS_CRYPTOGRAPHY = True
+except ImportError:  # reported by the module
+    HAS_CRYPTOGRAPHY = False
+
+DOCUMENTATION = r"""
+---
+module: tls_certificates
+short_description: Every site's certificate and key, in one directory per site
+description:
+  - For each site of O(sites), makes C(<dir>/<site>/<certificate_file>) (the certificate
+    followed by its chain) and C(<dir>/<site>/<key_file>) (its private key, mode 0600) by
+    the site's C(mode).
+  - C(self-signed) - issued by the environment's own CA (C(<ca_dir>/ca.pem), created once,
+    its key never leaves C(ca_dir)) for every domain of the site; issued again when the
+    domains change, the CA changed or fewer than O(renew_days) days are left.
+  - C(provided) - the certificate and key given in O(provided) (from ansible-vault); the
+    module fails, naming the site, when they are missing, do not match each other or do not
+    cover every domain of the site.
+  - C(acme) - links to certbot's C(<acme_live_dir>/<site>/) once certbot has a certificate
+    there; until then a self-issued placeholder, so that nginx can start and answer the ACME
+    challenges. Sites whose certbot certificate is missing or does not cover exactly their
+    domains are returned in RV(acme_pending).
+  - Directories in O(dir) of sites not in O(sites) are removed.
+  - Supports check mode; private keys never appear in results.
+version_added: "0.3.0"
+options:
+  dir:
+    description: Directory holding one directory per site.
+    type: path
+    required: true
+  ca_dir:
+    description: Directory of the environment's CA (C(ca.pem), C(ca.key)) for self-signed sites.
+    type: path
+    required: true
+  ca_name:
+    description: Common name of the CA.
+    type: str
+    default: sitekit local CA
+  sites:
+    description: The sites served over TLS, each C(name), C(domains), C(mode).
+    type: list
+    elements: dict
+    required: true
+  provided:
+    description: Per site name, C(certificate) (PEM, with its chain) and C(key) (PEM).
+    type: dict
+    default: {}
+  acme_live_dir:
+    description: certbot's C(live) directory.
+    type: path
+    default: /etc/letsencrypt/live
+  certificate_file:
+    description: File name of a site's certificate (and chain).
+    type: str
+    default: fullchain.pem
+  key_file:
+    description: File name of a site's private key.
+    type: str
+    default: privkey.pem
+  renew_days:
+    description: A self-signed certificate with fewer days left is issued again.
+    type: int
+    default: 30
+requirements: [cryptography]
+author:
+  - sitekit
+"""
+
+RETURN = r"""
+changes:
+  description: What changed (or would), one line per file or directory.
+  type: list
+  elements: str
+  returned: always
+ocsp:
+  description: Sites whose certificate names an OCSP responder (nginx can staple its answers).
+  type: list
+  elements: str
+  returned: always
+acme_pending:
+  description: C(acme) sites that certbot has yet to issue (or re-issue) a certificate for.
+  type: list
+  elements: str
+  returned: always
+"""
+
+SITE_DIR_RE = re.compile(r"^[a-z][a-z0-9_]{0,28}\Z")
+LIFETIME_DAYS = 397  # what browsers accept for a leaf certificate
+CA_LIFETIME_DAYS = 3650
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _not_after(cert):
+    value = getattr(cert, "not_valid_after_utc", None)
+    if value is None:  # cryptography < 42
+        value = cert.not_valid_after.replace(tzinfo=datetime.UTC)
+    return value
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _load_cert(path):
+    data = _read(path)
+    if data is None:
+        return None
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return None
+
+
+def _load_key(path):
+    data = _read(path)
+    if data is None:
+        return None
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        return None
+
+
+def _pem_key(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _pem_cert(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _public(key):
+    return key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _cert_public(cert):
+    return cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _names(cert):
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return [n.lower() for n in ext.value.get_values_for_type(x509.DNSName)]
+
+
+def _covers(names, domain):
+    if domain in names:
+        return True
+    if domain.startswith("*."):
+        return False
+    parent = domain.split(".", 1)[1] if "." in domain else ""
+    return bool(parent) and f"*.{parent}" in names
+
+
+def _has_ocsp(cert):
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
+    except x509.ExtensionNotFound:
+        return False
+    return any(d.access_method == AuthorityInformationAccessOID.OCSP for d in ext.value)
+
+
+def _issue(subject_cn, domains, key, issuer_cert, issuer_key, days):
+    now = _now()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn[:64])]))
+        .issuer_name(issuer_cert.subject if issuer_cert is not None
+                     else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn[:64])]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in domains]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    )
+    return builder.sign(issuer_key if issuer_key is not None else key, hashes.SHA256())
+
+
+def _issue_ca(name, key):
+    now = _now()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name[:64])])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=CA_LIFETIME_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                     key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _signed_by(cert, ca_cert):
+    if cert.issuer != ca_cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+        return True
+    except AttributeError:  # cryptography < 40
+        from cryptography.hazmat.primitives.asymmetric import ec as _ec
+        try:
+            ca_cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
+                                        _ec.ECDSA(cert.signature_hash_algorithm))
+            return True
+        except Exception:
+            return False
+    except Exception:
+        return False
+
+
+class Certificates:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.check = module.check_mode
+        self.changes = []
+        self.ocsp = []
+        self.acme_pending = []
+        self._ca = None
+
+    def mkdir(self, path, mode):
+        if not os.path.isdir(path):
+            self.changes.append(f"{path}: directory created")
+            if not self.check:
+                os.makedirs(path, mode=mode, exist_ok=True)
+                os.chmod(path, mode)
+        elif (os.stat(path).st_mode & 0o7777) != mode:
+            self.changes.append(f"{path}: mode {mode:04o}")
+            if not self.check:
+                os.chmod(path, mode)
+
+    def write(self, path, data, mode, what):
+        if os.path.islink(path) or _read(path) != data or (os.stat(path).st_mode & 0o7777) != mode:
+            self.changes.append(f"{path}: {what}")
+            if not self.check:
+                if os.path.islink(path):
+                    os.unlink(path)
+                write_atomic(path, data, mode)
+
+    def link(self, path, target, what):
+        if os.path.islink(path) and os.readlink(path) == target:
+            return
+        self.changes.append(f"{path}: {what}")
+        if not self.check:
+            tmp = f"{path}.sitekit-link"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(target, tmp)
+            os.rename(tmp, path)
+
+    def ca(self):
+        """The CA's (certificate, key), created on first use."""
+        if self._ca is None:
+            ca_dir = self.p["ca_dir"]
+            cert_path, key_path = os.path.join(ca_dir, "ca.pem"), os.path.join(ca_dir, "ca.key")
+            cert, key = _load_cert(cert_path), _load_key(key_path)
+            if (cert is None or key is None or _cert_public(cert) != _public(key)
+                    or _not_after(cert) < _now() + datetime.timedelta(days=LIFETIME_DAYS)):
+                self.mkdir(ca_dir, 0o755)
+                key = ec.generate_private_key(ec.SECP256R1())
+                cert = _issue_ca(self.p["ca_name"], key)
+                self.write(key_path, _pem_key(key), 0o600, "CA key created")
+                self.write(cert_path, _pem_cert(cert), 0o644, "CA certificate created")
+            self._ca = (cert, key)
+        return self._ca
+
+    def site_key(self, path):
+        key = _load_key(path)
+        if key is None or os.path.islink(path):
+            key = ec.generate_private_key(ec.SECP256R1())
+            self.write(path, _pem_key(key), 0o600, "key created")
+        elif (os.stat(path).st_mode & 0o7777) != 0o600:
+            self.write(path, _read(path), 0o600, "key mode 0600")
+        return key
+
+    def self_signed(self, site, cert_path, key_path):
+        ca_cert, ca_key = self.ca()
+        key = self.site_key(key_path)
+        cert = None if os.path.islink(cert_path) else _load_cert(cert_path)
+        reason = None
+        if cert is None:
+            reason = "issued"
+        elif not _signed_by(cert, ca_cert):
+            reason = "issued again (not by this environment's CA)"
+        elif sorted(_names(cert)) != sorted(site["domains"]):
+            reason = "issued again (domains changed)"
+        elif _cert_public(cert) != _public(key):
+            reason = "issued again (key changed)"
+        elif _not_after(cert) < _now() + datetime.timedelta(days=self.p["renew_days"]):
+            reason = "renewed"
+        if reason:
+            cert = _issue(site["domains"][0], site["domains"], key, ca_cert, ca_key, LIFETIME_DAYS)
+            self.write(cert_path, _pem_cert(cert), 0o644,
+                       f"{reason} by the environment's CA for {len(site['domains'])} domain(s)")
+
+    def provided(self, site, cert_path, key_path):
+        name = site["name"]
+        given = self.p["provided"].get(name) or {}
+        cert_pem, key_pem = given.get("certificate"), given.get("key")
+        if not cert_pem or not key_pem:
+            self.module.fail_json(
+                msg=f"site '{name}': TLS is 'provided' but sitekit_tls_certificates['{name}'] "
+                    "has no certificate and key: add them to the environment's vault "
+                    "(see README, Operations: rotate a certificate)")
+        cert_pem = cert_pem.strip() + "\n"
+        key_pem = key_pem.strip() + "\n"
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        except ValueError as exc:
+            self.module.fail_json(msg=f"site '{name}': the provided certificate is not PEM: {exc}")
+        try:
+            key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+        except (ValueError, TypeError):
+            self.module.fail_json(msg=f"site '{name}': the provided key is not an unencrypted "
+                                      "PEM private key")
+        if _cert_public(cert) != _public(key):
+            self.module.fail_json(msg=f"site '{name}': the provided key does not belong to the "
+                                      "provided certificate")
+        names = _names(cert)
+        missing = [d for d in site["domains"] if not _covers(names, d)]
+        if missing:
+            self.module.fail_json(
+                msg=f"site '{name}': the provided certificate does not cover "
+                    f"{', '.join(missing)} (it is for {', '.join(names) or 'no DNS name'})")
+        if _not_after(cert) < _now():
+            self.module.fail_json(msg=f"site '{name}': the provided certificate expired on "
+                                      f"{_not_after(cert).date()}")
+        self.write(key_path, key_pem.encode(), 0o600, "provided key installed")
+        self.write(cert_path, cert_pem.encode(), 0o644, "provided certificate installed")
+        if _has_ocsp(cert):
+            self.ocsp.append(name)
+
+    def acme(self, site, cert_path, key_path):
+        live = os.path.join(self.p["acme_live_dir"], site["name"])
+        live_cert = os.path.join(live, "fullchain.pem")
+        cert = _load_cert(live_cert)
+        if cert is not None and os.path.exists(os.path.join(live, "privkey.pem")):
+            self.link(cert_path, live_cert, "certbot's certificate linked")
+            self.link(key_path, os.path.join(live, "privkey.pem"), "certbot's key linked")
+            if _has_ocsp(cert):
+                self.ocsp.append(site["name"])
+            if sorted(_names(cert)) != sorted(site["domains"]):
+                self.acme_pending.append(site["name"])
+            return
+        self.acme_pending.append(site["name"])
+        if _load_cert(cert_path) is not None and _load_key(key_path) is not None:
+            return  # the placeholder from an earlier run
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _issue(site["domains"][0], site["domains"], key, None, None, 30)
+        for path in (cert_path, key_path):
+            if os.path.islink(path):
+                self.changes.append(f"{path}: dangling link removed")
+                if not self.check:
+                    os.unlink(path)
+        self.write(key_path, _pem_key(key), 0o600, "placeholder key (until certbot's)")
+        self.write(cert_path, _pem_cert(cert), 0o644, "placeholder certificate (until certbot's)")
+
+    def run(self):
+        base = self.p["dir"]
+        self.mkdir(base, 0o750)
+        wanted = set()
+        for site in self.p["sites"]:
+            name, mode = site["name"], site["mode"]
+            if not SITE_DIR_RE.match(name) or not site.get("domains"):
+                self.module.fail_json(msg=f"site {name!r}: not a site name, or no domains")
+            wanted.add(name)
+            site_dir = os.path.join(base, name)
+            self.mkdir(site_dir, 0o750)
+            cert_path = os.path.join(site_dir, self.p["certificate_file"])
+            key_path = os.path.join(site_dir, self.p["key_file"])
+            if mode == "self-signed":
+                self.self_signed(site, cert_path, key_path)
+            elif mode == "provided":
+                self.provided(site, cert_path, key_path)
+            elif mode == "acme":
+                self.acme(site, cert_path, key_path)
+            else:
+                self.module.fail_json(msg=f"site '{name}': unknown TLS mode {mode!r}")
+        if os.path.isdir(base):
+            for entry in sorted(os.listdir(base)):
+                path = os.path.join(base, entry)
+                if entry not in wanted and SITE_DIR_RE.match(entry) and os.path.isdir(path):
+                    self.changes.append(f"{path}: removed (site gone or without TLS)")
+                    if not self.check:
+                        shutil.rmtree(path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "dir": {"type": "path", "required": True},
+            "ca_dir": {"type": "path", "required": True},
+            "ca_name": {"type": "str", "default": "sitekit local CA"},
+            "sites": {"type": "list", "elements": "dict", "required": True},
+            "provided": {"type": "dict", "default": {}, "no_log": True},
+            "acme_live_dir": {"type": "path", "default": "/etc/letsencrypt/live"},
+            "certificate_file": {"type": "str", "default": "fullchain.pem"},
+            "key_file": {"type": "str", "default": "privkey.pem"},
+            "renew_days": {"type": "int", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg="the Python package cryptography is missing on the host "
+                             "(Debian: python3-cryptography)")
+    certs = Certificates(module)
+    certs.run()
+    module.exit_json(changed=bool(certs.changes), changes=certs.changes, ocsp=certs.ocsp,
+                     acme_pending=certs.acme_pending)
+
+
+if __name__ == "__main__":
+    main()

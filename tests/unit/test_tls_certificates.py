@@ -1,0 +1,212 @@
+"""The sitekit.deploy.tls_certificates module: each site's certificate and key by its TLS mode.
+
+Each test runs a small real playbook against localhost (no mocks of Ansible) and reads the
+files it leaves with the cryptography package.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
+
+
+def run(tmp: Path, sites, *, provided=None, check=False) -> tuple[int, dict | None, str]:
+    args = {
+        "dir": str(tmp / "tls"), "ca_dir": str(tmp / "ca"), "ca_name": "unit CA",
+        "sites": sites, "provided": provided or {}, "acme_live_dir": str(tmp / "live"),
+    }
+    play = [{
+        "name": "certificates", "hosts": "localhost", "gather_facts": False,
+        "tasks": [
+            {"name": "Certificates", "sitekit.deploy.tls_certificates": args, "register": "r"},
+            {"name": "Show", "ansible.builtin.copy": {
+                "content": "{{ r | to_json }}", "dest": str(tmp / "result.json"), "mode": "0600"},
+             "check_mode": False},
+        ],
+    }]
+    path = tmp / "play.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible" / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1")
+    (tmp / "result.json").unlink(missing_ok=True)
+    proc = subprocess.run(
+        [str(PLAYBOOK_BIN), "-i", "localhost,", "-c", "local", str(path),
+         "-e", f"ansible_python_interpreter={sys.executable}", *(["--check"] if check else [])],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = (json.loads((tmp / "result.json").read_text())
+              if (tmp / "result.json").exists() else None)
+    return proc.returncode, result, proc.stdout + proc.stderr
+
+
+def cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def names(c: x509.Certificate) -> list[str]:
+    ext = c.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    return sorted(ext.value.get_values_for_type(x509.DNSName))
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def issue(domains, *, ocsp=False, ca=None):
+    """A certificate for *domains* (with an OCSP responder URL if asked): (cert PEM, key PEM)."""
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domains[0])])
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=1))
+               .not_valid_after(now + datetime.timedelta(days=60))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in domains]),
+                              critical=False))
+    if ocsp:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([
+            x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                   x509.UniformResourceIdentifier("http://ocsp.example.org"))]),
+            critical=False)
+    c = builder.sign(key, hashes.SHA256())
+    pem = serialization.Encoding.PEM
+    return (c.public_bytes(pem).decode(),
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+HARBOR = {"name": "harbor", "domains": ["harbor.example", "www.harbor.example"],
+          "mode": "self-signed"}
+MEADOW = {"name": "meadow", "domains": ["meadow.example"], "mode": "self-signed"}
+
+
+def test_self_signed_sites_get_certificates_from_one_ca_and_converge(tmp_path):
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW])
+    assert rc == 0, out
+    assert result["changed"]
+    ca = cert(tmp_path / "ca" / "ca.pem")
+    assert mode(tmp_path / "ca" / "ca.key") == 0o600
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    for site in (HARBOR, MEADOW):
+        directory = tmp_path / "tls" / site["name"]
+        assert mode(directory) == 0o750
+        assert mode(directory / "privkey.pem") == 0o600
+        leaf = cert(directory / "fullchain.pem")
+        assert names(leaf) == sorted(site["domains"])
+        leaf.verify_directly_issued_by(ca)
+    assert result["ocsp"] == [] and result["acme_pending"] == []
+    assert "PRIVATE KEY" not in out
+
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW])
+    assert rc == 0, out
+    assert (result["changed"], result["changes"]) == (False, [])
+
+
+def test_a_new_domain_is_covered_and_a_gone_site_removed(tmp_path):
+    assert run(tmp_path, [HARBOR, MEADOW])[0] == 0
+    key_before = (tmp_path / "tls" / "harbor" / "privkey.pem").read_bytes()
+    grown = dict(HARBOR, domains=[*HARBOR["domains"], "shop.harbor.example"])
+
+    rc, planned, out = run(tmp_path, [grown], check=True)  # reported, nothing written
+    assert rc == 0, out
+    reissued = "harbor/fullchain.pem: issued again (domains changed) by the environment's CA"
+    assert any(reissued in c and "for 3 domain(s)" in c for c in planned["changes"]), planned
+
+    assert names(cert(tmp_path / "tls" / "harbor" / "fullchain.pem")) == sorted(HARBOR["domains"])
+    assert (tmp_path / "tls" / "meadow").is_dir()
+
+    rc, result, out = run(tmp_path, [grown])
+    assert rc == 0, out
+    assert names(cert(tmp_path / "tls" / "harbor" / "fullchain.pem")) == sorted(grown["domains"])
+    assert (tmp_path / "tls" / "harbor" / "privkey.pem").read_bytes() == key_before
+    assert not (tmp_path / "tls" / "meadow").exists()
+    assert any("meadow: removed" in c for c in result["changes"])
+
+
+def test_a_new_ca_reissues_every_certificate(tmp_path):
+    assert run(tmp_path, [HARBOR])[0] == 0
+    (tmp_path / "ca" / "ca.key").unlink()
+    rc, _, out = run(tmp_path, [HARBOR])
+    assert rc == 0, out
+    cert(tmp_path / "tls" / "harbor" / "fullchain.pem").verify_directly_issued_by(
+        cert(tmp_path / "ca" / "ca.pem"))
+
+
+def test_acme_sites_get_a_placeholder_then_certbots_certificate(tmp_path):
+    site = {"name": "ember", "domains": ["ember.example", "www.ember.example"], "mode": "acme"}
+    rc, result, out = run(tmp_path, [site])
+    assert rc == 0, out
+    assert result["acme_pending"] == ["ember"]
+    placeholder = tmp_path / "tls" / "ember" / "fullchain.pem"
+    assert names(cert(placeholder)) == sorted(site["domains"]) and not placeholder.is_symlink()
+    assert run(tmp_path, [site])[1]["changed"] is False  # the placeholder stays
+
+    live = tmp_path / "live" / "ember"
+    live.mkdir(parents=True)
+    pem, key = issue(site["domains"], ocsp=True)
+    (live / "fullchain.pem").write_text(pem)
+    (live / "privkey.pem").write_text(key)
+    rc, result, out = run(tmp_path, [site])
+    assert rc == 0, out
+    assert os.readlink(placeholder) == str(live / "fullchain.pem")
+    assert os.readlink(tmp_path / "tls" / "ember" / "privkey.pem") == str(live / "privkey.pem")
+    assert (result["acme_pending"], result["ocsp"]) == ([], ["ember"])
+
+    grown = dict(site, domains=[*site["domains"], "shop.ember.example"])
+    assert run(tmp_path, [grown])[1]["acme_pending"] == ["ember"]  # certbot must re-issue
+
+
+def test_a_provided_certificate_is_installed(tmp_path):
+    pem, key = issue(["meadow.example", "*.meadow.example"])
+    site = {"name": "meadow", "domains": ["meadow.example", "www.meadow.example"],
+            "mode": "provided"}
+    rc, result, out = run(tmp_path, [site], provided={"meadow": {"certificate": pem, "key": key}})
+    assert rc == 0, out
+    directory = tmp_path / "tls" / "meadow"
+    assert (directory / "fullchain.pem").read_text() == pem
+    assert (directory / "privkey.pem").read_text() == key
+    assert mode(directory / "privkey.pem") == 0o600
+    assert result["ocsp"] == []
+    assert key.splitlines()[1] not in out
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (None, "site 'meadow': TLS is 'provided' but sitekit_tls_certificates['meadow'] has no "
+               "certificate and key"),
+        ("other-names", "site 'meadow': the provided certificate does not cover "
+                        "www.meadow.example (it is for meadow.example)"),
+        ("wrong-key", "site 'meadow': the provided key does not belong to the provided "
+                      "certificate"),
+        ("not-pem", "site 'meadow': the provided certificate is not PEM"),
+    ],
+)
+def test_a_bad_provided_certificate_is_refused_naming_the_site(tmp_path, given, message):
+    site = {"name": "meadow", "domains": ["meadow.example", "www.meadow.example"],
+            "mode": "provided"}
+    pem, key = issue(["meadow.example"] if given == "other-names" else site["domains"])
+    provided = {
+        None: {},
+        "other-names": {"meadow": {"certificate": pem, "key": key}},
+        "wrong-key": {"meadow": {"certificate": pem, "key": issue(["x.example"])[1]}},
+        "not-pem": {"meadow": {"certificate": "nonsense", "key": key}},
+    }[given]
+    rc, _, out = run(tmp_path, [site], provided=provided)
+    assert rc != 0
+    assert message in out, out[-2000:]
+    assert not (tmp_path / "tls" / "meadow" / "fullchain.pem").exists()
