@@ -36,10 +36,10 @@ class Migration(migrations.Migration):
 '''
 
 
-def deploy_under_load(stack, sites, project):
+def deploy_under_load(stack, sites, project, *extra):
     with stack.load(sites) as load:
         time.sleep(1)
-        run = stack.playbook(project=project)
+        run = stack.playbook(*extra, project=project)
         time.sleep(1)
     figures = summary(load.samples)
     print(describe("requests during the deploy", figures))
@@ -81,6 +81,10 @@ def test_a_failing_migration_stops_the_deploy_and_the_live_release_keeps_serving
             "SELECT 1 FROM django_migrations WHERE app='core' AND name='0002_doomed'").fetchall()
         assert not db.execute(
             "SELECT 1 FROM sqlite_master WHERE name='core_doomed'").fetchall()
+    # the release stays installed, never live: deploying it again (once what failed outside it
+    # is fixed) starts from its migrations; the next good deploy's retention clears it away
+    assert (stack.root / "releases" / broken / ".installed").is_file()
+    assert (stack.root / "releases" / live).is_dir()
 
 
 def test_settings_that_raise_on_import_stop_the_deploy_naming_the_site(stack, sites, tmp_path):
@@ -106,15 +110,21 @@ def test_settings_that_raise_on_import_stop_the_deploy_naming_the_site(stack, si
 
 
 def test_the_next_good_deploy_goes_live_then_the_checkouts_release_again(stack, sites, tmp_path):
+    """With ``release_keep=1`` the good deploy's retention removes every other release, the
+    failed one left installed above included, but never the live one nor the one it replaced."""
     pids = masters(stack)
+    live = stack.health(sites[0]["domains"][0])["release"]
     project = release_checkout(tmp_path / "checkout", "the next good release")
     good = release_id(project)
+    releases = stack.root / "releases"
 
-    run, figures = deploy_under_load(stack, sites, project)
+    run, figures = deploy_under_load(stack, sites, project, "-e", "release_keep=1")
 
     assert run.returncode == 0, run.output[-4000:]
     assert_still_live(stack, sites, good, pids)
     assert figures["failed"] == 0, figures
+    assert (stack.root / "PREVIOUS_RELEASE").read_text().strip() == live
+    assert sorted(p.name for p in releases.iterdir()) == sorted([good, live])
 
     run = stack.playbook()
     assert run.returncode == 0, run.output[-4000:]
