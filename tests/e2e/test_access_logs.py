@@ -92,6 +92,31 @@ def test_logs_rotate_under_load_without_losing_a_line_or_restarting(stack, sites
             assert not owned(path)[2] & stat.S_IWOTH, path
 
 
+def test_rotation_signals_the_masters_supervisord_runs_not_what_a_pid_file_says(stack, sites):
+    """A site's pid file is written by the site's user (in system mode logrotate runs as root):
+    a pid put there gets no signal, and the real master still reopens its logs."""
+    site = sites[0]["name"]
+    pidfile = stack.root / "run" / site / "gunicorn.pid"
+    genuine = pidfile.read_text()
+    bystander = subprocess.Popen(["sleep", "300"])  # USR1 would end it
+    try:
+        pidfile.write_text(f"{bystander.pid}\n")
+        proc = rotate(stack)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        time.sleep(1)
+        assert bystander.poll() is None, f"rotation signalled pid {bystander.pid}"
+    finally:
+        pidfile.write_text(genuine)
+        bystander.kill()
+        bystander.wait()
+    marker = f"/after-forged-pid-{uuid.uuid4().hex}"
+    assert stack.request(sites[0]["domains"][0], marker)[0] == 404
+    time.sleep(1)
+    access = logs(stack, site)["gunicorn"]
+    assert marker.encode() in access.read_bytes()
+    assert marker.encode() not in rotated(access).read_bytes()
+
+
 def test_the_playbook_keeps_the_rotation_configurations(stack):
     confs = stack.root / "etc" / "logrotate.d"
     assert sorted(p.name for p in confs.iterdir()) == ["sitekit-nginx", "sitekit-sites"]
