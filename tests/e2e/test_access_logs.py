@@ -8,7 +8,6 @@ kept their pids, and new requests land in the new files.
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import time
@@ -34,6 +33,12 @@ def logs(stack, name: str) -> dict[str, Path]:
     }
 
 
+def owned(path: Path) -> tuple[int, int, int]:
+    """A file's owner, group and permission bits."""
+    st = path.stat()
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+
+
 def rotated(path: Path) -> Path:
     return path.with_name(path.name + ".1")
 
@@ -49,6 +54,7 @@ def test_logs_rotate_under_load_without_losing_a_line_or_restarting(stack, sites
         for path in logs(stack, site["name"]).values():
             assert path.exists() and not rotated(path).exists(), path
     before = {s["name"]: {k: lines(p) for k, p in logs(stack, s["name"]).items()} for s in sites}
+    owner_mode = {p: owned(p) for s in sites for p in logs(stack, s["name"]).values()}
     pids = masters(stack)
     nginx = int((stack.root / "run" / "nginx.pid").read_text())
 
@@ -72,7 +78,7 @@ def test_logs_rotate_under_load_without_losing_a_line_or_restarting(stack, sites
     assert masters(stack) == pids
     assert int((stack.root / "run" / "nginx.pid").read_text()) == nginx
 
-    # new requests are written to the new files, which keep their owner-only modes
+    # new requests are written to the new files, created with the same owner and mode
     for site in sites:
         marker = f"/after-rotation-{uuid.uuid4().hex}"
         status, _, _ = stack.request(site["domains"][0], marker)
@@ -82,8 +88,33 @@ def test_logs_rotate_under_load_without_losing_a_line_or_restarting(stack, sites
         for path in logs(stack, site["name"]).values():
             assert b"/after-rotation-" in path.read_bytes(), path
             assert b"/after-rotation-" not in rotated(path).read_bytes(), path
-            assert not stat.S_IMODE(path.stat().st_mode) & stat.S_IWOTH
-            assert path.stat().st_uid == os.getuid()
+            assert owned(path) == owner_mode[path], path
+            assert not owned(path)[2] & stat.S_IWOTH, path
+
+
+def test_rotation_signals_the_masters_supervisord_runs_not_what_a_pid_file_says(stack, sites):
+    """A site's pid file is written by the site's user (in system mode logrotate runs as root):
+    a pid put there gets no signal, and the real master still reopens its logs."""
+    site = sites[0]["name"]
+    pidfile = stack.root / "run" / site / "gunicorn.pid"
+    genuine = pidfile.read_text()
+    bystander = subprocess.Popen(["sleep", "300"])  # USR1 would end it
+    try:
+        pidfile.write_text(f"{bystander.pid}\n")
+        proc = rotate(stack)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        time.sleep(1)
+        assert bystander.poll() is None, f"rotation signalled pid {bystander.pid}"
+    finally:
+        pidfile.write_text(genuine)
+        bystander.kill()
+        bystander.wait()
+    marker = f"/after-forged-pid-{uuid.uuid4().hex}"
+    assert stack.request(sites[0]["domains"][0], marker)[0] == 404
+    time.sleep(1)
+    access = logs(stack, site)["gunicorn"]
+    assert marker.encode() in access.read_bytes()
+    assert marker.encode() not in rotated(access).read_bytes()
 
 
 def test_the_playbook_keeps_the_rotation_configurations(stack, sites):
@@ -92,11 +123,11 @@ def test_the_playbook_keeps_the_rotation_configurations(stack, sites):
     proc = subprocess.run(["/usr/sbin/logrotate", "--debug", "--state", "/dev/null", str(confs)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
-    # every site's logs are covered: logrotate names each file it considers
-    covered = [*(stack.root / "log" / "nginx").glob("*.log"),
-               *(stack.root / "log" / "sites").glob("*/*.log")]
-    assert len(covered) > 4 * len(sites)
-    for path in covered:
-        # supervisor rotates the masters' output (master.log) and its own log by size itself
-        if path.name != "master.log":
-            assert f"considering log {path}" in proc.stderr, path
+    # every log is covered: logrotate names each file it considers; supervisord rotates its
+    # own log and each master's captured output (master.log) itself, by size
+    supervised = {*(stack.root / "log" / "supervisor").glob("*.log"),
+                  *(stack.root / "log" / "sites").glob("*/master.log")}
+    assert supervised, "no log written by supervisord"
+    for path in set((stack.root / "log").rglob("*.log")) - supervised:
+        assert f"considering log {path}" in proc.stderr, path
+    assert len(set((stack.root / "log").rglob("*.log")) - supervised) > 4 * len(sites)
