@@ -44,13 +44,23 @@ def test_first_deploy_changed_things(stack):
     assert stack.first_run.recap["failed"] == 0
 
 
+def settled_children(pid: int, expected: int, timeout: float = 45.0) -> list[int]:
+    """The children of *pid* once there are *expected* of them (or whatever there are after
+    *timeout* seconds: gunicorn's graceful timeout plus a margin)."""
+    deadline = time.monotonic() + timeout
+    while len(found := children(pid)) != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found
+
+
 def test_one_master_per_site_with_its_own_settings_module(stack, sites):
     running = masters(stack)
     assert sorted(running) == sorted(s["name"] for s in sites)
     for site in sites:
         pid = running[site["name"]]
         assert environ(pid)["DJANGO_SETTINGS_MODULE"] == f"settings.{site['name']}"
-        workers = children(pid)
+        # a worker a reload let go may still be finishing its last request: wait for it
+        workers = settled_children(pid, site.get("workers", 2))
         assert len(workers) == site.get("workers", 2)
         for worker in workers:
             assert cmdline(worker).startswith(f"gunicorn: worker [sitekit-{site['name']}]")
