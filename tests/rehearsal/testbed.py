@@ -76,6 +76,9 @@ BASE_PACKAGES: tuple[str, ...] = (
     "python3-apt",
     "python3-psycopg2",
     "python3-cryptography",  # the sites' certificates (sitekit.deploy.tls_certificates)
+    # what python3-cryptography needs through a virtual package, which debootstrap's
+    # dependency resolution does not follow
+    "python3-cffi-backend",
     "sudo",
     "acl",
     "iproute2",
