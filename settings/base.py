@@ -166,7 +166,9 @@ def pool_sites(spec):
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ImproperlyConfigured(f"{where} ({name}): cannot import {module_name}: {exc}")
+            raise ImproperlyConfigured(
+                f"{where} ({name}): cannot import {module_name}: {exc}"
+            ) from None
         values = {}
         for key in ("SITE_ID", "SITEKIT_SITE", "ROOT_URLCONF", "SITEKIT_BRAND",
                     "SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME"):

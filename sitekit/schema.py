@@ -16,3 +16,9 @@ STATES = ("present", "absent")
 #: What ``hsts`` may be: the HTTP Strict Transport Security policy a site sends when its
 #: environment is served over https. The first is the default.
 HSTS_POLICIES = ("subdomains", "preload", "host")
+
+#: Names no site may take: settings modules every site, or a pooled master, uses.
+RESERVED_NAMES = frozenset({"base", "pool", "dev"})
+
+#: The settings module of a pooled master (several sites, each request by its Host).
+POOL_SETTINGS_MODULE = "settings.pool"

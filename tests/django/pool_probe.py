@@ -89,7 +89,7 @@ def expected_problems(host, path, status, headers, body, visits):
     problems = []
     if header.get("x-sitekit-site") != [site]:
         problems.append(f"X-Sitekit-Site {header.get('x-sitekit-site')}")
-    if path == "/tides" and site != "harbor" or path == "/missing-page":
+    if (path == "/tides" and site != "harbor") or path == "/missing-page":
         if status != 404 or BRAND_RE.findall(body) != [brand]:
             problems.append(f"404 expected with brand {brand}: {status} {BRAND_RE.findall(body)}")
     elif path == "/":

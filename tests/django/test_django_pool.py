@@ -71,10 +71,11 @@ def pool_env(tmp_path_factory):
     catalogue.write_text(
         json.dumps({"sites": [{"name": n, "domain": f"{n}.localhost"} for n in SITE_NAMES]})
     )
+    dropped = {"DJANGO_SETTINGS_MODULE", "PYTEST_VERSION"}
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("SITEKIT_") and key not in {"DJANGO_SETTINGS_MODULE", "PYTEST_VERSION"}
+        if not key.startswith("SITEKIT_") and key not in dropped
     }
     env.update(
         SITEKIT_ENV_FILE=str(env_file),
@@ -184,7 +185,8 @@ def test_get_current_site_returns_the_requests_site_for_every_domain(pool_env):
         def view(request):
             seen[request.get_host()] = [get_current_site(request).domain, request.site.domain]
         middleware = PoolSiteMiddleware(view)
-        for host in ["www.harbor.localhost", "meadow.localhost", "ember.localhost", "www.harbor.localhost"]:
+        for host in ["www.harbor.localhost", "meadow.localhost", "ember.localhost",
+                     "www.harbor.localhost"]:
             middleware(RequestFactory().get("/", HTTP_HOST=host))
         print(json.dumps(seen))
     """)
