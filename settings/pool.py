@@ -51,7 +51,6 @@ SESSION_COOKIE_NAME = f"{SITEKIT_POOL}_sessionid"
 CSRF_COOKIE_NAME = f"{SITEKIT_POOL}_csrftoken"
 
 _POOLED_MIDDLEWARE = {
-    "django.middleware.security.SecurityMiddleware": "project.core.pool.PoolSecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware":
         "project.core.pool.PoolSessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware": "project.core.pool.PoolCsrfViewMiddleware",
@@ -66,3 +65,13 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("project.core.middleware.ReleaseHeaderMiddleware") + 1,
     "project.core.pool.PoolSiteMiddleware",
 )
+# Django's SecurityMiddleware stays (and so do its deployment checks); just inside it, the
+# site's own HSTS header, which Django's then leaves as it is.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "project.core.pool.PoolHstsMiddleware",
+)
+
+# security.W003 looks for Django's CsrfViewMiddleware by name; the pool runs it once per site
+# (project.core.pool.PoolCsrfViewMiddleware), which sitekit.E003 requires instead.
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W003"]

@@ -4,8 +4,9 @@ Everything a request needs of its site is on the request, never in module global
 settings: ``request.sitekit_site`` (the site's entry of SITEKIT_POOL_SITES), ``request.urlconf``
 (Django resolves, reverses and picks handler404/handler500 from it, in a thread-local it resets
 after each request) and ``request.site`` (its Site row). What differs per site in the
-middleware Django configures from settings (cookie names, CSRF origins, HSTS) is held in one
-middleware instance per site, built once at start-up and chosen per request.
+middleware Django configures from settings (cookie names, CSRF origins) is held in one
+middleware instance per site, built once at start-up and chosen per request; the HSTS header
+is the site's (PoolHstsMiddleware).
 """
 
 import time
@@ -24,7 +25,6 @@ from django.middleware.csrf import (
     _check_token_format,
     _unmask_cipher_token,
 )
-from django.middleware.security import SecurityMiddleware
 from django.urls import set_urlconf
 from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
@@ -127,14 +127,32 @@ class _PerSite(MiddlewareMixin):
         return middleware.process_response(request, response) if middleware else response
 
 
-class PoolSecurityMiddleware(_PerSite):
-    """Django's SecurityMiddleware with the site's own HSTS policy (catalogue field hsts)."""
+class PoolHstsMiddleware(MiddlewareMixin):
+    """The site's own HSTS policy (catalogue field hsts) over https.
 
-    def build(self, get_response, site):
-        middleware = SecurityMiddleware(get_response)
-        middleware.sts_include_subdomains = site["hsts"] != "host"
-        middleware.sts_preload = site["hsts"] == "preload"
-        return middleware
+    Installed just inside Django's SecurityMiddleware, which adds its header only when the
+    response has none: the header is Django's, with the site's includeSubDomains and preload.
+    """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.seconds = settings.SECURE_HSTS_SECONDS
+
+    def process_response(self, request, response):
+        site = current(request)
+        if (
+            site is not None
+            and self.seconds
+            and request.is_secure()
+            and "Strict-Transport-Security" not in response
+        ):
+            header = f"max-age={self.seconds}"
+            if site["hsts"] != "host":
+                header += "; includeSubDomains"
+            if site["hsts"] == "preload":
+                header += "; preload"
+            response.headers["Strict-Transport-Security"] = header
+        return response
 
 
 class SiteSessionMiddleware(SessionMiddleware):
