@@ -120,6 +120,86 @@ def _env_list(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def pool_sites(spec):
+    """The sites of a pooled master, from the JSON list the deploy writes into
+    ``SITEKIT_POOL_SITES`` (see ``settings/pool.py``)::
+
+        [{"name": "harbor", "domains": ["harbor.example", "*.harbor.example"],
+          "csrf_trusted_origins": ["https://harbor.example"], "hsts": "subdomains"}, ...]
+
+    ``settings_module`` defaults to ``settings.<name>``: each site's own module stays the one
+    place of its SITE_ID, SITEKIT_SITE, ROOT_URLCONF, SITEKIT_BRAND and cookie names; it is
+    imported here only to read them. ``csrf_trusted_origins`` defaults to ``http://<domain>``
+    for each domain and ``hsts`` to ``subdomains``. Returns a tuple of read-only mappings.
+    """
+    import importlib
+    import json
+    from types import MappingProxyType
+
+    try:
+        entries = json.loads(spec) if isinstance(spec, str) else spec
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"SITEKIT_POOL_SITES is not valid JSON: {exc}") from None
+    if not isinstance(entries, list) or not entries:
+        raise ImproperlyConfigured("SITEKIT_POOL_SITES must be a non-empty JSON list of sites")
+    sites, names, hosts = [], set(), {}
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        where = f"SITEKIT_POOL_SITES[{index}]"
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,28}", name):
+            raise ImproperlyConfigured(f"{where}: invalid site name {name!r}")
+        if name in names:
+            raise ImproperlyConfigured(f"{where}: site {name!r} is listed twice")
+        names.add(name)
+        domains = entry.get("domains")
+        if not isinstance(domains, list) or not domains or not all(
+            isinstance(d, str) and d for d in domains
+        ):
+            raise ImproperlyConfigured(f"{where} ({name}): 'domains' must be a list of names")
+        for domain in domains:
+            if domain in hosts:
+                raise ImproperlyConfigured(
+                    f"{where} ({name}): domain {domain!r} already belongs to {hosts[domain]!r}"
+                )
+            hosts[domain] = name
+        module_name = entry.get("settings_module") or f"settings.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"{where} ({name}): cannot import {module_name}: {exc}"
+            ) from None
+        values = {}
+        for key in ("SITE_ID", "SITEKIT_SITE", "ROOT_URLCONF", "SITEKIT_BRAND",
+                    "SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME"):
+            if not hasattr(module, key):
+                raise ImproperlyConfigured(f"{where} ({name}): {module_name} does not set {key}")
+            values[key] = getattr(module, key)
+        if values["SITEKIT_SITE"] != name:
+            raise ImproperlyConfigured(
+                f"{where} ({name}): {module_name} sets SITEKIT_SITE = {values['SITEKIT_SITE']!r}"
+            )
+        hsts = entry.get("hsts") or "subdomains"
+        if hsts not in ("subdomains", "preload", "host"):
+            raise ImproperlyConfigured(f"{where} ({name}): invalid hsts {hsts!r}")
+        origins = entry.get("csrf_trusted_origins")
+        if origins is None:
+            origins = [f"http://{d}" for d in domains]
+        sites.append(MappingProxyType({
+            "name": name,
+            "settings_module": module_name,
+            "site_id": values["SITE_ID"],
+            "urlconf": values["ROOT_URLCONF"],
+            "brand": values["SITEKIT_BRAND"],
+            "session_cookie_name": values["SESSION_COOKIE_NAME"],
+            "csrf_cookie_name": values["CSRF_COOKIE_NAME"],
+            "domains": tuple(domains),
+            "csrf_trusted_origins": tuple(origins),
+            "hsts": hsts,
+        }))
+    return tuple(sites)
+
+
 if _env("SITEKIT_ENV_FILE"):
     load_env_file(_env("SITEKIT_ENV_FILE"))
 

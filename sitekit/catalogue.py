@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from sitekit.domains import DomainError, check_stored_domain
-from sitekit.schema import HSTS_POLICIES, SITE_NAME_RE, STATES, TLS_MODES, tls_mode
+from sitekit.schema import (
+    HSTS_POLICIES,
+    POOL_SETTINGS_MODULE,
+    RESERVED_NAMES,
+    SITE_NAME_RE,
+    STATES,
+    TLS_MODES,
+    tls_mode,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,12 @@ RESOURCE_FIELDS: dict[str, IntField] = {
     "backlog": IntField(2048, 64, 65535, "pending connections the site's socket queues"),
 }
 
-KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS, "hsts", "tls")
+KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS, "hsts", "tls", "pool")
+
+#: The environment's pools: ``sitekit_pools`` in sites.yml, next to ``sitekit_sites``.
+POOLS_VAR = "sitekit_pools"
+#: What a pool's entry may set: the resources of its master, which its sites share.
+POOL_FIELDS = tuple(RESOURCE_FIELDS)
 
 
 @dataclass(frozen=True, order=True)
@@ -81,6 +94,9 @@ class Site:
     tls: str | None = None  # None: the environment's sitekit_tls
     settings_module: str = ""
     site_id: int | None = None
+    #: The pool whose master serves this site, or None for its own (dedicated) master. A pooled
+    #: site's resource fields above are its pool's.
+    pool: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -91,10 +107,59 @@ class Site:
     def present(self) -> bool:
         return self.state == "present"
 
+    @property
+    def master(self) -> str:
+        """The gunicorn master serving the site: its pool's, else its own (named after it)."""
+        return self.pool or self.name
+
+    @property
+    def master_settings_module(self) -> str:
+        """What DJANGO_SETTINGS_MODULE its master runs: settings.pool for a pooled site."""
+        return POOL_SETTINGS_MODULE if self.pool else self.settings_module
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("extra")
         data["canonical_domain"] = self.canonical_domain
+        data["master"] = self.master
+        data["master_settings_module"] = self.master_settings_module
+        return data
+
+
+@dataclass
+class Pool:
+    """A validated pool: one gunicorn master serving several sites, each request by Host."""
+
+    name: str
+    #: Its sites in catalogue order, of every state (absent ones keep their ``pool``).
+    sites: list[Site]
+    workers: int = RESOURCE_FIELDS["workers"].default
+    threads: int = RESOURCE_FIELDS["threads"].default
+    timeout: int = RESOURCE_FIELDS["timeout"].default
+    graceful_timeout: int = RESOURCE_FIELDS["graceful_timeout"].default
+    max_requests: int = RESOURCE_FIELDS["max_requests"].default
+    max_requests_jitter: int = RESOURCE_FIELDS["max_requests_jitter"].default
+    backlog: int = RESOURCE_FIELDS["backlog"].default
+    settings_module: str = POOL_SETTINGS_MODULE
+
+    @property
+    def present_sites(self) -> list[Site]:
+        return [site for site in self.sites if site.present]
+
+    @property
+    def present(self) -> bool:
+        """A pool runs a master while at least one of its sites is present."""
+        return bool(self.present_sites)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {fname: getattr(self, fname) for fname in RESOURCE_FIELDS}
+        data.update(
+            name=self.name,
+            settings_module=self.settings_module,
+            state="present" if self.present else "absent",
+            sites=[site.name for site in self.present_sites],
+            domains=[d for site in self.present_sites for d in site.domains],
+        )
         return data
 
 
@@ -102,10 +167,46 @@ class Site:
 class Result:
     sites: list[Site]
     problems: list[Problem]
+    pools: list[Pool] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def masters(self) -> list[dict[str, Any]]:
+        """The gunicorn masters the environment runs, in catalogue order: one per present
+        dedicated site (``kind: site``) and one per pool with a present site (``kind: pool``).
+
+        Each names its settings module, the sites it serves and its resources; a master's
+        name names its supervisor program, socket directory, env file and (system mode) user.
+        """
+        pools = {pool.name: pool for pool in self.pools}
+        masters: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for site in self.sites:
+            if not site.present or site.master in seen:
+                continue
+            seen.add(site.master)
+            # What the deploy's per-master names and probes need: the first site's canonical
+            # domain (health probes) and TLS (one scheme per pool, as validated).
+            common = {"canonical_domain": site.canonical_domain, "tls": site.tls,
+                      "hsts": site.hsts}
+            if site.pool:
+                masters.append({"kind": "pool", **pools[site.pool].as_dict(), **common})
+            else:
+                masters.append(
+                    {
+                        "kind": "site",
+                        "name": site.name,
+                        "settings_module": site.settings_module,
+                        "state": "present",
+                        "sites": [site.name],
+                        "domains": list(site.domains),
+                        **{fname: getattr(site, fname) for fname in RESOURCE_FIELDS},
+                        **common,
+                    }
+                )
+        return masters
 
 
 def _label(entry: Any, index: int) -> str:
@@ -150,11 +251,14 @@ def settings_site_id(path: Path) -> tuple[int | None, str | None]:
     return None, f"{path} does not set SITE_ID"
 
 
-def _check_int(env: str, site: str, name: str, value: Any, problems: list[Problem]) -> int | None:
+def _check_int(
+    env: str, site: str, name: str, value: Any, problems: list[Problem], where: str = ""
+) -> int | None:
     spec = RESOURCE_FIELDS[name]
+    where = where or name
     if isinstance(value, bool) or not isinstance(value, int):
         problems.append(
-            Problem(env, site, name, f"must be a whole number, got {value!r} ({spec.help})")
+            Problem(env, site, where, f"must be a whole number, got {value!r} ({spec.help})")
         )
         return None
     if not spec.low <= value <= spec.high:
@@ -162,12 +266,79 @@ def _check_int(env: str, site: str, name: str, value: Any, problems: list[Proble
             Problem(
                 env,
                 site,
-                name,
+                where,
                 f"must be between {spec.low} and {spec.high}, got {value} ({spec.help})",
             )
         )
         return None
     return value
+
+
+def _check_pools(env: str, raw: Any, problems: list[Problem]) -> dict[str, dict[str, int]]:
+    """The pools declared in ``sitekit_pools``, by name, with their resources filled in.
+
+    A pool whose own entry is invalid is still returned (with defaults for what is wrong), so
+    that its sites are not also reported as naming an unknown pool.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(
+            Problem(
+                env,
+                "",
+                POOLS_VAR,
+                f"must be a mapping of pool names to their resources, got {raw!r}",
+            )
+        )
+        return {}
+    pools: dict[str, dict[str, int]] = {}
+    for name, entry in raw.items():
+        where = f"{POOLS_VAR}.{name}"
+        if not isinstance(name, str) or not SITE_NAME_RE.match(name) or keyword.iskeyword(name):
+            problems.append(
+                Problem(
+                    env,
+                    "",
+                    where,
+                    f"{name!r} is not a valid pool name: use 1 to 29 characters, lower-case "
+                    "letters, digits and '_', starting with a letter (it names a socket, a "
+                    "supervisor program and a unix user)",
+                )
+            )
+            continue
+        if entry is None:
+            entry = {}
+        if not isinstance(entry, dict):
+            problems.append(
+                Problem(
+                    env,
+                    "",
+                    where,
+                    f"must be a mapping of the pool's resources ({', '.join(POOL_FIELDS)}), "
+                    f"got {entry!r}",
+                )
+            )
+            entry = {}
+        values: dict[str, int] = {}
+        for key in entry:
+            if key not in POOL_FIELDS:
+                problems.append(
+                    Problem(
+                        env,
+                        "",
+                        f"{where}.{key}",
+                        f"unknown field{_suggest(str(key), POOL_FIELDS)}; "
+                        f"a pool sets its master's resources: {', '.join(POOL_FIELDS)}",
+                    )
+                )
+        for fname, spec in RESOURCE_FIELDS.items():
+            checked = _check_int(
+                env, "", fname, entry.get(fname, spec.default), problems, f"{where}.{fname}"
+            )
+            values[fname] = spec.default if checked is None else checked
+        pools[name] = values
+    return pools
 
 
 def _check_site(
@@ -177,6 +348,7 @@ def _check_site(
     problems: list[Problem],
     project_root: Path | None,
     site_ids: list[tuple[str, int]],
+    pools: Mapping[str, dict[str, int]],
 ) -> Site | None:
     label = _label(entry, index)
     if not isinstance(entry, dict):
@@ -210,6 +382,12 @@ def _check_site(
                 f"{name!r} is not a valid site name: use 1 to 29 characters, lower-case letters, "
                 "digits and '_', starting with a letter (it names a Python module, a socket "
                 "and a unix user)",
+            )
+        )
+    elif name in RESERVED_NAMES:
+        problems.append(
+            Problem(
+                env, label, "name", f"'{name}' is reserved (settings/{name}.py is shared)"
             )
         )
 
@@ -287,11 +465,38 @@ def _check_site(
             )
         )
 
+    pool = entry.get("pool")
     values: dict[str, int] = {}
-    for fname, spec in RESOURCE_FIELDS.items():
-        checked = _check_int(env, label, fname, entry.get(fname, spec.default), problems)
-        if checked is not None:
-            values[fname] = checked
+    if pool is None:
+        for fname, spec in RESOURCE_FIELDS.items():
+            checked = _check_int(env, label, fname, entry.get(fname, spec.default), problems)
+            if checked is not None:
+                values[fname] = checked
+    elif not isinstance(pool, str) or pool not in pools:
+        declared = ", ".join(sorted(pools)) or f"none (declare it in {POOLS_VAR})"
+        suggestion = _suggest(pool, tuple(pools)) if isinstance(pool, str) else ""
+        problems.append(
+            Problem(
+                env,
+                label,
+                "pool",
+                f"unknown pool {pool!r}{suggestion}; pools of this environment: {declared}",
+            )
+        )
+    else:
+        for fname in RESOURCE_FIELDS:
+            if fname in entry:
+                problems.append(
+                    Problem(
+                        env,
+                        label,
+                        fname,
+                        f"a pooled site has no resources of its own: pool '{pool}' runs it; "
+                        f"set {fname} under {POOLS_VAR}.{pool}, or remove 'pool' to give the "
+                        "site its own master",
+                    )
+                )
+        values = dict(pools[pool])
 
     site_id = None
     name_ok = isinstance(name, str) and SITE_NAME_RE.match(name) and not keyword.iskeyword(name)
@@ -324,6 +529,7 @@ def _check_site(
         tls=tls_mode(tls) if "tls" in entry else None,
         settings_module=f"settings.{name}",
         site_id=site_id,
+        pool=pool,
         **values,
     )
 
@@ -383,13 +589,16 @@ def validate(
     env: str = "",
     project_root: str | Path | None = None,
     others: Mapping[str, Any] | None = None,
+    pools: Any = None,
 ) -> Result:
     """Validate a catalogue (the value of ``sitekit_sites``) and normalise it.
 
     ``project_root``, when given, is the codebase whose ``settings/`` must hold a module for
     every site. ``others``, when given, maps the other environments' names to their raw
     catalogues: a domain that one of them also lists is a problem
-    (:func:`cross_environment_problems`). All problems are collected; none is raised.
+    (:func:`cross_environment_problems`). ``pools`` is the value of ``sitekit_pools``: pool
+    name -> the resources of its master (a site joins one with ``pool: NAME``). All problems
+    are collected; none is raised.
     """
     root = Path(project_root) if project_root is not None else None
     problems: list[Problem] = []
@@ -400,12 +609,54 @@ def validate(
             [], [Problem(env, "", "sitekit_sites", f"must be a list of sites, got {raw!r}")]
         )
 
+    declared = _check_pools(env, pools, problems)
     sites: list[Site] = []
     site_ids: list[tuple[str, int]] = []
     for index, entry in enumerate(raw):
-        site = _check_site(env, index, entry, problems, root, site_ids)
+        site = _check_site(env, index, entry, problems, root, site_ids, declared)
         if site is not None:
             sites.append(site)
+
+    entries = [e for e in raw if isinstance(e, dict)]
+    site_names = {e.get("name") for e in entries if isinstance(e.get("name"), str)}
+    members = {e.get("pool") for e in entries if isinstance(e.get("pool"), str)}
+    for name in declared:
+        if name in site_names:
+            problems.append(
+                Problem(
+                    env,
+                    "",
+                    f"{POOLS_VAR}.{name}",
+                    f"'{name}' is the name of a site: a pool needs a name of its own (it names "
+                    "a master's socket, supervisor program and unix user, as a site does)",
+                )
+            )
+        elif name not in members:
+            problems.append(
+                Problem(
+                    env,
+                    "",
+                    f"{POOLS_VAR}.{name}",
+                    f"pool '{name}' has no site: put a site in it (pool: {name}) or remove it",
+                )
+            )
+
+    for name in declared:
+        pooled = [site for site in sites if site.pool == name]
+        if len({site.tls == "off" for site in pooled}) > 1:
+            plain = next(site for site in pooled if site.tls == "off")
+            other = next(site for site in pooled if site.tls != "off")
+            other_tls = f"tls: {other.tls}" if other.tls else "the environment's sitekit_tls"
+            problems.append(
+                Problem(
+                    env,
+                    plain.name,
+                    "tls",
+                    f"'off' while site '{other.name}' of the same pool '{name}' has "
+                    f"{other_tls}: the sites of a pool share one scheme (set tls the same way "
+                    "on each, or give this site its own master)",
+                )
+            )
 
     by_name: dict[str, int] = {}
     for index, entry in enumerate(raw):
@@ -460,4 +711,13 @@ def validate(
     if others:
         problems.extend(cross_environment_problems(env, raw, others))
 
-    return Result(sites if not problems else [], problems)
+    if problems:
+        return Result([], problems)
+    return Result(
+        sites,
+        problems,
+        [
+            Pool(name, [s for s in sites if s.pool == name], **values)
+            for name, values in declared.items()
+        ],
+    )

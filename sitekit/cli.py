@@ -48,9 +48,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         if result.ok:
             present = [s for s in result.sites if s.present]
             domains = sum(len(s.domains) for s in present)
+            pools = "".join(
+                f"; pool {pool.name}: {', '.join(s.name for s in pool.present_sites) or 'idle'}"
+                for pool in result.pools
+            )
             print(
                 f"{inv.name}: OK: {len(result.sites)} sites ({len(present)} present), "
-                f"{domains} domains"
+                f"{domains} domains{pools}"
             )
         else:
             failed = True

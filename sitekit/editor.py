@@ -47,7 +47,7 @@ from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from sitekit.catalogue import RESOURCE_FIELDS, Problem, settings_site_id, validate
+from sitekit.catalogue import POOLS_VAR, RESOURCE_FIELDS, Problem, settings_site_id, validate
 from sitekit.domains import DomainError, normalize_domain
 from sitekit.inventory import (
     CATALOGUE_FILE,
@@ -56,10 +56,7 @@ from sitekit.inventory import (
     InventoryError,
     other_catalogues,
 )
-from sitekit.schema import SITE_NAME_RE
-
-#: Site names that cannot be used: ``settings/base.py`` is the module every site imports.
-RESERVED_NAMES = frozenset({"base"})
+from sitekit.schema import RESERVED_NAMES, SITE_NAME_RE
 
 #: The longest brand name: it becomes the name of the site's row in the Sites table.
 BRAND_MAX = 50
@@ -564,8 +561,11 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
     see it yet, and its SITE_ID is free by construction.
     """
     others = other_catalogues(source.inventory_dir)
-    raw = yaml.safe_load(after)[CATALOGUE_VAR]
-    result = validate(raw, env=source.env, project_root=source.project_root, others=others)
+    data = yaml.safe_load(after)
+    raw, pools = data[CATALOGUE_VAR], data.get(POOLS_VAR)
+    result = validate(
+        raw, env=source.env, project_root=source.project_root, others=others, pools=pools
+    )
     problems = [
         p
         for p in result.problems
@@ -576,11 +576,15 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
         )
     ]
     if problems:
-        before = yaml.safe_load(source.text)[CATALOGUE_VAR]
+        data = yaml.safe_load(source.text)
         earlier = {
             str(p)
             for p in validate(
-                before, env=source.env, project_root=source.project_root, others=others
+                data[CATALOGUE_VAR],
+                env=source.env,
+                project_root=source.project_root,
+                others=others,
+                pools=data.get(POOLS_VAR),
             ).problems
         }
         problems = [

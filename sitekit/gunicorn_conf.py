@@ -34,10 +34,11 @@ Each site's rendered ``gunicorn.conf.py`` sets its own socket, workers and logs,
 
 Environment this module reads: ``SITEKIT_CURRENT``, the path of the ``current`` release
 symlink, and ``SITEKIT_KSM`` ("1" to opt into KSM; unset, empty or "0": off), from the site's
-supervisor program; ``SITEKIT_WARMUP_HOST``, a host name of the site, and
-``SITEKIT_PUBLIC_SCHEME``, sent as ``X-Forwarded-Proto`` the way nginx forwards every request,
-from its env file (the settings load it into the environment while the master preloads the
-application, so a new canonical domain needs a reload, not a restart).
+supervisor program; ``SITEKIT_WARMUP_HOST``, a host name of the site (for a pooled master,
+one per site, separated by commas), and ``SITEKIT_PUBLIC_SCHEME``, sent as
+``X-Forwarded-Proto`` the way nginx forwards every request, from its env file (the settings
+load it into the environment while the master preloads the application, so a new canonical
+domain needs a reload, not a restart).
 """
 
 from __future__ import annotations
@@ -103,8 +104,9 @@ def _warm_up_request(server, app, host: str, path: str) -> None:
 
 
 def _warm_up(server) -> None:
-    host = os.environ.get("SITEKIT_WARMUP_HOST", "")
-    if not host:
+    # One host name per site the master serves (a pooled master's are comma-separated).
+    hosts = [h.strip() for h in os.environ.get("SITEKIT_WARMUP_HOST", "").split(",") if h.strip()]
+    if not hosts:
         return
     app = server.app.wsgi()
     started = time.monotonic()
@@ -115,21 +117,23 @@ def _warm_up(server) -> None:
             if round_ == 1:
                 # What the application logs below ERROR (the 404 warning) is logged once.
                 logging.disable(max(logging_disabled, logging.WARNING))
-            for path in WARMUP_PATHS:
-                if path in failures:
-                    continue
-                try:
-                    _warm_up_request(server, app, host, path)
-                except Exception as exc:  # a warm-up failure must never stop the master
-                    failures[path] = exc
+            for host in hosts:
+                for path in WARMUP_PATHS:
+                    if (host, path) in failures:
+                        continue
+                    try:
+                        _warm_up_request(server, app, host, path)
+                    except Exception as exc:  # a warm-up failure must never stop the master
+                        failures[host, path] = exc
     finally:
         logging.disable(logging_disabled)
-    for path, exc in failures.items():
-        server.log.warning("warm-up request %s failed: %s", path, exc)
+    for (host, path), exc in failures.items():
+        server.log.warning("warm-up request %s%s failed: %s", host, path, exc)
     server.log.info(
-        "warm-up: %d passes over %s in %.2fs",
+        "warm-up: %d passes over %s of %s in %.2fs",
         WARMUP_ROUNDS,
         " ".join(WARMUP_PATHS),
+        ", ".join(hosts),
         time.monotonic() - started,
     )
 

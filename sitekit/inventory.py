@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from sitekit.catalogue import Problem, Result, validate
+from sitekit.catalogue import POOLS_VAR, Problem, Result, validate
 from sitekit.schema import TLS_MODES, tls_mode
 
 CATALOGUE_FILE = Path("group_vars") / "all" / "sites.yml"
@@ -68,6 +68,15 @@ def all_names(root: Path) -> list[str]:
 
 def read_catalogue(inv: Inventory) -> Any:
     """The raw value of ``sitekit_sites`` from the environment's catalogue file."""
+    return _read_catalogue_file(inv)[CATALOGUE_VAR]
+
+
+def read_pools(inv: Inventory) -> Any:
+    """The raw value of ``sitekit_pools`` (None when the catalogue file declares no pool)."""
+    return _read_catalogue_file(inv).get(POOLS_VAR)
+
+
+def _read_catalogue_file(inv: Inventory) -> dict[str, Any]:
     path = inv.catalogue_path
     if not path.is_file():
         raise InventoryError(f"{inv.name}: no catalogue file {path}")
@@ -79,7 +88,7 @@ def read_catalogue(inv: Inventory) -> Any:
         raise InventoryError(f"{inv.name}: {path} cannot be read: {exc}") from None
     if not isinstance(data, dict) or CATALOGUE_VAR not in data:
         raise InventoryError(f"{inv.name}: {path} does not define '{CATALOGUE_VAR}'")
-    return data[CATALOGUE_VAR]
+    return data
 
 
 def other_catalogues(inventory_dir: Path) -> dict[str, Any]:
@@ -157,9 +166,13 @@ def entry_address(inv: Inventory) -> str:
 def check(inv: Inventory) -> Result:
     """Read and validate one environment's catalogue, against its neighbours' domains too."""
     try:
-        raw = read_catalogue(inv)
+        data = _read_catalogue_file(inv)
     except InventoryError as exc:
         return Result([], [Problem(inv.name, "", "", str(exc).removeprefix(f"{inv.name}: "))])
     return validate(
-        raw, env=inv.name, project_root=inv.project_root, others=other_catalogues(inv.path)
+        data[CATALOGUE_VAR],
+        env=inv.name,
+        project_root=inv.project_root,
+        others=other_catalogues(inv.path),
+        pools=data.get(POOLS_VAR),
     )

@@ -27,3 +27,9 @@ def tls_mode(value):
     if value is False:
         return "off"
     return value if isinstance(value, str) and value in TLS_MODES else None
+
+#: Names no site may take: settings modules every site, or a pooled master, uses.
+RESERVED_NAMES = frozenset({"base", "pool", "dev"})
+
+#: The settings module of a pooled master (several sites, each request by its Host).
+POOL_SETTINGS_MODULE = "settings.pool"

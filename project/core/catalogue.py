@@ -55,8 +55,27 @@ class CatalogueSite:
         return site_id, brand["name"]
 
 
+def pool_catalogue():
+    """The sites this process serves as a pooled master (settings.pool, settings.dev), as
+    catalogue entries: what the management commands use when no --catalogue is given."""
+    from django.conf import settings
+
+    sites = getattr(settings, "SITEKIT_POOL_SITES", None)
+    if not sites:
+        raise CommandError("--catalogue is required (only a pooled master knows its sites)")
+    return [
+        CatalogueSite(site["name"], site["domains"][0], "present", site["settings_module"])
+        for site in sites
+    ]
+
+
 def load_catalogue(path):
-    """Parse and validate the catalogue file; raises CommandError on any problem."""
+    """Parse and validate the catalogue file; raises CommandError on any problem.
+
+    Without a path, the sites of the pooled master this process is (:func:`pool_catalogue`).
+    """
+    if path is None:
+        return pool_catalogue()
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

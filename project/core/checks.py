@@ -3,6 +3,30 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+#: Django's middleware that a pooled master must replace by its per-site version.
+POOLED_MIDDLEWARE = {
+    "django.contrib.sessions.middleware.SessionMiddleware":
+        "project.core.pool.PoolSessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware": "project.core.pool.PoolCsrfViewMiddleware",
+}
+
+
+def _cookie_errors(site, names, where):
+    errors = []
+    for kind, default in (("SESSION", "sessionid"), ("CSRF", "csrftoken")):
+        name = names[kind]
+        if not site or name != f"{site}_{default}":
+            errors.append(
+                Error(
+                    f"{where}{kind}_COOKIE_NAME is {name!r}: each site names its cookies after "
+                    "itself",
+                    hint=f'Set {kind}_COOKIE_NAME = f"{{SITEKIT_SITE}}_{default}" in the '
+                    "site's settings module.",
+                    id="sitekit.E001",
+                )
+            )
+    return errors
+
 
 @register(Tags.security)
 def check_site_cookies(app_configs, **kwargs):
@@ -11,20 +35,31 @@ def check_site_cookies(app_configs, **kwargs):
     Sites share one database and may share a parent domain (harbor.example.com and
     meadow.example.com): a cookie with a Domain attribute, or a name another site also uses,
     would let one site's cookie be sent to and read by another.
+
+    A pooled master (settings.pool) checks every site of the pool (its own settings module's
+    cookie names), and that its middleware uses each site's names (sitekit.E003).
     """
-    site = getattr(settings, "SITEKIT_SITE", "")
     errors = []
-    for kind, default in (("SESSION", "sessionid"), ("CSRF", "csrftoken")):
-        name = getattr(settings, f"{kind}_COOKIE_NAME")
-        if not site or name != f"{site}_{default}":
-            errors.append(
-                Error(
-                    f"{kind}_COOKIE_NAME is {name!r}: each site names its cookies after itself",
-                    hint=f'Set {kind}_COOKIE_NAME = f"{{SITEKIT_SITE}}_{default}" in the '
-                    "site's settings module.",
-                    id="sitekit.E001",
+    pool_sites = getattr(settings, "SITEKIT_POOL_SITES", None)
+    if pool_sites:
+        for site in pool_sites:
+            names = {"SESSION": site["session_cookie_name"], "CSRF": site["csrf_cookie_name"]}
+            errors += _cookie_errors(site["name"], names, f"{site['settings_module']}: ")
+        for django_name, pooled_name in POOLED_MIDDLEWARE.items():
+            if django_name in settings.MIDDLEWARE or pooled_name not in settings.MIDDLEWARE:
+                errors.append(
+                    Error(
+                        f"a pooled master must use {pooled_name}, not {django_name}: Django's "
+                        "reads one cookie name for every site",
+                        hint=f"Replace {django_name} by {pooled_name} in MIDDLEWARE.",
+                        id="sitekit.E003",
+                    )
                 )
-            )
+    else:
+        site = getattr(settings, "SITEKIT_SITE", "")
+        names = {kind: getattr(settings, f"{kind}_COOKIE_NAME") for kind in ("SESSION", "CSRF")}
+        errors += _cookie_errors(site, names, "")
+    for kind in ("SESSION", "CSRF"):
         domain = getattr(settings, f"{kind}_COOKIE_DOMAIN")
         if domain is not None:
             errors.append(

@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from .models import Announcement
+from .pool import current
 
 logger = logging.getLogger(__name__)
 
@@ -22,24 +23,30 @@ FALLBACK_500 = (
 
 @require_safe
 def home(request):
-    announcements = Announcement.on_site.all()[:HOME_ANNOUNCEMENTS]
+    # request.site: the site of this request, in a dedicated master (SITE_ID) as in a pooled one.
+    announcements = Announcement.objects.filter(site=request.site)[:HOME_ANNOUNCEMENTS]
     return render(request, "home.html", {"announcements": announcements})
 
 
 @never_cache
 @require_safe
 def healthz(request):
-    """Which site, settings and release this process serves. Read-only."""
+    """Which site, settings and release this process serves. Read-only.
+
+    A pooled master reports the request's site, its SITE_ID and the pool.
+    """
     site = getattr(request, "site", None) or get_current_site(request)
-    return JsonResponse(
-        {
-            "site": settings.SITEKIT_SITE,
-            "settings_module": getattr(settings, "SETTINGS_MODULE", None),
-            "release": settings.SITEKIT_RELEASE_ID,
-            "site_id": settings.SITE_ID,
-            "domain": site.domain,
-        }
-    )
+    pooled = current(request)
+    report = {
+        "site": pooled["name"] if pooled else settings.SITEKIT_SITE,
+        "settings_module": getattr(settings, "SETTINGS_MODULE", None),
+        "release": settings.SITEKIT_RELEASE_ID,
+        "site_id": pooled["site_id"] if pooled else settings.SITE_ID,
+        "domain": site.domain,
+    }
+    if pooled:
+        report["pool"] = settings.SITEKIT_POOL
+    return JsonResponse(report)
 
 
 def page_not_found(request, exception):

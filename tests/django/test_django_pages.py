@@ -102,9 +102,12 @@ class BrokenManager:
     def all(self):
         raise RuntimeError("boom")
 
+    def filter(self, **lookups):
+        raise RuntimeError("boom")
+
 
 class BrokenAnnouncement:
-    on_site = BrokenManager()
+    objects = on_site = BrokenManager()
 
 
 @pytest.mark.parametrize("name", SITE_NAMES)

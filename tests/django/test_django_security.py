@@ -12,13 +12,17 @@ from django.contrib.auth import get_user_model
 
 from sitekit.catalogue import validate
 from sitekit.inventory import find, read_catalogue
+from sitekit.schema import RESERVED_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 FILTERS = REPO / "ansible/collections/ansible_collections/sitekit/deploy/plugins/filter/sitekit.py"
 
 # Every site module under settings/, so that a new site is covered without editing this file.
+# The shared modules (base, pool, dev) are not sites.
 SITE_MODULES = sorted(
-    path.stem for path in (REPO / "settings").glob("*.py") if path.stem not in {"__init__", "base"}
+    path.stem
+    for path in (REPO / "settings").glob("*.py")
+    if path.stem != "__init__" and path.stem not in RESERVED_NAMES
 )
 
 
@@ -71,6 +75,22 @@ def check_deploy(env, module):
          "--settings", f"settings.{module}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
+
+
+def test_deploy_check_passes_for_a_pool_of_every_sites_production_settings(tmp_path):
+    """settings.pool over https, serving every production site, as a pool's env file sets it."""
+    sites = [catalogue_sites()[name].as_dict() for name in SITE_MODULES]
+    env = production_env(tmp_path, SITE_MODULES[0])
+    for key in ("SITEKIT_ALLOWED_HOSTS", "SITEKIT_CSRF_TRUSTED_ORIGINS", "SITEKIT_HSTS"):
+        env.pop(key)
+    env.update(
+        SITEKIT_POOL="shared",
+        SITEKIT_POOL_SITES=_filters().pool_sites(sites, "https", 443),
+        SITEKIT_SECRET_KEY=_filters().site_secret(secrets.token_urlsafe(48), "shared"),
+    )
+    result = check_deploy(env, "pool")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
 
 
 def test_every_site_module_is_in_a_catalogue():

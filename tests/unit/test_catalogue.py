@@ -71,7 +71,10 @@ def test_valid_catalogue_is_normalised_with_defaults_and_settings():
         "tls": None,
         "settings_module": "settings.harbor",
         "site_id": 1,
+        "pool": None,
         "canonical_domain": "harbor.localhost",
+        "master": "harbor",
+        "master_settings_module": "settings.harbor",
     }
     meadow = by_name["meadow"]
     assert (meadow["workers"], meadow["threads"], meadow["site_id"]) == (2, 1, 2)

@@ -33,6 +33,7 @@ def test_filters_are_registered_under_their_names():
         "server_names_hash",
         "nginx_open_files",
         "sync_catalogue",
+        "pool_sites",
         "private_addresses",
         "tls_mode",
         "tls_sites",

@@ -52,7 +52,10 @@ class Command(BaseCommand):
     help = "Render the static pages nginx serves while a site's master cannot answer."
 
     def add_arguments(self, parser):
-        parser.add_argument("--catalogue", required=True, help="catalogue JSON file")
+        parser.add_argument(
+            "--catalogue",
+            help="catalogue JSON file (default, in a pooled master: the pool's sites)",
+        )
         parser.add_argument("--out", required=True, help="directory of the pages, one per site")
 
     def handle(self, *args, catalogue, out, **options):

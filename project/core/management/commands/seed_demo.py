@@ -25,7 +25,10 @@ class Command(BaseCommand):
     help = "Create a welcome announcement for present catalogue sites that have none."
 
     def add_arguments(self, parser):
-        parser.add_argument("--catalogue", required=True, help="catalogue JSON file")
+        parser.add_argument(
+            "--catalogue",
+            help="catalogue JSON file (default, in a pooled master: the pool's sites)",
+        )
         parser.add_argument(
             "--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)"
         )

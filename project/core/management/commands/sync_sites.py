@@ -24,7 +24,10 @@ class Command(BaseCommand):
     help = "Create or update the Site rows of the catalogue's present sites."
 
     def add_arguments(self, parser):
-        parser.add_argument("--catalogue", required=True, help="catalogue JSON file")
+        parser.add_argument(
+            "--catalogue",
+            help="catalogue JSON file (default, in a pooled master: the pool's sites)",
+        )
         parser.add_argument(
             "--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)"
         )

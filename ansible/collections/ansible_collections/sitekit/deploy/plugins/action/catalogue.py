@@ -26,7 +26,11 @@ class ActionModule(ActionBase):
         inventory_dir = args.get("inventory_dir") or (task_vars or {}).get("inventory_dir")
         others = other_catalogues(Path(str(inventory_dir))) if inventory_dir else {}
         checked = validate(
-            args.get("sites"), env=env, project_root=args.get("project_root"), others=others
+            args.get("sites"),
+            env=env,
+            project_root=args.get("project_root"),
+            others=others,
+            pools=args.get("pools") or None,
         )
         result["changed"] = False
         if not checked.ok:
@@ -39,7 +43,11 @@ class ActionModule(ActionBase):
             )
             return result
         sites = [site.as_dict() for site in checked.sites]
-        result["ansible_facts"] = {"sitekit_catalogue": sites}
+        result["ansible_facts"] = {
+            "sitekit_catalogue": sites,
+            "sitekit_pool_catalogue": [pool.as_dict() for pool in checked.pools],
+            "sitekit_masters": checked.masters(),
+        }
         present = sum(1 for site in sites if site["state"] == "present")
         result["msg"] = f"{len(sites)} sites valid ({present} present)"
         return result

@@ -131,6 +131,27 @@ def sync_catalogue(sites):
     ]
 
 
+def pool_sites(sites, scheme="https", port=None):
+    """``SITEKIT_POOL_SITES`` of a pooled master (settings.pool), as compact JSON: per present
+    site of the pool its name, domains, CSRF origins and HSTS policy. The rest of each site
+    (SITE_ID, brand, URLconf, cookie names) comes from its own settings module."""
+    import json
+
+    return json.dumps(
+        [
+            {
+                "name": s["name"],
+                "domains": list(s["domains"]),
+                "csrf_trusted_origins": origins(s["domains"], scheme, port),
+                "hsts": s.get("hsts", "subdomains"),
+            }
+            for s in sites
+            if s.get("state", "present") == "present"
+        ],
+        separators=(",", ":"),
+    )
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -143,5 +164,6 @@ class FilterModule:
             "server_names_hash": server_names_hash,
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
+            "pool_sites": pool_sites,
             "private_addresses": private_addresses,
         }

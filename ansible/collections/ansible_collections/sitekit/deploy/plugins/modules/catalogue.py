@@ -12,7 +12,10 @@ description:
     belongs to one environment only). The other environments are the directories next to
     the inventory (C(inventories/*)); only their plaintext catalogue files
     (C(group_vars/all/sites.yml)) are read, and one that cannot be read is left out.
-  - Otherwise sets the fact C(sitekit_catalogue), the sites with every default filled in.
+  - Otherwise sets the facts C(sitekit_catalogue), the sites with every default filled in
+    (each with C(pool), C(master) and C(master_settings_module)), C(sitekit_pool_catalogue),
+    the pools declared in C(sitekit_pools), and C(sitekit_masters), the gunicorn masters the
+    environment runs (one per present dedicated site, one per pool with a present site).
 version_added: "0.1.0"
 options:
   sites:
@@ -20,6 +23,12 @@ options:
     type: list
     elements: raw
     required: true
+  pools:
+    description:
+      - The pools, usually C({{ sitekit_pools | default({}) }}) - pool name to the resources
+        of its master. A site joins one with C(pool: NAME).
+    type: raw
+    default: {}
   environment:
     description: Environment name used in messages.
     type: str
@@ -41,6 +50,7 @@ EXAMPLES = r"""
 - name: Validate the site catalogue
   sitekit.deploy.catalogue:
     sites: "{{ sitekit_sites }}"
+    pools: "{{ sitekit_pools | default({}) }}"
     environment: "{{ sitekit_env }}"
     project_root: "{{ playbook_dir | dirname }}"
 """
@@ -52,7 +62,7 @@ problems:
   elements: str
   returned: failure
 ansible_facts:
-  description: C(sitekit_catalogue), the normalised sites.
+  description: C(sitekit_catalogue), C(sitekit_pool_catalogue) and C(sitekit_masters).
   type: dict
   returned: success
 """

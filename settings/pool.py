@@ -1,0 +1,77 @@
+"""A pooled master: one process serving several sites, each request by its Host.
+
+Run with ``DJANGO_SETTINGS_MODULE=settings.pool`` and, from the pool's env file:
+
+    SITEKIT_POOL          the pool's name (names its cookies-of-last-resort and the
+                          X-Sitekit-Pool header)
+    SITEKIT_POOL_SITES    JSON list of the pool's sites: name, domains, csrf_trusted_origins,
+                          hsts (see settings.base.pool_sites)
+
+Nothing about a site is written here: its SITE_ID, SITEKIT_SITE, ROOT_URLCONF, SITEKIT_BRAND
+and cookie names come from its own module (settings/<site>.py). project.core.pool picks the
+site per request: its URLconf (request.urlconf), its Site row (request.site; SITE_ID is
+deliberately unset, so get_current_site() finds the site by Host), its templates and brand,
+its cookies, CSRF origins and HSTS policy. A Host that is none of the pool's domains is
+refused with 400 (DisallowedHost) before any view runs.
+"""
+
+import re
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *
+from .base import _env, pool_sites
+
+SITEKIT_POOL = _env("SITEKIT_POOL")
+if not re.fullmatch(r"[a-z][a-z0-9_]{0,28}", SITEKIT_POOL):
+    raise ImproperlyConfigured(f"SITEKIT_POOL must be the pool's name, got {SITEKIT_POOL!r}")
+
+SITEKIT_POOL_SITES = pool_sites(_env("SITEKIT_POOL_SITES"))
+
+# No site of its own: the request's site is picked by Host (project.core.pool).
+SITEKIT_SITE = ""
+SITEKIT_BRAND = None
+ROOT_URLCONF = "project.core.pool_urls"  # only a request no site claims could use it
+
+# Every domain of the pool's sites (wildcards as Django's leading dot); the exact site is
+# chosen per request.
+ALLOWED_HOSTS = list(
+    dict.fromkeys(
+        domain[1:] if domain.startswith("*.") else domain
+        for site in SITEKIT_POOL_SITES
+        for domain in site["domains"]
+    )
+)
+# Each site trusts its own origins only (project.core.pool.PoolCsrfViewMiddleware).
+CSRF_TRUSTED_ORIGINS = []
+
+# Never sent: the pool's middleware uses the request's site's cookie names. Named after the
+# pool, which no site may be named after.
+SESSION_COOKIE_NAME = f"{SITEKIT_POOL}_sessionid"
+CSRF_COOKIE_NAME = f"{SITEKIT_POOL}_csrftoken"
+
+_POOLED_MIDDLEWARE = {
+    "django.contrib.sessions.middleware.SessionMiddleware":
+        "project.core.pool.PoolSessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware": "project.core.pool.PoolCsrfViewMiddleware",
+    # PoolSiteMiddleware sets request.site itself.
+    "django.contrib.sites.middleware.CurrentSiteMiddleware": None,
+}
+MIDDLEWARE = [_POOLED_MIDDLEWARE.get(name, name) for name in MIDDLEWARE]
+MIDDLEWARE = [name for name in MIDDLEWARE if name]
+# Right after the release header (which then names the site on every response, 400 included)
+# and before everything that reads the Host, the URLconf or the site.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("project.core.middleware.ReleaseHeaderMiddleware") + 1,
+    "project.core.pool.PoolSiteMiddleware",
+)
+# Django's SecurityMiddleware stays (and so do its deployment checks); just inside it, the
+# site's own HSTS header, which Django's then leaves as it is.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "project.core.pool.PoolHstsMiddleware",
+)
+
+# security.W003 looks for Django's CsrfViewMiddleware by name; the pool runs it once per site
+# (project.core.pool.PoolCsrfViewMiddleware), which sitekit.E003 requires instead.
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W003"]

@@ -1,0 +1,3 @@
+from settings.meadow import *  # noqa: F403
+
+ROOT_URLCONF = "tests.django.poolsites.urls_meadow"
