@@ -18,12 +18,21 @@ measured in the same run, so the machine's noise is shared). Then it checks that
 answers from the new release, that the masters kept their pids (reloaded in place), and that the
 new domain is served.
 
+With ``--move SITE`` the deploys under load move a site between a pool and its own master
+instead: the stack is first deployed with SITE and the next present site in pool ``shared``
+(``sitekit site move``), then SITE gets its own master (``sitekit site move local SITE
+--dedicated``: one catalogue line, one deploy) and then goes back into the pool (a second
+deploy). Each move is a window of its own; the checks are that SITE is served by its new master
+afterwards (``X-Sitekit-Pool`` on its responses, or not), that the pool's master was reloaded in
+place and that the master the site left is gone.
+
 Exit status: 0 when no request failed and the checks passed, 1 when a request failed or a check
 did not hold, 2 on an error, 130 when interrupted. The stack is stopped on exit (as ``make
 down`` does), also on errors, Ctrl-C, SIGTERM or ``--timeout``.
 
     .venv/bin/python bench/deploy_load.py
     .venv/bin/python bench/deploy_load.py --clients 16 --before 20 --json
+    .venv/bin/python bench/deploy_load.py --move ember
 """
 
 from __future__ import annotations
@@ -105,6 +114,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1800,
         metavar="SECONDS",
         help="overall limit of the run (default: 1800)",
+    )
+    parser.add_argument(
+        "--move",
+        metavar="SITE",
+        help="deploy moves of SITE out of a pool and back instead of a new release",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
@@ -228,6 +242,125 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
             stop_stack(stacks[0], args.tools.parent)
 
 
+POOL = "shared"
+
+
+def pool_header(stack: Stack, host: str) -> str | None:
+    """The pool named by the response for *host* (X-Sitekit-Pool), None for a dedicated master."""
+    answer = request(stack, host, "/healthz")
+    if not answer or answer[0] != 200:
+        raise BenchError(f"{host}/healthz did not answer 200: {answer and answer[0]}")
+    return answer[1].get("x-sitekit-pool")
+
+
+def run_move(args: argparse.Namespace, report: dict, workdir: Path) -> None:
+    logs = workdir / "logs"
+    logs.mkdir()
+    runner = Runner(args.tools, logs, run_timeout=900)
+    pooled, dedicated = workdir / "pooled", workdir / "dedicated"
+    for copy in (pooled, dedicated):
+        copy_checkout(REPO, copy)
+    sites = present_domains(pooled)
+    site = args.move
+    if site not in sites:
+        raise BenchError(f"--move {site}: not a present site of the local catalogue")
+    partner = next(name for name in sites if name != site)
+    for copy in (pooled, dedicated):
+        with open(copy / CATALOGUE, "a", encoding="utf-8") as f:
+            f.write(f"\nsitekit_pools:\n  {POOL}: {{}}\n")
+        for name in (partner, site):
+            sitekit(args.tools, copy, "site", "move", "local", name, "--pool", POOL)
+    sitekit(args.tools, dedicated, "site", "move", "local", site, "--dedicated")
+
+    root, port, tls_port = workdir / "stack", free_port(), free_port()
+    stacks = {
+        "pooled": Stack("pooled", pooled, root, port, list(sites), tls_port=tls_port),
+        "dedicated": Stack("dedicated", dedicated, root, port, list(sites), tls_port=tls_port),
+    }
+    report["stack"] = {
+        "root": str(root),
+        "port": port,
+        "tls_port": tls_port,
+        "sites": len(sites),
+        "domains": sum(len(d) for d in sites.values()),
+    }
+    report["move"] = {"site": site, "pool": POOL, "pool_sites": [partner, site]}
+    checks: dict[str, bool] = {}
+    report["checks"] = checks
+    try:
+        log(f"deploying {len(sites)} sites, {partner} and {site} in pool {POOL}, on port {port}")
+        runner.playbook(stacks["pooled"], "converge")
+        hosts = [d for domains in sites.values() for d in domains]
+        start = pool_header(stacks["pooled"], sites[site][0])
+        checks[f"{site} starts in pool {POOL}"] = start == POOL
+        ca = common.stack_ca(root)
+        windows: dict[str, list] = {}
+        seconds: dict[str, float] = {}
+        with Load(
+            tls_port,
+            hosts,
+            clients=args.clients,
+            connect=lambda host: common.https_connection(tls_port, host, ca),
+        ) as load:
+            time.sleep(2)  # warm up, not measured
+            t0 = time.monotonic()
+            time.sleep(args.before)
+            windows["before"] = load.between(t0, time.monotonic())
+            for label, target in (("out of the pool", "dedicated"), ("back", "pooled")):
+                before = masters(root)
+                log(f"moving {site} {label} under load")
+                t1 = time.monotonic()
+                deploy = runner.playbook(stacks[target], "deploy")
+                windows[f"move {label}"] = load.between(t1, time.monotonic())
+                seconds[f"move {label}"] = round(deploy.seconds, 1)
+                after = masters(root)
+                host = sites[site][0]
+                if target == "dedicated":
+                    checks[f"{site} served by its own master"] = (
+                        pool_header(stacks[target], host) is None and site in after
+                    )
+                else:
+                    checks[f"{site} served by pool {POOL} again"] = (
+                        pool_header(stacks[target], host) == POOL
+                    )
+                    checks[f"{site}'s own master stopped"] = site not in after
+                checks[f"pool master reloaded in place ({label})"] = (
+                    before.get(POOL) is not None and after.get(POOL) == before.get(POOL)
+                )
+            t2 = time.monotonic()
+            time.sleep(args.after)
+            windows["after"] = load.between(t2, time.monotonic())
+        report["deploy_seconds"] = seconds
+        report["windows"] = {k: summary(v) for k, v in windows.items()}
+        report["failed"] = sum(w["failed"] for w in report["windows"].values())
+        for name, domains in sites.items():
+            for host in domains:
+                answer = request(stacks["pooled"], host)
+                checks.setdefault("every domain answers 200 at the end", True)
+                if not (answer and answer[0] == 200 and answer[1].get("x-sitekit-site") == name):
+                    checks["every domain answers 200 at the end"] = False
+    finally:
+        with common.shielded():
+            stop_stack(stacks["pooled"], args.tools.parent)
+
+
+def print_move_report(report: dict, args: argparse.Namespace) -> None:
+    stack, move = report["stack"], report["move"]
+    print(
+        f"moving a site under load: {move['site']} between pool {move['pool']} (with "
+        f"{move['pool_sites'][0]}) and its own master; {stack['sites']} sites, "
+        f"{stack['domains']} domains, {args.clients} clients, machine load "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    for name, value in report["deploy_seconds"].items():
+        print(f"  {name}: one catalogue line, one deploy: {value} s")
+    for name, figures in report["windows"].items():
+        print("  " + describe(f"{name:>20}", figures))
+    print(f"  failed requests in all: {report['failed']} (target: 0)")
+    for check, ok in report["checks"].items():
+        print(f"  {'ok  ' if ok else 'FAIL'} {check}")
+
+
 def print_report(report: dict, args: argparse.Namespace) -> None:
     stack = report["stack"]
     print(
@@ -255,13 +388,16 @@ def main(argv: list[str] | None = None) -> int:
     workdir = common.make_workdir("sitekit-deploy-load-")
     report: dict = {}
     try:
-        status, _ = common.run_guarded(args.timeout, lambda: run(args, report, workdir))
+        work = run_move if args.move else run
+        status, _ = common.run_guarded(args.timeout, lambda: work(args, report, workdir))
     finally:
         common.remove_workdir(workdir, args.keep)
     if status:
         return status
     if args.json:
         print(json.dumps(report, indent=2))
+    elif args.move:
+        print_move_report(report, args)
     else:
         print_report(report, args)
     return 0 if report["failed"] == 0 and all(report["checks"].values()) else 1

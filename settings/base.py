@@ -219,6 +219,11 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-sitekit-development-only-never-use-this-key"  # noqa: S105
 
+# Keys whose signatures stay valid (sessions, password-reset links): a pool's master accepts
+# its sites' own keys, a dedicated site its environment's pools' keys, so that moving a site
+# between a pool and its own master keeps its users signed in.
+SECRET_KEY_FALLBACKS = _env_list("SITEKIT_SECRET_KEY_FALLBACKS", [])
+
 ALLOWED_HOSTS = _env_list(
     "SITEKIT_ALLOWED_HOSTS", [".localhost", "localhost", "127.0.0.1", "[::1]"]
 )

@@ -182,6 +182,17 @@ def cmd_site_remove(args: argparse.Namespace) -> int:
     return _show_change(editor.remove_site(_source(args), args.name), args.dry_run)
 
 
+def cmd_site_move(args: argparse.Namespace) -> int:
+    if args.pool is None and not args.dedicated:
+        raise inventory.InventoryError("say where: --pool POOL or --dedicated")
+    if args.pool is not None and args.workers is not None:
+        raise inventory.InventoryError(
+            "--workers is for --dedicated: a pooled site runs with its pool's resources"
+        )
+    change = editor.move_site(_source(args), args.name, args.pool, workers=args.workers)
+    return _show_change(change, args.dry_run)
+
+
 def _ansible_playbook() -> str:
     """ansible-playbook of this interpreter's environment (the tooling virtualenv), else PATH's."""
     beside = Path(sys.executable).parent / "ansible-playbook"
@@ -382,6 +393,32 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
     sremove.add_argument("env", metavar="ENV", help=env_help)
     sremove.add_argument("name", metavar="NAME", help="the site's name, as in the catalogue")
     sremove.set_defaults(func=cmd_site_remove)
+    smove = site_sub.add_parser(
+        "move",
+        parents=[common, edit],
+        help="move a site into a pool, or onto its own master",
+        description="Set the site's pool (--pool POOL: it is then served by that pool's "
+        "master, with the pool's resources, so its own resource fields are removed) or "
+        "remove it (--dedicated: its own master again, with the default resources or "
+        "--workers N). POOL must be declared in sitekit_pools. The next deploy starts the "
+        "master that will serve the site, points the site's nginx server block at it and only "
+        "then stops or reloads the master it left: no request fails during the move.",
+        epilog=EDIT_EPILOG,
+    )
+    smove.add_argument("env", metavar="ENV", help=env_help)
+    smove.add_argument("name", metavar="NAME", help="the site's name, as in the catalogue")
+    where = smove.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pool", metavar="POOL", help="the pool whose master will serve it")
+    where.add_argument(
+        "--dedicated", action="store_true", help="serve it by its own master again"
+    )
+    smove.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --dedicated: its master's worker processes, 1 to 64 (default: 2)",
+    )
+    smove.set_defaults(func=cmd_site_move)
 
 
 def _add_plan_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -317,6 +317,24 @@ class _Document:
                 self._move_tail(before, (entry, key, 2), entry.lc.col)
         self.expected[index][key] = value if not isinstance(value, CommentedSeq) else list(value)
 
+    def delete_field(self, index: int, key: str) -> None:
+        """Remove ``key`` and its line; the comments and blank lines after that line stay."""
+        entry = self.sites[index]
+        keys = list(entry)
+        token = _get((entry, key, 2))
+        del entry[key]
+        del self.expected[index][key]
+        position = keys.index(key)
+        if token is None or position == 0 or entry.fa.flow_style():
+            return
+        _own, _newline, following = token.value.partition("\n")
+        if following:
+            previous = keys[position - 1]
+            value = entry[previous]
+            slot = _tail_slot(value) if _is_block(value) else (entry, previous, 2)
+            if slot is not None:
+                _append_comment(slot, following)
+
     def append_entry(self, fields: dict[str, Any], flow_domains: bool) -> None:
         sites = self.sites
         entry = CommentedMap()
@@ -1083,6 +1101,61 @@ def remove_site(source: Source, name: str) -> Change:
         f"project/sites/{name}/)",
         f"bring it back with: sitekit site add {env} {name}",
     ]
+    return _finish(doc, [], summary)
+
+
+def move_site(source: Source, name: str, pool: str | None, workers: int | None = None) -> Change:
+    """Put ``name`` in ``pool`` (its resource fields go: the pool's master has its own), or,
+    with ``pool`` None, give it its own master again (with ``workers`` when given)."""
+    env = source.env
+    doc, problems = _load(source)
+    if doc is None:
+        return _refused(source, [], problems)
+    index, problems = _one_entry(doc, env, name, "nothing to move")
+    if index is None:
+        return _refused(source, [], problems)
+    entry = doc.expected[index]
+    where = _where(env, name)
+    current = entry.get("pool")
+    if current == pool and (pool or workers is None or entry.get("workers") == workers):
+        state = f"already in pool '{pool}'" if pool else "already served by its own master"
+        return Change(source, source.text, [f"{where}: {state}"])
+    deploy = f"the next deploy of {env} ({DEPLOY_HINT.format(env=env)}), on every host:"
+    if pool:
+        dropped = [f"{key}: {entry[key]}" for key in RESOURCE_FIELDS if key in entry]
+        for key in RESOURCE_FIELDS:
+            if key in entry:
+                doc.delete_field(index, key)
+        doc.set_field(index, "pool", pool)
+        summary = [f"{where}: now in pool '{pool}'"]
+        if dropped:
+            summary.append(
+                f"its own resources go ({', '.join(dropped)}): the pool's master has its own "
+                f"(sitekit_pools.{pool})"
+            )
+        summary += [
+            deploy,
+            f"  - starts the master of pool '{pool}' if it is not running, or reloads it "
+            f"gracefully with {name} among its sites",
+            f"  - points {name}'s nginx server block at that master's socket",
+            f"  - then stops {name}'s own master (once nginx no longer sends it requests)",
+        ]
+    else:
+        if current is not None:
+            doc.delete_field(index, "pool")
+        if workers is not None:
+            doc.set_field(index, "workers", workers)
+        summary = [f"{where}: now served by its own master"]
+        summary += [
+            deploy,
+            f"  - starts {name}'s own master (sitekit-{name})",
+            f"  - points {name}'s nginx server block at its socket",
+        ]
+        if current is not None:
+            summary.append(
+                f"  - then reloads the master of pool '{current}' without {name} (or stops it, "
+                "when it has no site left)"
+            )
     return _finish(doc, [], summary)
 
 

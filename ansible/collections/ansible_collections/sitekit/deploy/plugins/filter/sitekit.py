@@ -61,6 +61,11 @@ def site_secret(base, name):
     return hmac.new(str(base).encode(), message, hashlib.sha256).hexdigest()
 
 
+def site_secret_of(name, base):
+    """:func:`site_secret` with the name first, for ``map``: the keys of several sites."""
+    return site_secret(base, name)
+
+
 def _pow2(n):
     size = 1
     while size < n:
@@ -161,6 +166,7 @@ class FilterModule:
             "hsts_header": hsts_header,
             "origins": origins,
             "site_secret": site_secret,
+            "site_secret_of": site_secret_of,
             "server_names_hash": server_names_hash,
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
