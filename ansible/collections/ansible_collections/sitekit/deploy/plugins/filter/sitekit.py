@@ -157,6 +157,36 @@ def pool_sites(sites, scheme="https", port=None):
     )
 
 
+def pool_keeps(results, present):
+    """Sites each pool's master keeps serving while they move to another master, by pool.
+
+    ``results`` are the ``slurp`` results of the pools' env files (loop variable ``site``: the
+    master); ``present`` the names of the catalogue's present sites. A site the pool serves now
+    (its env file's SITEKIT_POOL_SITES) that is still present but no longer one of the pool's
+    sites is kept until nginx has switched it to its new master.
+    """
+    import base64
+    import json
+
+    keeps = {}
+    for result in results or []:
+        master = result.get("site") or {}
+        if "content" not in result or master.get("kind") != "pool":
+            continue
+        text = base64.b64decode(result["content"]).decode("utf-8", "replace")
+        serving = []
+        for line in text.splitlines():
+            if line.startswith("SITEKIT_POOL_SITES="):
+                try:
+                    serving = [s["name"] for s in json.loads(line.split("=", 1)[1])]
+                except (ValueError, TypeError, KeyError):
+                    serving = []
+        kept = [n for n in serving if n in present and n not in master.get("sites", [])]
+        if kept:
+            keeps[master["name"]] = kept
+    return keeps
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -171,5 +201,6 @@ class FilterModule:
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
             "pool_sites": pool_sites,
+            "pool_keeps": pool_keeps,
             "private_addresses": private_addresses,
         }
