@@ -1,0 +1,155 @@
+"""A catalogue that mixes dedicated and pooled sites, deployed by the real playbook.
+
+The local catalogue's sites with the first and the last in pool ``shared`` and the others on
+their own masters (the catalogue passed as extra vars, so the sites and domains stay the local
+inventory's): each site answers with its own brand, content and 404 by Host, pooled or not;
+one master per dedicated site plus one for the pool; several server blocks point at the pool's
+socket; unknown hosts never reach a master. Then the last site moves out of the pool and back
+(one field, one deploy each): the master it left drops it only after nginx has switched.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.e2e.stack import BIN, ROOT, Stack, brand, catalogue, free_port, masters
+
+pytestmark = pytest.mark.e2e
+
+POOL = "shared"
+RESOURCES = ("workers", "threads", "timeout", "graceful_timeout", "max_requests",
+             "max_requests_jitter", "backlog")
+
+
+def present():
+    return [s for s in catalogue() if s.get("state", "present") == "present"]
+
+
+def mixed(pooled: list[str]) -> dict:
+    """The local catalogue with *pooled* sites in pool ``shared`` (their resources dropped)."""
+    sites = []
+    for site in catalogue():
+        site = dict(site)
+        if site["name"] in pooled:
+            site = {k: v for k, v in site.items() if k not in RESOURCES}
+            site["pool"] = POOL
+        sites.append(site)
+    return {"sitekit_sites": sites, "sitekit_pools": {POOL: {"workers": 2, "threads": 4}}}
+
+
+@pytest.fixture(scope="module")
+def pooled_names():
+    names = [s["name"] for s in present()]
+    assert len(names) >= 3, "the local catalogue needs 3 sites for a mixed catalogue"
+    return [names[0], names[-1]]
+
+
+@pytest.fixture(scope="module")
+def pooled_stack(tmp_path_factory, pooled_names):
+    root = tmp_path_factory.mktemp("pooled")
+    port = free_port()
+    tls_port = next(p for p in iter(free_port, None) if p != port)
+    deployed = Stack(root, port, tls_port)
+    deployed.catalogues = {}
+    for label, names in (("mixed", pooled_names), ("moved", pooled_names[:1])):
+        path = root.parent / f"{root.name}-{label}.json"
+        path.write_text(json.dumps(mixed(names)))
+        deployed.catalogues[label] = f"@{path}"
+    first = deployed.playbook("-e", deployed.catalogues["mixed"])
+    try:
+        assert first.returncode == 0, first.output[-6000:]
+        yield deployed
+    finally:
+        subprocess.run(["make", "-s", "down", f"STACK={root}", f"VENV={BIN.parent}"],
+                       cwd=ROOT, capture_output=True, timeout=120, check=False)
+
+
+def test_one_master_per_dedicated_site_and_one_for_the_pool(pooled_stack, pooled_names):
+    dedicated = [s["name"] for s in present() if s["name"] not in pooled_names]
+    assert sorted(masters(pooled_stack)) == sorted([*dedicated, POOL])
+    # the pool's master runs settings.pool; its env file names its sites, readable by it only
+    env = pooled_stack.root / "etc" / "sites" / f"{POOL}.env"
+    assert oct(env.stat().st_mode & 0o777) == "0o600"
+    lines = dict(line.split("=", 1) for line in env.read_text().splitlines()
+                 if line and not line.startswith("#"))
+    assert lines["DJANGO_SETTINGS_MODULE"] == "settings.pool"
+    assert [s["name"] for s in json.loads(lines["SITEKIT_POOL_SITES"])] == pooled_names
+    # one server block per site; the pooled ones point at the pool's socket
+    for site in present():
+        block = (pooled_stack.root / "etc" / "nginx" / "sites" / f"{site['name']}.conf").read_text()
+        master = POOL if site["name"] in pooled_names else site["name"]
+        assert f"server unix:{pooled_stack.root}/run/{master}/gunicorn.sock" in block
+
+
+def test_every_site_answers_with_its_own_brand_content_and_404(pooled_stack, pooled_names):
+    for site in present():
+        for host in site["domains"]:
+            status, headers, body = pooled_stack.request(host)
+            assert status == 200, (host, body[:300])
+            assert headers["X-Sitekit-Site"] == site["name"]
+            assert headers.get("X-Sitekit-Pool") == (
+                POOL if site["name"] in pooled_names else None), host
+            assert f"<title>{brand(site['name'])}" in body, host
+            assert pooled_stack.health(host)["site"] == site["name"]
+            status, headers, body = pooled_stack.request(host, "/no-such-page/")
+            assert status == 404, host
+            assert headers["X-Sitekit-Site"] == site["name"]
+            assert brand(site["name"]) in body and "Page not found" in body, host
+
+
+def test_unknown_hosts_never_reach_the_pool(pooled_stack, pooled_names):
+    log = pooled_stack.root / "log" / "sites" / POOL / "access.log"
+    before = log.read_text()
+    first = pooled_names[0]
+    known = next(s for s in present() if s["name"] == first)["domains"][0]
+    for host in ("unknown.example.org", f"evil.{known}", "127.0.0.1"):
+        request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        assert pooled_stack.raw(request) is None, host  # http: closed without an answer
+        # https, with a pooled site's name as SNI: nginx's 421
+        status, headers, _ = pooled_stack.request(host, server_name=known)
+        assert status == 421 and "X-Sitekit-Site" not in headers, host
+    # straight at the pool's socket, a host of a site outside the pool is refused by Django
+    dedicated = next(s for s in present() if s["name"] not in pooled_names)
+    status, headers = pooled_stack.over_socket(POOL, dedicated["domains"][0], "/",
+                                               {"X-Forwarded-Proto": "https"})
+    assert status == 400
+    assert [line for line in log.read_text()[len(before):].splitlines()
+            if "evil" in line or "unknown" in line] == []
+
+
+def test_a_second_run_changes_nothing(pooled_stack):
+    run = pooled_stack.playbook("-e", pooled_stack.catalogues["mixed"])
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.recap["changed"] == 0, run.output[-4000:]
+
+
+def test_a_site_moves_out_of_the_pool_and_back(pooled_stack, pooled_names):
+    """One field, one deploy each way (bench/deploy_load.py --move measures it under load)."""
+    moving = pooled_names[-1]
+    host = next(s for s in present() if s["name"] == moving)["domains"][0]
+    pool_pid = masters(pooled_stack)[POOL]
+
+    out = pooled_stack.playbook("-e", pooled_stack.catalogues["moved"])
+    assert out.returncode == 0, out.output[-4000:]
+    now = masters(pooled_stack)
+    assert moving in now and now[POOL] == pool_pid  # its own master; the pool reloaded in place
+    status, headers, _ = pooled_stack.request(host)
+    assert status == 200 and "X-Sitekit-Pool" not in headers
+    # the pool dropped it once nginx had switched: its socket refuses the site's host now
+    status, _ = pooled_stack.over_socket(POOL, host, "/healthz", {"X-Forwarded-Proto": "https"})
+    assert status == 400
+    status, _ = pooled_stack.over_socket(moving, host, "/healthz", {"X-Forwarded-Proto": "https"})
+    assert status == 200
+
+    back = pooled_stack.playbook("-e", pooled_stack.catalogues["mixed"])
+    assert back.returncode == 0, back.output[-4000:]
+    now = masters(pooled_stack)
+    assert moving not in now and now[POOL] == pool_pid
+    status, headers, _ = pooled_stack.request(host)
+    assert status == 200 and headers["X-Sitekit-Pool"] == POOL
+    # what belonged to the master it left is gone
+    assert not (pooled_stack.root / "run" / moving).exists()
+    assert not (pooled_stack.root / "etc" / "sites" / f"{moving}.env").exists()
