@@ -183,8 +183,6 @@ def cmd_site_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_site_move(args: argparse.Namespace) -> int:
-    if args.pool is None and not args.dedicated:
-        raise inventory.InventoryError("say where: --pool POOL or --dedicated")
     if args.pool is not None and args.workers is not None:
         raise inventory.InventoryError(
             "--workers is for --dedicated: a pooled site runs with its pool's resources"

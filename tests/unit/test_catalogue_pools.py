@@ -322,3 +322,75 @@ def test_a_master_carries_what_its_probes_and_scheme_need():
     shared, meadow = result.masters()
     assert (shared["canonical_domain"], shared["tls"]) == ("harbor.localhost", None)
     assert (meadow["canonical_domain"], meadow["tls"]) == ("meadow.localhost", None)
+
+
+# --- sitekit site move ----------------------------------------------------------------------
+
+MOVABLE_SITES_YML = """\
+sitekit_sites:
+  - name: harbor              # the first site
+    domains: [harbor.pools.example]
+    pool: shared
+
+  - name: meadow
+    domains: [meadow.pools.example]
+    workers: 4                # busy: its own master
+
+sitekit_pools:
+  shared: {workers: 2, threads: 4}
+"""
+
+
+def test_site_move_into_a_pool_drops_the_sites_resources(project, capsys):
+    from sitekit.cli import main
+
+    root = project.env("pools", MOVABLE_SITES_YML)
+    catalogue = root / "inventories" / "pools" / "group_vars" / "all" / "sites.yml"
+    assert main(["--project", str(root), "site", "move", "pools", "meadow", "--pool",
+                 "shared"]) == 0
+    out = capsys.readouterr().out
+    assert "pools: site 'meadow': now in pool 'shared'" in out
+    assert "its own resources go (workers: 4)" in out
+    assert "then stops meadow's own master (once nginx no longer sends it requests)" in out
+    # one line changed: the resource line became the pool line; the blank line and the
+    # comment of the next key stay
+    assert catalogue.read_text() == MOVABLE_SITES_YML.replace(
+        "    workers: 4                # busy: its own master\n", "    pool: shared\n"
+    )
+    assert main(["--project", str(root), "check", "pools"]) == 0
+    assert "pool shared: harbor, meadow" in capsys.readouterr().out
+
+
+def test_site_move_to_its_own_master_and_refusals(project, capsys):
+    from sitekit.cli import main
+
+    root = project.env("pools", MOVABLE_SITES_YML)
+    catalogue = root / "inventories" / "pools" / "group_vars" / "all" / "sites.yml"
+    # the pool's last site cannot leave it: the pool would have no site
+    assert main(["--project", str(root), "site", "move", "pools", "harbor", "--dedicated"]) == 1
+    assert "pool 'shared' has no site: put a site in it (pool: shared) or remove it" in (
+        capsys.readouterr().err
+    )
+    assert catalogue.read_text() == MOVABLE_SITES_YML
+    assert main(["--project", str(root), "site", "move", "pools", "meadow", "--pool",
+                 "shared"]) == 0
+    assert main(["--project", str(root), "site", "move", "pools", "harbor", "--dedicated",
+                 "--workers", "3"]) == 0
+    assert "pools: site 'harbor': now served by its own master" in capsys.readouterr().out
+    text = catalogue.read_text()
+    assert "    domains: [harbor.pools.example]\n    workers: 3\n\n  - name: meadow" in text
+    assert main(["--project", str(root), "site", "move", "pools", "harbor", "--pool",
+                 "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "field 'pool': unknown pool 'nope'; pools of this environment: shared" in err
+    assert catalogue.read_text() == text
+    # nothing to do
+    assert main(["--project", str(root), "site", "move", "pools", "harbor", "--dedicated"]) == 0
+    assert "already served by its own master" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as usage:
+        main(["--project", str(root), "site", "move", "pools", "harbor"])
+    assert usage.value.code == 2
+    capsys.readouterr()
+    assert main(["--project", str(root), "site", "move", "pools", "harbor", "--pool",
+                 "shared", "--workers", "2"]) != 0
+    assert "--workers is for --dedicated" in capsys.readouterr().err

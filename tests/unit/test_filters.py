@@ -34,6 +34,8 @@ def test_filters_are_registered_under_their_names():
         "nginx_open_files",
         "sync_catalogue",
         "pool_sites",
+        "pool_keeps",
+        "site_secret_of",
         "private_addresses",
         "tls_mode",
         "tls_sites",
@@ -298,3 +300,36 @@ def test_server_names_hash_sizes_let_nginx_build_the_hash_without_warning(tmp_pa
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "could not build" not in proc.stderr, proc.stderr
+
+
+# --- pool_keeps, site_secret_of ---------------------------------------------------------------
+
+
+def _env_file(*names):
+    import base64
+    import json
+
+    sites = json.dumps([{"name": n, "domains": [f"{n}.example"]} for n in names])
+    text = f"# comment\nSITEKIT_POOL=shared\nSITEKIT_POOL_SITES={sites}\n"
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_pool_keeps_lists_the_present_sites_a_pool_still_serves_but_no_longer_has():
+    results = [
+        # ember moves to its own master, north is now absent, harbor stays
+        {"site": {"name": "shared", "kind": "pool", "sites": ["harbor"]},
+         "content": _env_file("harbor", "ember", "north")},
+        # a new pool: no env file yet
+        {"site": {"name": "fresh", "kind": "pool", "sites": ["meadow"]}, "failed": True},
+        # nothing leaves this one
+        {"site": {"name": "quiet", "kind": "pool", "sites": ["fern"]},
+         "content": _env_file("fern")},
+    ]
+    present = ["harbor", "ember", "meadow", "fern"]
+    assert plugin.pool_keeps(results, present) == {"shared": ["ember"]}
+    assert plugin.pool_keeps([], present) == {}
+
+
+def test_site_secret_of_is_site_secret_with_the_name_first():
+    assert plugin.site_secret_of("harbor", "b" * 40) == plugin.site_secret("b" * 40, "harbor")
+    assert plugin.site_secret_of("harbor", "b" * 40) != plugin.site_secret_of("ember", "b" * 40)
