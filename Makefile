@@ -97,3 +97,4 @@ lint: venv
 
 bench: system-deps venv
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/pool_memory.py
