@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from sitekit.catalogue import validate
-from sitekit.inventory import find, read_catalogue
+from sitekit.inventory import check, find
 from sitekit.schema import RESERVED_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +36,7 @@ def catalogue_sites():
     """Each site of the catalogues by name, production's first, then the other environments'."""
     found = {}
     for env in ("production", "staging", "vagrant", "rehearsal", "local"):
-        result = validate(read_catalogue(find(env, REPO)), env=env)
+        result = check(find(env, REPO))
         assert result.ok, [str(p) for p in result.problems]
         for site in result.sites:
             if site.domains:

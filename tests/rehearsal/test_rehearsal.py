@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.rehearsal.conftest import rehearsal_hosts, rehearsal_sites
+from tests.rehearsal.conftest import rehearsal_hosts, rehearsal_masters, rehearsal_sites
 
 pytestmark = pytest.mark.rehearsal
 
 HOSTS = rehearsal_hosts()
 SITES = rehearsal_sites()
+MASTERS = rehearsal_masters()
+MASTER_OF = {site: m["name"] for m in MASTERS for site in m["sites"]}
 WEB = ["web1", "web2"]
 
 
@@ -137,36 +139,43 @@ def test_nginx_has_the_open_files_its_sites_logs_need(rehearsal, name):
 
 
 @pytest.mark.parametrize("name", WEB)
-def test_one_master_per_site_as_its_own_user(rehearsal, name):
+def test_one_master_per_dedicated_site_and_per_pool_as_its_own_user(rehearsal, name):
+    assert {m["kind"] for m in MASTERS} == {"site", "pool"}  # the catalogue mixes both
     host = rehearsal.host(name)
     running = processes(host)
-    for site in SITES:
-        masters = [p for p in running if p["args"] == f"gunicorn: master [sitekit-{site['name']}]"]
-        assert len(masters) == 1, masters
-        master = masters[0]
-        assert master["user"] == f"sk-{site['name']}"
+    titles = sorted(p["args"] for p in running if p["args"].startswith("gunicorn: master"))
+    assert titles == sorted(f"gunicorn: master [sitekit-{m['name']}]" for m in MASTERS)
+    for spec in MASTERS:
+        title = f"gunicorn: master [sitekit-{spec['name']}]"
+        master = next(p for p in running if p["args"] == title)
+        assert master["user"] == f"sk-{spec['name']}"
         environ = host.check_output(f"tr '\\0' '\\n' < /proc/{master['pid']}/environ")
-        assert f"DJANGO_SETTINGS_MODULE=settings.{site['name']}" in environ.splitlines()
+        assert f"DJANGO_SETTINGS_MODULE={spec['settings_module']}" in environ.splitlines()
         workers = [p for p in running if p["ppid"] == master["pid"]]
-        assert len(workers) == site.get("workers", 2)
-        assert {w["user"] for w in workers} == {f"sk-{site['name']}"}
+        assert len(workers) == spec["workers"]
+        assert {w["user"] for w in workers} == {f"sk-{spec['name']}"}
         assert all(w["args"].startswith("gunicorn: worker [") for w in workers)
+    # no master, user or run directory for a pooled site of its own
+    for site in SITES:
+        if MASTER_OF[site["name"]] != site["name"]:
+            assert not host.user(f"sk-{site['name']}").exists
+            assert not host.file(f"/run/sitekit/{site['name']}").exists
 
 
 @pytest.mark.parametrize("name", WEB)
-def test_sockets_and_secrets_belong_to_their_site(rehearsal, name):
+def test_sockets_and_secrets_belong_to_their_master(rehearsal, name):
     host = rehearsal.host(name)
-    for site in SITES:
-        user = f"sk-{site['name']}"
-        sock = host.file(f"/run/sitekit/{site['name']}/gunicorn.sock")
+    for spec in MASTERS:
+        user = f"sk-{spec['name']}"
+        sock = host.file(f"/run/sitekit/{spec['name']}/gunicorn.sock")
         assert sock.is_socket
         assert sock.user == user and sock.group == user
         assert sock.mode & 0o007 == 0, oct(sock.mode)  # nothing for "other"
-        env = host.file(f"/etc/sitekit/sites/{site['name']}.env")
+        env = host.file(f"/etc/sitekit/sites/{spec['name']}.env")
         assert env.user == user
         assert env.mode == 0o600, oct(env.mode)
-    # one site's user cannot read another site's secrets
-    first, second = SITES[0]["name"], SITES[1]["name"]
+    # one master's user cannot read another master's secrets
+    first, second = MASTERS[0]["name"], MASTERS[1]["name"]
     denied = host.run(f"runuser -u sk-{second} -- cat /etc/sitekit/sites/{first}.env")
     assert denied.rc != 0 and "Permission denied" in denied.stderr
     own = host.run(f"runuser -u sk-{first} -- cat /etc/sitekit/sites/{first}.env")
@@ -204,7 +213,12 @@ def test_every_domain_answers_through_the_lb_with_its_brand(rehearsal):
             status, headers, body = get(HOSTS["lb"], domain)
             assert status == 200, (domain, body[:300])
             assert headers["X-Sitekit-Site"] == site["name"]
+            pooled = MASTER_OF[site["name"]] != site["name"]
+            assert headers.get("X-Sitekit-Pool") == (MASTER_OF[site["name"]] if pooled else None)
             assert f'<span class="brand-name">{brand(site["name"])}</span>' in body
+            status, headers, body = get(HOSTS["lb"], domain, "/no-such-page/")
+            assert (status, headers["X-Sitekit-Site"]) == (404, site["name"])
+            assert brand(site["name"]) in body
 
 
 def test_http_redirects_to_https_on_the_lb(rehearsal):
@@ -225,7 +239,7 @@ def test_unknown_host_is_rejected_by_the_lb(rehearsal):
 def test_masters_log_the_client_address_the_lb_saw_never_a_claimed_one(rehearsal):
     """The lb passes its client's address on; a web host takes it from the lb only."""
     site = SITES[0]
-    logs = f"/var/log/sitekit/sites/{site['name']}/access.log"
+    logs = f"/var/log/sitekit/sites/{MASTER_OF[site['name']]}/access.log"
     spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9",
                "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}
     for via in ("lb", "web1"):
@@ -276,7 +290,7 @@ def test_content_written_through_one_web_host_is_read_through_the_other(rehearsa
         f"DJANGO_SETTINGS_MODULE=settings.{site['name']} "
         f"venv/bin/python manage.py shell -c {shlex.quote(script)}"))
     assert write.returncode == 0, write.stderr
-    assert title in through_socket(rehearsal, "web2", site["name"], site["domains"][0])
+    assert title in through_socket(rehearsal, "web2", MASTER_OF[site["name"]], site["domains"][0])
 
 
 def test_every_site_keeps_answering_when_a_web_host_is_down(rehearsal):
