@@ -301,7 +301,8 @@ def files_of(
 
 
 def _facts(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The few facts the plan needs: the live release id and the validated catalogue."""
+    """The few facts the plan needs: the live release id, the validated catalogue and the
+    masters (one per dedicated site, one per pool)."""
     facts = result.get("ansible_facts")
     if not isinstance(facts, Mapping) or "censored" in result:
         return {}
@@ -314,6 +315,11 @@ def _facts(result: Mapping[str, Any]) -> dict[str, Any]:
             {"name": site.get("name"), "state": site.get("state", "present")}
             for site in catalogue
             if isinstance(site, Mapping)
+        ]
+    masters = facts.get("sitekit_masters")
+    if isinstance(masters, list):
+        kept["sitekit_masters"] = [
+            {"name": m.get("name"), "state": "present"} for m in masters if isinstance(m, Mapping)
         ]
     return kept
 
@@ -470,11 +476,15 @@ def _host_plan(name: str, records: list[Mapping[str, Any]]) -> HostPlan:
     host = HostPlan(name)
     files: dict[str, dict[str, Any]] = {}
     catalogue: list[Mapping[str, Any]] = []
+    masters: list[Mapping[str, Any]] | None = None
     switch: dict[str, Any] | None = None
     for rec in records:
         facts = rec.get("facts") or {}
         if facts.get("sitekit_catalogue"):
             catalogue = facts["sitekit_catalogue"]
+        if facts.get("sitekit_masters"):
+            # one master per dedicated site and per pool: what a new release reloads
+            masters = facts["sitekit_masters"]
         if facts.get("release_id"):
             host.release["id"] = facts["release_id"]
         if rec.get("status") in ("failed", "unreachable"):
@@ -533,7 +543,7 @@ def _host_plan(name: str, records: list[Mapping[str, Any]]) -> HostPlan:
             if live:
                 host.release["live"] = live
             host.release.setdefault("id", new)
-        for site in catalogue:
+        for site in catalogue if masters is None else masters:
             site_name = site.get("name")
             if (
                 site.get("state") == "present"

@@ -340,6 +340,16 @@ def test_a_new_release_reloads_every_present_master():
     assert text.endswith("new release 682c23a56fc3\n")
 
 
+def test_a_new_release_reloads_each_master_once_a_pool_for_its_sites():
+    validated = rec({"changed": False, "ansible_facts": {
+        "sitekit_catalogue": [{**site, "domains": ["x"]} for site in CATALOGUE],
+        "sitekit_masters": [{"name": "harbor", "kind": "site", "sites": ["harbor"]},
+                            {"name": "shared", "kind": "pool", "sites": ["meadow", "ember"]}],
+    }}, "Validate the site catalogue", None, action="sitekit.deploy.catalogue")
+    host = summary([validated, *release_records(new_id="682c23a56fc3")]).hosts[0]
+    assert host.masters["reload"] == ["harbor", "shared"]
+
+
 def test_new_removed_and_changed_programs_start_stop_and_restart_their_masters():
     programs = {
         "changed": True,
