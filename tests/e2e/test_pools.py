@@ -67,6 +67,12 @@ def pooled_stack(tmp_path_factory, pooled_names):
                        cwd=ROOT, capture_output=True, timeout=120, check=False)
 
 
+def env_file(stack, master: str) -> dict[str, str]:
+    path = stack.root / "etc" / "sites" / f"{master}.env"
+    return dict(line.split("=", 1) for line in path.read_text().splitlines()
+                if line and not line.startswith("#"))
+
+
 def test_one_master_per_dedicated_site_and_one_for_the_pool(pooled_stack, pooled_names):
     dedicated = [s["name"] for s in present() if s["name"] not in pooled_names]
     assert sorted(masters(pooled_stack)) == sorted([*dedicated, POOL])
@@ -143,6 +149,10 @@ def test_a_site_moves_out_of_the_pool_and_back(pooled_stack, pooled_names):
     assert status == 400
     status, _ = pooled_stack.over_socket(moving, host, "/healthz", {"X-Forwarded-Proto": "https"})
     assert status == 200
+    # what the pool signed for the site (sessions, links) stays valid on its own master
+    own, pool = env_file(pooled_stack, moving), env_file(pooled_stack, POOL)
+    assert pool["SITEKIT_SECRET_KEY"] in own["SITEKIT_SECRET_KEY_FALLBACKS"].split(",")
+    assert own["SITEKIT_SECRET_KEY"] != pool["SITEKIT_SECRET_KEY"]
 
     back = pooled_stack.playbook("-e", pooled_stack.catalogues["mixed"])
     assert back.returncode == 0, back.output[-4000:]
@@ -153,3 +163,6 @@ def test_a_site_moves_out_of_the_pool_and_back(pooled_stack, pooled_names):
     # what belonged to the master it left is gone
     assert not (pooled_stack.root / "run" / moving).exists()
     assert not (pooled_stack.root / "etc" / "sites" / f"{moving}.env").exists()
+    # and what its own master signed stays valid in the pool
+    fallbacks = env_file(pooled_stack, POOL)["SITEKIT_SECRET_KEY_FALLBACKS"].split(",")
+    assert own["SITEKIT_SECRET_KEY"] in fallbacks
