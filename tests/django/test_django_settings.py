@@ -57,7 +57,8 @@ def settings_values(env, module="settings.harbor"):
         m = importlib.import_module({module!r})
         db = m.DATABASES["default"]
         print(json.dumps({{
-            "SECRET_KEY": m.SECRET_KEY, "DEBUG": m.DEBUG, "ALLOWED_HOSTS": m.ALLOWED_HOSTS,
+            "SECRET_KEY": m.SECRET_KEY, "FALLBACKS": m.SECRET_KEY_FALLBACKS, "DEBUG": m.DEBUG,
+            "ALLOWED_HOSTS": m.ALLOWED_HOSTS,
             "CSRF_TRUSTED_ORIGINS": m.CSRF_TRUSTED_ORIGINS, "ENGINE": db["ENGINE"],
             "NAME": str(db["NAME"]), "HOST": db.get("HOST"), "PORT": db.get("PORT"),
             "USER": db.get("USER"), "PASSWORD": db.get("PASSWORD"),
@@ -190,6 +191,28 @@ def test_defaults(tmp_path):
     assert values["CONN_MAX_AGE"] == 0
     assert values["STATIC_ROOT"] == str(REPO / "static")
     assert values["LOG_LEVEL"] == "INFO"
+
+
+def test_secret_key_fallbacks_accept_what_the_other_master_signed(tmp_path):
+    """A site moved between its pool and its own master: the deploy lists the other master's
+    key in SITEKIT_SECRET_KEY_FALLBACKS, and what that master signed stays valid."""
+    assert settings_values(clean_env(tmp_path, SITEKIT_SECRET_KEY="s"))["FALLBACKS"] == []
+    env = clean_env(tmp_path, SITEKIT_SECRET_KEY="own", SITEKIT_SECRET_KEY_FALLBACKS="pool,old")
+    assert settings_values(env)["FALLBACKS"] == ["pool", "old"]
+    result = python(env, """
+        import django, os
+        os.environ["DJANGO_SETTINGS_MODULE"] = "settings.harbor"
+        django.setup()
+        from django.core import signing
+        token = signing.dumps({"user": 7}, key="pool", salt="session")
+        print(signing.loads(token, salt="session"))
+        try:
+            signing.loads(signing.dumps({"user": 7}, key="other", salt="session"), salt="session")
+        except signing.BadSignature:
+            print("refused")
+        """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["{'user':", "7}", "refused"]
 
 
 def test_postgresql(tmp_path):
