@@ -38,6 +38,7 @@ down`` does), also on errors, Ctrl-C, SIGTERM or ``--timeout``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -158,6 +159,20 @@ def masters(root: Path) -> dict[str, int]:
     }
 
 
+@contextlib.contextmanager
+def stack_load(root: Path, tls_port: int, hosts: list[str], clients: int):
+    """The bounded load over https on *hosts* of the stack at *root*, warmed up for 2 s."""
+    ca = common.stack_ca(root)
+    with Load(
+        tls_port,
+        hosts,
+        clients=clients,
+        connect=lambda host: common.https_connection(tls_port, host, ca),
+    ) as load:
+        time.sleep(2)  # warm up, not measured
+        yield load
+
+
 def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
     logs = workdir / "logs"
     logs.mkdir()
@@ -197,14 +212,7 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
             f"load: {args.clients} clients over {len(hosts)} domains; "
             f"{args.before:.0f} s before the deploy"
         )
-        ca = common.stack_ca(root)
-        with Load(
-            tls_port,
-            hosts,
-            clients=args.clients,
-            connect=lambda host: common.https_connection(tls_port, host, ca),
-        ) as load:
-            time.sleep(2)  # warm up, not measured
+        with stack_load(root, tls_port, hosts, args.clients) as load:
             t0 = time.monotonic()
             time.sleep(args.before)
             t1 = time.monotonic()
@@ -293,16 +301,9 @@ def run_move(args: argparse.Namespace, report: dict, workdir: Path) -> None:
         hosts = [d for domains in sites.values() for d in domains]
         start = pool_header(stacks["pooled"], sites[site][0])
         checks[f"{site} starts in pool {POOL}"] = start == POOL
-        ca = common.stack_ca(root)
         windows: dict[str, list] = {}
         seconds: dict[str, float] = {}
-        with Load(
-            tls_port,
-            hosts,
-            clients=args.clients,
-            connect=lambda host: common.https_connection(tls_port, host, ca),
-        ) as load:
-            time.sleep(2)  # warm up, not measured
+        with stack_load(root, tls_port, hosts, args.clients) as load:
             t0 = time.monotonic()
             time.sleep(args.before)
             windows["before"] = load.between(t0, time.monotonic())

@@ -11,26 +11,16 @@ import subprocess
 
 import pytest
 
-from tests.e2e.stack import BIN, ROOT, Stack, catalogue, free_port
+from tests.e2e.stack import BIN, ROOT, catalogue, deployed_stack
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stack")
-    port = free_port()
-    tls_port = next(p for p in iter(free_port, None) if p != port)
-    deployed = Stack(root, port, tls_port)
-    deployed.built_id = subprocess.run(
-        [str(BIN / "sitekit"), "release", "id"], cwd=ROOT, capture_output=True, text=True,
-        check=True).stdout.strip()
-    first = deployed.playbook()
-    deployed.first_run = first
-    try:
-        assert first.returncode == 0, first.output[-6000:]
+    with deployed_stack(tmp_path_factory.mktemp("stack")) as deployed:
+        deployed.built_id = subprocess.run(
+            [str(BIN / "sitekit"), "release", "id"], cwd=ROOT, capture_output=True, text=True,
+            check=True).stdout.strip()
         yield deployed
-    finally:
-        subprocess.run(["make", "-s", "down", f"STACK={root}", f"VENV={BIN.parent}"],
-                       cwd=ROOT, capture_output=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ free port, so it never touches a developer's own ``make up`` stack, and is stopp
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import importlib
 import json
@@ -136,6 +137,22 @@ def sni(host: str) -> str:
     if name.startswith("["):
         return name
     return name.rsplit(":", 1)[0].rstrip(".") if ":" in name else name.rstrip(".")
+
+
+@contextlib.contextmanager
+def deployed_stack(root: Path, *extra: str):
+    """A stack deployed into *root* on free ports (extra ``ansible-playbook`` arguments given),
+    stopped with ``make down`` afterwards."""
+    port = free_port()
+    tls_port = next(p for p in iter(free_port, None) if p != port)
+    stack = Stack(root, port, tls_port)
+    try:
+        stack.first_run = stack.playbook(*extra)
+        assert stack.first_run.returncode == 0, stack.first_run.output[-6000:]
+        yield stack
+    finally:
+        subprocess.run(["make", "-s", "down", f"STACK={root}", f"VENV={BIN.parent}"],
+                       cwd=ROOT, capture_output=True, timeout=120, check=False)
 
 
 @dataclass

@@ -11,11 +11,10 @@ socket; unknown hosts never reach a master. Then the last site moves out of the 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.e2e.stack import BIN, ROOT, Stack, brand, catalogue, free_port, masters
+from tests.e2e.stack import brand, catalogue, deployed_stack, masters
 
 pytestmark = pytest.mark.e2e
 
@@ -50,21 +49,14 @@ def pooled_names():
 @pytest.fixture(scope="module")
 def pooled_stack(tmp_path_factory, pooled_names):
     root = tmp_path_factory.mktemp("pooled")
-    port = free_port()
-    tls_port = next(p for p in iter(free_port, None) if p != port)
-    deployed = Stack(root, port, tls_port)
-    deployed.catalogues = {}
+    catalogues = {}
     for label, names in (("mixed", pooled_names), ("moved", pooled_names[:1])):
         path = root.parent / f"{root.name}-{label}.json"
         path.write_text(json.dumps(mixed(names)))
-        deployed.catalogues[label] = f"@{path}"
-    first = deployed.playbook("-e", deployed.catalogues["mixed"])
-    try:
-        assert first.returncode == 0, first.output[-6000:]
+        catalogues[label] = f"@{path}"
+    with deployed_stack(root, "-e", catalogues["mixed"]) as deployed:
+        deployed.catalogues = catalogues
         yield deployed
-    finally:
-        subprocess.run(["make", "-s", "down", f"STACK={root}", f"VENV={BIN.parent}"],
-                       cwd=ROOT, capture_output=True, timeout=120, check=False)
 
 
 def env_file(stack, master: str) -> dict[str, str]:
