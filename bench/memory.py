@@ -50,6 +50,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -471,26 +472,29 @@ def wait_healthy(masters: list[Master], timeout: float) -> float:
     return time.monotonic() - started
 
 
-def send_traffic(masters: list[Master], requests: int, workers: int) -> None:
-    """*requests* requests per master over TRAFFIC, configurations interleaved, in bursts of
-    *workers* concurrent requests to one master so that all its workers serve."""
+def send_traffic(masters: list[Master], requests: int, workers: int,
+                 hosts_of: Callable[[Master], list[str]] = lambda m: [m.domain]) -> None:
+    """*requests* requests per master and host (``hosts_of``: a pooled master's every site)
+    over TRAFFIC, configurations interleaved, in bursts of *workers* concurrent requests to one
+    master so that all its workers serve."""
     plan = []
     for start in range(0, requests, workers):
         for m in masters:
-            for n in range(start, min(start + workers, requests)):
-                plan.append((m, *TRAFFIC[n % len(TRAFFIC)]))
+            for host in hosts_of(m):
+                for n in range(start, min(start + workers, requests)):
+                    plan.append((m, host, *TRAFFIC[n % len(TRAFFIC)]))
     failures: list[str] = []
     lock = threading.Lock()
 
     def one(job):
-        m, path, expected = job
+        m, host, path, expected = job
         try:
-            status, _ = http_get(m.socket, path, m.domain)
+            status, _ = http_get(m.socket, path, host)
         except (OSError, http.client.HTTPException) as exc:
             status = repr(exc)
         if status != expected:
             with lock:
-                failures.append(f"{m.name} GET {path}: {status} (expected {expected})")
+                failures.append(f"{m.name} GET {host}{path}: {status} (expected {expected})")
 
     pool = ThreadPoolExecutor(max_workers=workers)
     try:

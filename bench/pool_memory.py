@@ -21,12 +21,9 @@ marginal PSS per pooled site and per dedicated site.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import statistics
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,10 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     REPO,
     SITES,
-    BenchError,
     add_run_arguments,
     base_environment,
-    http_get,
     log,
     make_workdir,
     prepare_database,
@@ -48,7 +43,7 @@ from bench.common import (
     spawn,
     versions,
 )
-from bench.memory import TRAFFIC, Master, measure, stop_masters, wait_healthy
+from bench.memory import Master, measure, send_traffic, stop_masters, wait_healthy
 
 
 @dataclass
@@ -81,36 +76,6 @@ def hosts_of(master: Master) -> list[str]:
     return [d for _, _, d in master.sites] if isinstance(master, PoolMaster) else [master.domain]
 
 
-def send_traffic(masters: list[Master], requests: int, workers: int) -> None:
-    """*requests* requests per site of each master, in bursts of *workers* to one master."""
-    plan = []
-    for start in range(0, requests, workers):
-        for m in masters:
-            for host in hosts_of(m):
-                for n in range(start, min(start + workers, requests)):
-                    plan.append((m, host, *TRAFFIC[n % len(TRAFFIC)]))
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def one(job):
-        m, host, path, expected = job
-        try:
-            status, _ = http_get(m.socket, path, host)
-        except (OSError, http.client.HTTPException) as exc:
-            status = repr(exc)
-        if status != expected:
-            with lock:
-                failures.append(f"{m.name} {host}{path}: {status} (expected {expected})")
-
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        list(pool.map(one, plan))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    if failures:
-        raise BenchError(f"{len(failures)} of {len(plan)} requests failed: {failures[:5]}")
-
-
 def slope(points: list[tuple[int, float]]) -> float:
     """Least-squares slope of PSS over the number of sites."""
     xs, ys = zip(*points, strict=True)
@@ -139,7 +104,7 @@ def run(args: argparse.Namespace) -> dict:
         boot = wait_healthy(masters, args.boot_timeout)
         log(f"all masters answer /healthz after {boot:.1f}s")
         log(f"sending {args.requests} requests per site to each master")
-        send_traffic(masters, args.requests, args.workers)
+        send_traffic(masters, args.requests, args.workers, hosts_of=hosts_of)
         log(f"measuring PSS ({args.samples} samples)")
         measure(masters, args.samples, args.workers)
 

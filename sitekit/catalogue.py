@@ -76,13 +76,11 @@ class Problem:
         return f"{': '.join(where)}: {self.message}" if where else self.message
 
 
-@dataclass
-class Site:
-    """A validated site with every default filled in."""
+@dataclass(kw_only=True)
+class Resources:
+    """What a gunicorn master runs with (RESOURCE_FIELDS): a dedicated site's own, or its
+    pool's (which its pooled sites carry too)."""
 
-    name: str
-    domains: list[str]
-    state: str = "present"
     workers: int = RESOURCE_FIELDS["workers"].default
     threads: int = RESOURCE_FIELDS["threads"].default
     timeout: int = RESOURCE_FIELDS["timeout"].default
@@ -90,6 +88,18 @@ class Site:
     max_requests: int = RESOURCE_FIELDS["max_requests"].default
     max_requests_jitter: int = RESOURCE_FIELDS["max_requests_jitter"].default
     backlog: int = RESOURCE_FIELDS["backlog"].default
+
+    def resources(self) -> dict[str, int]:
+        return {fname: getattr(self, fname) for fname in RESOURCE_FIELDS}
+
+
+@dataclass
+class Site(Resources):
+    """A validated site with every default filled in."""
+
+    name: str
+    domains: list[str]
+    state: str = "present"
     hsts: str = HSTS_POLICIES[0]
     tls: str | None = None  # None: the environment's sitekit_tls
     settings_module: str = ""
@@ -127,19 +137,12 @@ class Site:
 
 
 @dataclass
-class Pool:
+class Pool(Resources):
     """A validated pool: one gunicorn master serving several sites, each request by Host."""
 
     name: str
     #: Its sites in catalogue order, of every state (absent ones keep their ``pool``).
     sites: list[Site]
-    workers: int = RESOURCE_FIELDS["workers"].default
-    threads: int = RESOURCE_FIELDS["threads"].default
-    timeout: int = RESOURCE_FIELDS["timeout"].default
-    graceful_timeout: int = RESOURCE_FIELDS["graceful_timeout"].default
-    max_requests: int = RESOURCE_FIELDS["max_requests"].default
-    max_requests_jitter: int = RESOURCE_FIELDS["max_requests_jitter"].default
-    backlog: int = RESOURCE_FIELDS["backlog"].default
     settings_module: str = POOL_SETTINGS_MODULE
 
     @property
@@ -152,7 +155,7 @@ class Pool:
         return bool(self.present_sites)
 
     def as_dict(self) -> dict[str, Any]:
-        data = {fname: getattr(self, fname) for fname in RESOURCE_FIELDS}
+        data = self.resources()
         data.update(
             name=self.name,
             settings_module=self.settings_module,
@@ -202,7 +205,7 @@ class Result:
                         "state": "present",
                         "sites": [site.name],
                         "domains": list(site.domains),
-                        **{fname: getattr(site, fname) for fname in RESOURCE_FIELDS},
+                        **site.resources(),
                         **common,
                     }
                 )

@@ -14,13 +14,12 @@ import json
 
 import pytest
 
+from sitekit.catalogue import RESOURCE_FIELDS
 from tests.e2e.stack import brand, catalogue, deployed_stack, masters
 
 pytestmark = pytest.mark.e2e
 
 POOL = "shared"
-RESOURCES = ("workers", "threads", "timeout", "graceful_timeout", "max_requests",
-             "max_requests_jitter", "backlog")
 
 
 def present():
@@ -33,7 +32,7 @@ def mixed(pooled: list[str]) -> dict:
     for site in catalogue():
         site = dict(site)
         if site["name"] in pooled:
-            site = {k: v for k, v in site.items() if k not in RESOURCES}
+            site = {k: v for k, v in site.items() if k not in RESOURCE_FIELDS}
             site["pool"] = POOL
         sites.append(site)
     return {"sitekit_sites": sites, "sitekit_pools": {POOL: {"workers": 2, "threads": 4}}}
