@@ -26,8 +26,7 @@ from pathlib import Path
 
 def site_settings_module(value, root):
     """``settings.<name>`` for SITEKIT_SITE, given as a site name or as a SITE_ID."""
-    from sitekit.catalogue import settings_site_id
-    from sitekit.schema import RESERVED_NAMES, SITE_NAME_RE
+    from sitekit.runtime.rules import RESERVED_NAMES, SITE_NAME_RE, settings_site_id
 
     settings_dir = Path(root) / "settings"
     modules = sorted(

@@ -3,7 +3,7 @@
 
 Every site runs its own gunicorn master. This benchmark starts N masters configured the way
 sitekit renders them (``roles/gunicorn_site/templates/gunicorn.conf.py.j2``: ``preload_app``
-and the hooks of ``sitekit.gunicorn_conf``) and, at the same time, N masters with a naive
+and the hooks of ``sitekit.runtime.gunicorn_conf``) and, at the same time, N masters with a naive
 configuration (identical, but without ``preload_app`` and without the hooks). Both sets run
 side by side on the same machine, the same release and the same sqlite database, so noise
 from the machine (page cache, shared libraries, CPU frequency) hits both alike.
@@ -26,7 +26,7 @@ errors, Ctrl-C, SIGTERM or when ``--timeout`` expires.
 
 With ``--ksm`` (root only), the run then turns on Kernel Samepage Merging on the host
 (``/sys/kernel/mm/ksm``), with the sitekit masters opted in (``SITEKIT_KSM=1``, see
-``sitekit/gunicorn_conf.py``) and the naive ones not: after the measurement above, it starts
+``sitekit/runtime/gunicorn_conf.py``) and the naive ones not: after the measurement above, it starts
 ``ksmd``, waits until the pages it merges stop changing, and measures again. The host's previous
 KSM settings are written back on exit, also on errors, Ctrl-C, SIGTERM or ``--timeout``.
 
@@ -95,7 +95,7 @@ SITE_DEFAULTS = {
 }
 
 CONFIGURATIONS = {
-    "sitekit": "preload_app + sitekit.gunicorn_conf hooks (as deployed)",
+    "sitekit": "preload_app + sitekit.runtime.gunicorn_conf hooks (as deployed)",
     "preload": "preload_app only, no sitekit hooks",
     "naive": "no preload_app, no sitekit hooks",
 }
@@ -167,7 +167,7 @@ class Master:
         """The gunicorn configuration, mirroring the template the deploy renders."""
         preload = self.config in ("sitekit", "preload")
         hooks = (
-            "from sitekit.gunicorn_conf import *  # noqa: E402,F403\n"
+            "from sitekit.runtime.gunicorn_conf import *  # noqa: E402,F403\n"
             if self.config == "sitekit"
             else "# no sitekit hooks\n"
         )
@@ -784,7 +784,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="bench/memory.py",
         description=(
             "Measure the memory (PSS) per dedicated site of sitekit's gunicorn master "
-            "configuration (preload_app + sitekit.gunicorn_conf hooks) against a naive one "
+            "configuration (preload_app + sitekit.runtime.gunicorn_conf hooks) against a naive one "
             "(no preload, no hooks), both running side by side in the same run, and print "
             "the ratio. Sites cycle through settings.harbor, settings.meadow and "
             "settings.ember."

@@ -2,7 +2,7 @@
 """Memory (PSS) an additional site costs: in a pooled master against on its own master.
 
 One run starts, side by side, every master configured as deployed (``preload_app`` and the
-hooks of ``sitekit.gunicorn_conf``, as ``bench/memory.py``'s "sitekit" masters):
+hooks of ``sitekit.runtime.gunicorn_conf``, as ``bench/memory.py``'s "sitekit" masters):
 
 - one dedicated master per site (harbor, meadow, ember): what one more dedicated site adds
   is one such master with its workers;

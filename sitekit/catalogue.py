@@ -8,7 +8,6 @@ and the tests all call :func:`validate`.
 
 from __future__ import annotations
 
-import ast
 import difflib
 import keyword
 from collections.abc import Mapping
@@ -17,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from sitekit.domains import DomainError, check_stored_domain
-from sitekit.schema import (
+from sitekit.runtime.rules import (
     HSTS_POLICIES,
     POOL_SETTINGS_MODULE,
     RESERVED_NAMES,
     SITE_NAME_RE,
     STATES,
     TLS_MODES,
+    settings_site_id,
     tls_mode,
 )
 
@@ -221,37 +221,6 @@ def _label(entry: Any, index: int) -> str:
 def _suggest(name: str, choices: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(name, choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def settings_site_id(path: Path) -> tuple[int | None, str | None]:
-    """Read ``SITE_ID`` from a settings module without importing it.
-
-    Returns ``(site_id, None)`` or ``(None, reason)``.
-    """
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except SyntaxError as exc:
-        return None, f"{path} has a syntax error on line {exc.lineno}"
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"{path} cannot be read: {exc}"
-    for node in reversed(tree.body):  # the last assignment is the one Python keeps
-        if isinstance(node, ast.Assign):
-            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            targets = [node.target.id]
-        else:
-            continue
-        if "SITE_ID" in targets:
-            value = node.value
-            if (
-                isinstance(value, ast.Constant)
-                and isinstance(value.value, int)
-                and not isinstance(value.value, bool)
-                and value.value > 0
-            ):
-                return value.value, None
-            return None, f"{path} sets SITE_ID to something other than a positive whole number"
-    return None, f"{path} does not set SITE_ID"
 
 
 def _check_int(

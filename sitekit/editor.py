@@ -47,7 +47,7 @@ from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from sitekit.catalogue import POOLS_VAR, RESOURCE_FIELDS, Problem, settings_site_id, validate
+from sitekit.catalogue import POOLS_VAR, RESOURCE_FIELDS, Problem, validate
 from sitekit.domains import DomainError, normalize_domain
 from sitekit.inventory import (
     CATALOGUE_FILE,
@@ -56,7 +56,7 @@ from sitekit.inventory import (
     InventoryError,
     other_catalogues,
 )
-from sitekit.schema import RESERVED_NAMES, SITE_NAME_RE
+from sitekit.runtime.rules import RESERVED_NAMES, SITE_NAME_RE, settings_site_id
 
 #: The longest brand name: it becomes the name of the site's row in the Sites table.
 BRAND_MAX = 50

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from sitekit.catalogue import POOLS_VAR, Problem, Result, validate
-from sitekit.schema import TLS_MODES, tls_mode
+from sitekit.runtime.rules import TLS_MODES, tls_mode
 
 CATALOGUE_FILE = Path("group_vars") / "all" / "sites.yml"
 CATALOGUE_VAR = "sitekit_sites"

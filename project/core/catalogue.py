@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from sitekit.schema import SITE_NAME_RE, STATES
+from sitekit.runtime.rules import SITE_NAME_RE, STATES
 
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 

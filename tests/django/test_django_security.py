@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from sitekit.inventory import check, find
-from sitekit.schema import RESERVED_NAMES
+from sitekit.runtime.rules import RESERVED_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 FILTERS = REPO / "ansible/collections/ansible_collections/sitekit/deploy/plugins/filter/sitekit.py"

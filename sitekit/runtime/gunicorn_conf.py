@@ -1,7 +1,7 @@
 """Server hooks shared by every site's gunicorn master.
 
 Each site's rendered ``gunicorn.conf.py`` sets its own socket, workers and logs, then does
-``from sitekit.gunicorn_conf import *`` to get these hooks:
+``from sitekit.runtime.gunicorn_conf import *`` to get these hooks:
 
 ``on_reload`` (SIGHUP)
     A preloaded master never re-imports the application, so a plain HUP would keep serving

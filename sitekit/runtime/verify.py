@@ -1,6 +1,6 @@
 """Check that each site's settings load in a release before it goes live.
 
-``python -m sitekit.verify settings.harbor settings.meadow ...`` runs Django's system checks
+``python -m sitekit.runtime.verify settings.harbor settings.meadow ...`` runs Django's system checks
 (``manage.py check``) once per settings module, in parallel, from the release directory, and
 exits non-zero naming every module that fails, with its error. The deploy runs it before the
 ``current`` symlink moves, so a release that cannot start never goes live.
@@ -28,7 +28,7 @@ def check(module: str) -> tuple[str, int, str]:
 
 def main(modules: list[str]) -> int:
     if not modules:
-        print("usage: python -m sitekit.verify SETTINGS_MODULE...", file=sys.stderr)
+        print("usage: python -m sitekit.runtime.verify SETTINGS_MODULE...", file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = list(pool.map(check, modules))

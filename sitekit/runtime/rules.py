@@ -1,0 +1,115 @@
+"""The rules about sites that both the controller and a running release need, each once.
+
+No dependencies beyond the standard library: imported by the validator
+(:mod:`sitekit.catalogue`), the resolved model (:mod:`sitekit.model`), the settings modules,
+``manage.py`` and the Django management commands, which run inside a release's virtualenv.
+"""
+
+import ast
+import re
+from pathlib import Path
+
+#: A site name: it names a Python module (settings/<name>.py), a socket, a supervisor program
+#: and, in system mode, a unix user ``sk-<name>`` (at most 32 characters).
+SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,28}\Z")
+
+#: What ``state`` may be.
+STATES = ("present", "absent")
+
+#: What ``hsts`` may be: the HTTP Strict Transport Security policy a site sends when its
+#: environment is served over https. The first is the default.
+HSTS_POLICIES = ("subdomains", "preload", "host")
+
+#: What ``tls`` may be (a site's field, overriding its environment's ``sitekit_tls``): how
+#: nginx gets the site's certificate. YAML reads a bare ``off`` as false, which means "off" too.
+TLS_MODES = ("self-signed", "provided", "acme", "off")
+
+
+def tls_mode(value):
+    """A TLS mode as written in YAML (``off`` may arrive as false), or None when invalid."""
+    if value is False:
+        return "off"
+    return value if isinstance(value, str) and value in TLS_MODES else None
+
+#: Names no site may take: settings modules every site, or a pooled master, uses.
+RESERVED_NAMES = frozenset({"base", "pool", "dev"})
+
+#: The settings module of a pooled master (several sites, each request by its Host).
+POOL_SETTINGS_MODULE = "settings.pool"
+
+
+#: Programs, sockets and users of a master are named after it; pool names follow site names.
+NAME_RULE = (
+    "use 1 to 29 characters, lower-case letters, digits and '_', starting with a letter"
+)
+
+
+def valid_name(name):
+    """Whether ``name`` may name a site or a pool (a Python module, a socket, a unix user)."""
+    import keyword
+
+    return isinstance(name, str) and bool(SITE_NAME_RE.match(name)) and not keyword.iskeyword(name)
+
+
+def hsts_header(policy, seconds):
+    """The Strict-Transport-Security value of a site's ``hsts`` policy (as Django sends it)."""
+    value = f"max-age={int(seconds)}"
+    if policy in ("subdomains", "preload"):
+        value += "; includeSubDomains"
+    if policy == "preload":
+        value += "; preload"
+    return value
+
+
+def hsts_settings(policy):
+    """Django's (SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD) for an ``hsts`` policy."""
+    return policy in ("subdomains", "preload"), policy == "preload"
+
+
+def allowed_host(domain):
+    """Django's ALLOWED_HOSTS entry for a domain (``*.example.org`` becomes ``.example.org``)."""
+    return domain[1:] if domain.startswith("*.") else domain
+
+
+def allowed_hosts(domains):
+    """ALLOWED_HOSTS for a list of domains, each once, in order."""
+    return list(dict.fromkeys(allowed_host(d) for d in domains))
+
+
+def origins(domains, scheme="https", port=None):
+    """CSRF_TRUSTED_ORIGINS for domains, with the public port when it is not the scheme's own."""
+    default = {"http": 80, "https": 443}.get(scheme)
+    suffix = f":{port}" if port and int(port) != default else ""
+    return [f"{scheme}://{d}{suffix}" for d in domains]
+
+
+def settings_site_id(path):
+    """Read ``SITE_ID`` from a settings module without importing it.
+
+    Returns ``(site_id, None)`` or ``(None, reason)``.
+    """
+    path = Path(path)
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        return None, f"{path} has a syntax error on line {exc.lineno}"
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{path} cannot be read: {exc}"
+    for node in reversed(tree.body):  # the last assignment is the one Python keeps
+        if isinstance(node, ast.Assign):
+            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            targets = [node.target.id]
+        else:
+            continue
+        if "SITE_ID" in targets:
+            value = node.value
+            if (
+                isinstance(value, ast.Constant)
+                and isinstance(value.value, int)
+                and not isinstance(value.value, bool)
+                and value.value > 0
+            ):
+                return value.value, None
+            return None, f"{path} sets SITE_ID to something other than a positive whole number"
+    return None, f"{path} does not set SITE_ID"
