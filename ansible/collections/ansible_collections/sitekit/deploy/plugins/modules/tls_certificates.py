@@ -340,7 +340,7 @@ class Certificates:
             self.module.fail_json(
                 msg=f"site '{name}': TLS is 'provided' but sitekit_tls_certificates['{name}'] "
                     "has no certificate and key: add them to the environment's vault "
-                    "(see README, Operations: rotate a certificate)")
+                    "(see docs/operations.md: rotate a certificate)")
         cert_pem = cert_pem.strip() + "\n"
         key_pem = key_pem.strip() + "\n"
         try:
