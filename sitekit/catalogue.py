@@ -555,6 +555,33 @@ def cross_environment_problems(env: str, raw: Any, others: Mapping[str, Any]) ->
     return problems
 
 
+def tls_choice_problem(value: Any) -> str | None:
+    """What is wrong with an environment's ``sitekit_tls``, or None when it is a TLS mode."""
+    if tls_mode(value) is not None:
+        return None
+    return (f"sitekit_tls must be {', '.join(map(repr, TLS_MODES[:-1]))} or {TLS_MODES[-1]!r}, "
+            f"got {value!r}")
+
+
+def tls_problems(env: str, tls: Any, sites: list[Site]) -> list[Problem]:
+    """The environment's TLS choice, and what each present site's TLS mode cannot serve:
+    certbot's webroot mode answers http-01 challenges only, so ``acme`` cannot cover a
+    wildcard domain."""
+    choice = tls_choice_problem(tls)
+    if choice:
+        return [Problem(env, "", "", choice)]
+    problems = []
+    for site in sites:
+        mode = site.tls if site.tls is not None else tls_mode(tls)
+        wildcards = [d for d in site.domains if d.startswith("*.")]
+        if site.present and mode == "acme" and wildcards:
+            problems.append(Problem(
+                env, site.name, "tls",
+                f"'acme' cannot cover a wildcard domain ('{wildcards[0]}'; certbot's webroot "
+                "mode answers http-01 challenges only): provide the certificate (tls: provided)"))
+    return problems
+
+
 def validate(
     raw: Any,
     *,
@@ -562,6 +589,7 @@ def validate(
     project_root: str | Path | None = None,
     others: Mapping[str, Any] | None = None,
     pools: Any = None,
+    tls: Any = None,
 ) -> Result:
     """Validate a catalogue (the value of ``sitekit_sites``) and normalise it.
 
@@ -569,8 +597,10 @@ def validate(
     every site. ``others``, when given, maps the other environments' names to their raw
     catalogues: a domain that one of them also lists is a problem
     (:func:`cross_environment_problems`). ``pools`` is the value of ``sitekit_pools``: pool
-    name -> the resources of its master (a site joins one with ``pool: NAME``). All problems
-    are collected; none is raised.
+    name -> the resources of its master (a site joins one with ``pool: NAME``). ``tls``, when
+    given, is the environment's ``sitekit_tls``: it must be a TLS mode, and what a site's mode
+    (its own or this one) cannot serve is a problem (:func:`tls_problems`). All problems are
+    collected; none is raised.
     """
     root = Path(project_root) if project_root is not None else None
     problems: list[Problem] = []
@@ -682,6 +712,8 @@ def validate(
 
     if others:
         problems.extend(cross_environment_problems(env, raw, others))
+    if tls is not None:
+        problems.extend(tls_problems(env, tls, sites))
 
     if problems:
         return Result([], problems)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sitekit import editor, inventory, plan, release
+from sitekit import editor, inventory, model, plan, release
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 #: ``sitekit plan --detailed-exitcode``: the plan was computed and a deploy would change something.
@@ -64,25 +64,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_urls(args: argparse.Namespace) -> int:
     inv = inventory.find(args.env, _root(args))
+    env_tls, port, tls_port = inventory.public_endpoint(inv)
     result = inventory.check(inv)
     if not result.ok:
         _report(inv.name, result.problems)
         return EXIT_INVALID
-    env_tls, port, tls_port = inventory.public_endpoint(inv)
-    if args.port is not None:
-        port = args.port
-    if args.tls_port is not None:
-        tls_port = args.tls_port
-    for site in result.sites:
-        if site.present:
-            scheme = "http" if (site.tls or env_tls) == "off" else "https"
-            chosen = port if scheme == "http" else tls_port
-            suffix = "" if chosen == {"http": 80, "https": 443}[scheme] else f":{chosen}"
-            concrete = [d for d in site.domains if not d.startswith("*.")]
-            wildcards = [d for d in site.domains if d.startswith("*.")]
-            urls = [f"{scheme}://{d}{suffix}/" for d in concrete]
-            urls += [f"(and any name matching {d})" for d in wildcards]
-            print(f"{site.name:<16} {'  '.join(urls)}")
+    layout = model.Layout(
+        env=inv.name,
+        tls=env_tls,
+        public_port=port if args.port is None else args.port,
+        tls_port=tls_port if args.tls_port is None else args.tls_port,
+    )
+    for site in model.resolve(result, layout).present_sites:
+        default = {"http": 80, "https": 443}[site["scheme"]]
+        suffix = "" if site["port"] == default else f":{site['port']}"
+        concrete = [d for d in site["domains"] if not d.startswith("*.")]
+        wildcards = [d for d in site["domains"] if d.startswith("*.")]
+        urls = [f"{site['scheme']}://{d}{suffix}/" for d in concrete]
+        urls += [f"(and any name matching {d})" for d in wildcards]
+        print(f"{site['name']:<16} {'  '.join(urls)}")
     return EXIT_OK
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
-from sitekit.catalogue import POOLS_VAR, Problem, Result, validate
-from sitekit.runtime.rules import TLS_MODES, tls_mode
+from sitekit.catalogue import POOLS_VAR, Problem, Result, tls_choice_problem, validate
+from sitekit.model import private_address
+from sitekit.runtime.rules import tls_mode
 
 CATALOGUE_FILE = Path("group_vars") / "all" / "sites.yml"
 CATALOGUE_VAR = "sitekit_sites"
@@ -71,11 +72,6 @@ def read_catalogue(inv: Inventory) -> Any:
     return _read_catalogue_file(inv)[CATALOGUE_VAR]
 
 
-def read_pools(inv: Inventory) -> Any:
-    """The raw value of ``sitekit_pools`` (None when the catalogue file declares no pool)."""
-    return _read_catalogue_file(inv).get(POOLS_VAR)
-
-
 def _read_catalogue_file(inv: Inventory) -> dict[str, Any]:
     path = inv.catalogue_path
     if not path.is_file():
@@ -114,9 +110,8 @@ def other_catalogues(inventory_dir: Path) -> dict[str, Any]:
     return others
 
 
-def public_endpoint(inv: Inventory) -> tuple[str, int, int]:
-    """The environment's TLS mode and public ports: ``sitekit_tls`` (``self-signed`` when
-    unset), ``sitekit_public_port`` (http, 80) and ``sitekit_tls_port`` (https, 443)."""
+def environment_vars(inv: Inventory) -> dict[str, Any]:
+    """The environment's plaintext variables (``group_vars/all/main.yml``; {} when absent)."""
     path = inv.path / "group_vars" / "all" / "main.yml"
     data = {}
     if path.is_file():
@@ -126,11 +121,18 @@ def public_endpoint(inv: Inventory) -> tuple[str, int, int]:
             raise InventoryError(f"{inv.name}: {path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise InventoryError(f"{inv.name}: {path} must be a mapping of variables")
+    return data
+
+
+def public_endpoint(inv: Inventory) -> tuple[str, int, int]:
+    """The environment's TLS mode and public ports: ``sitekit_tls`` (``self-signed`` when
+    unset), ``sitekit_public_port`` (http, 80) and ``sitekit_tls_port`` (https, 443)."""
+    data = environment_vars(inv)
     tls = tls_mode(data.get("sitekit_tls", "self-signed"))
     if tls is None:
+        path = inv.path / "group_vars" / "all" / "main.yml"
         raise InventoryError(
-            f"{inv.name}: {path}: sitekit_tls must be {', '.join(map(repr, TLS_MODES[:-1]))} "
-            f"or {TLS_MODES[-1]!r}, got {data['sitekit_tls']!r}"
+            f"{inv.name}: {path}: {tls_choice_problem(data['sitekit_tls'])}"
         )
     port = data.get("sitekit_public_port")
     tls_port = data.get("sitekit_tls_port")
@@ -154,12 +156,9 @@ def entry_address(inv: Inventory) -> str:
     for group in ("lb", "web"):
         hosts = (children.get(group) or {}).get("hosts") or {}
         for name, hostvars in hosts.items():
-            hostvars = hostvars or {}
-            if hostvars.get("ansible_connection") == "local":
+            if (hostvars or {}).get("ansible_connection") == "local":
                 return "127.0.0.1"
-            return str(
-                hostvars.get("sitekit_private_address") or hostvars.get("ansible_host") or name
-            )
+            return private_address(name, hosts)
     raise InventoryError(f"{inv.name}: {path} has no host in the 'lb' or 'web' group")
 
 
@@ -167,6 +166,7 @@ def check(inv: Inventory) -> Result:
     """Read and validate one environment's catalogue, against its neighbours' domains too."""
     try:
         data = _read_catalogue_file(inv)
+        tls = environment_vars(inv).get("sitekit_tls", "self-signed")
     except InventoryError as exc:
         return Result([], [Problem(inv.name, "", "", str(exc).removeprefix(f"{inv.name}: "))])
     return validate(
@@ -175,4 +175,5 @@ def check(inv: Inventory) -> Result:
         project_root=inv.project_root,
         others=other_catalogues(inv.path),
         pools=data.get(POOLS_VAR),
+        tls=tls,
     )

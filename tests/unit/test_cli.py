@@ -303,7 +303,8 @@ def test_urls_local_with_port(monkeypatch, capsys):
 
 def test_urls_default_port_is_the_inventory_s(project, capsys):
     root = project.env(
-        "good", GOOD_SITES, "sitekit_tls: acme\nsitekit_public_port: 8080\nsitekit_tls_port: 8443\n"
+        "good", GOOD_SITES,
+        "sitekit_tls: provided\nsitekit_public_port: 8080\nsitekit_tls_port: 8443\n",
     )
     assert main(["--project", str(root), "urls", "good"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -313,6 +314,14 @@ def test_urls_default_port_is_the_inventory_s(project, capsys):
         "  (and any name matching *.harbor.example.org)",
         "meadow           https://meadow.example.org:8443/",
     ]
+
+
+def test_check_refuses_acme_for_a_wildcard_as_the_deploy_does(project, capsys):
+    # GOOD_SITES' harbor has *.harbor.example.org: certbot's webroot mode cannot cover it
+    root = project.env("good", GOOD_SITES, "sitekit_tls: acme\n")
+    assert main(["--project", str(root), "check", "good"]) == 1
+    assert ("good: site 'harbor': field 'tls': 'acme' cannot cover a wildcard domain"
+            in capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(

@@ -187,7 +187,7 @@ def test_an_invalid_catalogue_stops_the_plan_before_any_host_is_touched(checkout
     out, err = capsys.readouterr()
     assert out == ""
     assert "sitekit plan bad: the playbook failed" in err
-    assert "localhost: Validate the site catalogue:" in err
+    assert "localhost: sitekit : Validate the site catalogue:" in err
     assert ("  bad: site 'meadow': field 'domains[0]': 'harbor.bad.test' already belongs to "
             "site 'harbor'") in err
     assert not (checkout.parent / "host").exists()  # nothing ran on the host

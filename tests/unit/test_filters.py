@@ -1,12 +1,16 @@
-"""The Ansible filter plugin ``sitekit.deploy.sitekit``: values the roles derive."""
+"""The Ansible filter plugin ``sitekit.deploy.sitekit`` and the rules of the model it reads
+(``sitekit.model``, ``sitekit.runtime.rules``): values the roles render."""
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from sitekit import model
 from sitekit.catalogue import validate
+from sitekit.runtime import rules
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = (
@@ -27,21 +31,14 @@ plugin = load_plugin()
 def test_filters_are_registered_under_their_names():
     filters = plugin.FilterModule().filters()
     assert set(filters) == {
-        "allowed_hosts",
-        "origins",
-        "site_secret",
+        "master_env",
         "server_names_hash",
         "nginx_open_files",
         "sync_catalogue",
-        "pool_sites",
         "pool_keeps",
-        "site_secret_of",
         "private_addresses",
-        "tls_mode",
-        "tls_sites",
-        "hsts_header",
     }
-    assert filters["allowed_hosts"] is plugin.allowed_hosts
+    assert filters["pool_keeps"] is plugin.pool_keeps
 
 
 # --- tls_mode, tls_sites, hsts_header ---------------------------------------------------------
@@ -58,19 +55,19 @@ def test_filters_are_registered_under_their_names():
     ],
 )
 def test_tls_mode_is_the_sites_else_the_environments(site, default, mode):
-    assert plugin.tls_mode(site, default) == mode
+    assert model.site_tls(site, model.Layout(tls=default)) == mode
 
 
 def test_tls_mode_refuses_an_unknown_mode():
     with pytest.raises(ValueError, match="site 'a': TLS mode 'letsencrypt' is not one of"):
-        plugin.tls_mode({"name": "a"}, "letsencrypt")
+        model.site_tls({"name": "a"}, model.Layout(tls="letsencrypt"))
 
 
 def test_tls_sites_leaves_out_sites_without_tls():
     sites = [{"name": "a", "domains": ["a.example", "*.a.example"]},
              {"name": "b", "domains": ["b.example"], "tls": "off"},
              {"name": "c", "domains": ["c.example"], "tls": "provided"}]
-    assert plugin.tls_sites(sites, "acme") == [
+    assert model.tls_sites(sites, model.Layout(tls="acme")) == [
         {"name": "a", "domains": ["a.example", "*.a.example"], "mode": "acme", "wildcard": True},
         {"name": "c", "domains": ["c.example"], "mode": "provided", "wildcard": False},
     ]
@@ -83,7 +80,7 @@ def test_tls_sites_leaves_out_sites_without_tls():
      ("host", "max-age=300")],
 )
 def test_hsts_header_follows_the_policy(policy, header):
-    assert plugin.hsts_header(policy, 300) == header
+    assert rules.hsts_header(policy, 300) == header
 
 
 # --- allowed_hosts -------------------------------------------------------------------------
@@ -91,7 +88,7 @@ def test_hsts_header_follows_the_policy(policy, header):
 
 def test_allowed_hosts_turns_wildcards_into_leading_dots():
     domains = ["harbor.example.org", "*.harbor.example.org", "www.harbor.example.org"]
-    assert plugin.allowed_hosts(domains) == [
+    assert rules.allowed_hosts(domains) == [
         "harbor.example.org",
         ".harbor.example.org",
         "www.harbor.example.org",
@@ -99,7 +96,7 @@ def test_allowed_hosts_turns_wildcards_into_leading_dots():
 
 
 def test_allowed_hosts_of_no_domains():
-    assert plugin.allowed_hosts([]) == []
+    assert rules.allowed_hosts([]) == []
 
 
 # --- origins -------------------------------------------------------------------------------
@@ -120,11 +117,11 @@ def test_allowed_hosts_of_no_domains():
     ],
 )
 def test_origins_keep_only_a_non_default_port(scheme, port, expected):
-    assert plugin.origins(["harbor.example.org"], scheme, port) == [expected]
+    assert rules.origins(["harbor.example.org"], scheme, port) == [expected]
 
 
 def test_origins_default_to_https_and_cover_every_domain():
-    assert plugin.origins(["a.example.org", "*.a.example.org"]) == [
+    assert rules.origins(["a.example.org", "*.a.example.org"]) == [
         "https://a.example.org",
         "https://*.a.example.org",
     ]
@@ -134,18 +131,18 @@ def test_origins_default_to_https_and_cover_every_domain():
 
 
 def test_site_secret_is_deterministic_per_site():
-    secret = plugin.site_secret("environment-secret", "harbor")
+    secret = model.site_secret("environment-secret", "harbor")
     assert re.fullmatch(r"[0-9a-f]{64}", secret)
-    assert plugin.site_secret("environment-secret", "harbor") == secret
-    assert plugin.site_secret("environment-secret", "meadow") != secret
-    assert plugin.site_secret("other-secret", "harbor") != secret
+    assert model.site_secret("environment-secret", "harbor") == secret
+    assert model.site_secret("environment-secret", "meadow") != secret
+    assert model.site_secret("other-secret", "harbor") != secret
     assert secret != "environment-secret"
 
 
 @pytest.mark.parametrize("base", ["", None])
 def test_site_secret_refuses_an_empty_base(base):
     with pytest.raises(ValueError, match="sitekit_secret_key_base is empty"):
-        plugin.site_secret(base, "harbor")
+        model.site_secret(base, "harbor")
 
 
 # --- server_names_hash ---------------------------------------------------------------------
@@ -231,7 +228,7 @@ def test_filters_on_a_validated_catalogue():
     )
     assert result.ok
     sites = [s.as_dict() for s in result.sites]
-    assert plugin.allowed_hosts(sites[0]["domains"]) == ["harbor.localhost", ".harbor.localhost"]
+    assert rules.allowed_hosts(sites[0]["domains"]) == ["harbor.localhost", ".harbor.localhost"]
     assert plugin.server_names_hash(sites) == {"bucket_size": 64, "max_size": 512}
     assert plugin.sync_catalogue(sites) == [
         {
@@ -330,6 +327,23 @@ def test_pool_keeps_lists_the_present_sites_a_pool_still_serves_but_no_longer_ha
     assert plugin.pool_keeps([], present) == {}
 
 
-def test_site_secret_of_is_site_secret_with_the_name_first():
-    assert plugin.site_secret_of("harbor", "b" * 40) == plugin.site_secret("b" * 40, "harbor")
-    assert plugin.site_secret_of("harbor", "b" * 40) != plugin.site_secret_of("ember", "b" * 40)
+def test_master_env_is_the_models_with_the_keys_and_what_a_pool_keeps():
+    result = validate(
+        [{"name": "harbor", "domains": ["harbor.example"], "pool": "shared"},
+         {"name": "ember", "domains": ["ember.example"]}],
+        env="local", project_root=REPO, pools={"shared": {}},
+    )
+    resolved = model.resolve(result, model.Layout(tls="self-signed"))
+    pool = resolved.master_of("shared")
+    env = plugin.master_env(pool, "b" * 40, {"SITEKIT_DEBUG": "0"}, resolved.sites,
+                            {"shared": ["ember"]})
+    assert env["SITEKIT_DEBUG"] == "0"
+    assert env["SITEKIT_SECRET_KEY"] == model.site_secret("b" * 40, "shared")
+    assert env["SITEKIT_SECRET_KEY_FALLBACKS"] == model.site_secret("b" * 40, "harbor")
+    assert [s["name"] for s in json.loads(env["SITEKIT_POOL_SITES"])] == ["harbor", "ember"]
+    plain = plugin.master_env(pool, "b" * 40)
+    assert [s["name"] for s in json.loads(plain["SITEKIT_POOL_SITES"])] == ["harbor"]
+    ember = plugin.master_env(resolved.master_of("ember"), "b" * 40)
+    assert ember["SITEKIT_SECRET_KEY_FALLBACKS"] == model.site_secret("b" * 40, "shared")
+    assert not any(key in resolved.facts()["sitekit_masters"][0]["env"]
+                   for key in model.SECRET_KEYS)

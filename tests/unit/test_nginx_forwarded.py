@@ -1,7 +1,7 @@
 """What a site's master receives from nginx: Host and X-Forwarded-* are nginx's, not the client's.
 
 The main configuration and a site's server block are rendered by Ansible from the role's
-defaults, as a deploy renders them, and served by a real nginx in front of a unix socket that
+defaults and the model the preflight resolves, as a deploy renders them, and served by a real nginx in front of a unix socket that
 answers with the headers it received. Requests come from 127.0.0.1 (a client) and from
 127.0.0.2 (an lb, when the configuration trusts it).
 """
@@ -38,26 +38,28 @@ PLAYBOOK = """\
   connection: local
   gather_facts: false
   vars_files:
-    - {repo}/roles/sitekit/defaults/main.yml
     - {repo}/roles/nginx/defaults/main.yml
   tasks:
+    # the one model of what the site becomes, as the deploy's preflight resolves it
+    - ansible.builtin.import_role:
+        name: sitekit
+        tasks_from: preflight
     - ansible.builtin.file:
         path: "{{{{ item }}}}"
         state: directory
         mode: "0700"
       loop: ["{{{{ nginx_sites_dir }}}}", "{{{{ nginx_log_dir }}}}", "{{{{ nginx_temp_dir }}}}",
-             "{{{{ sitekit_run_dir }}}}/harbor"]
+             "{{{{ (sitekit_masters | first).run_dir }}}}"]
     - ansible.builtin.template:
         src: {repo}/templates/nginx/nginx.conf.j2
         dest: "{{{{ nginx_conf }}}}"
         mode: "0644"
     - ansible.builtin.template:
         src: {repo}/templates/nginx/site.conf.j2
-        dest: "{{{{ nginx_sites_dir }}}}/harbor.conf"
+        dest: "{{{{ nginx_sites_dir }}}}/{{{{ site.server_block }}}}"
         mode: "0644"
       vars:
-        site: {{name: harbor, domains: [harbor.test, www.harbor.test],
-               settings_module: settings.harbor}}
+        site: "{{{{ sitekit_present_sites | first }}}}"
 """
 
 
@@ -111,7 +113,9 @@ def nginx_with(tmp_path):
         overrides = {
             "ansible_python_interpreter": sys.executable,
             "sitekit_root": str(root), "sitekit_mode": "local", "sitekit_env": "test",
-            "sitekit_public_port": port, "sitekit_present_sites": [], "sitekit_catalogue": [],
+            "sitekit_public_port": port, "sitekit_project_dir": str(REPO),
+            "sitekit_secret_key_base": "k" * 40,
+            "sitekit_sites": [{"name": "harbor", "domains": ["harbor.test", "www.harbor.test"]}],
             "nginx_flavour": "web", "nginx_trusted_proxies": trusted,
             # plain http, as a web host behind an lb serves (TLS terminates at the lb)
             "sitekit_tls": "off",

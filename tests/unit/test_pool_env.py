@@ -1,20 +1,14 @@
 """What the deploy hands a pooled master: SITEKIT_POOL_SITES from the validated catalogue,
 read back by settings.base.pool_sites (the pooled settings' one reader)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 from settings.base import pool_sites
+from sitekit import model
 from sitekit.catalogue import validate
 
 REPO = Path(__file__).resolve().parents[2]
-PLUGIN = (
-    REPO / "ansible/collections/ansible_collections/sitekit/deploy/plugins/filter/sitekit.py"
-)
-spec = importlib.util.spec_from_file_location("sitekit_filter_plugin_pools", PLUGIN)
-plugin = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(plugin)
 
 
 def catalogue():
@@ -30,11 +24,19 @@ def catalogue():
         project_root=REPO,
     )
     assert result.ok, [str(p) for p in result.problems]
-    return [s.as_dict() for s in result.sites]
+    return result
+
+
+def pool_env_sites(scheme, port):
+    """SITEKIT_POOL_SITES of the pool's master, as the model resolves it."""
+    layout = (model.Layout(tls="self-signed", tls_port=port) if scheme == "https"
+              else model.Layout(tls="off", public_port=port))
+    master = model.resolve(catalogue(), layout).master_of("shared")
+    return master["env"]["SITEKIT_POOL_SITES"]
 
 
 def test_pool_sites_lists_present_sites_with_origins_and_hsts():
-    value = plugin.pool_sites(catalogue(), "https", 8443)
+    value = pool_env_sites("https", 8443)
     assert json.loads(value) == [
         {"name": "harbor", "domains": ["harbor.example.org", "*.harbor.example.org"],
          "csrf_trusted_origins": ["https://harbor.example.org:8443",
@@ -47,7 +49,7 @@ def test_pool_sites_lists_present_sites_with_origins_and_hsts():
 
 
 def test_the_pooled_settings_read_back_what_the_deploy_writes():
-    sites = pool_sites(plugin.pool_sites(catalogue(), "http", 80))
+    sites = pool_sites(pool_env_sites("http", 80))
     harbor, meadow = sites
     # From the site's own settings module, not from the deploy:
     assert (harbor["site_id"], harbor["urlconf"], harbor["brand"]["name"]) == (

@@ -151,7 +151,8 @@ def test_preflight_names_the_neighbour_that_has_the_domain(inventories, tmp_path
               - name: harbor
                 domains: [harbor.mine.test]
             """, ["-e", "sitekit_tls=letsencrypt"],
-         "mine: sitekit_tls must be self-signed, provided, acme or off, got letsencrypt"),
+         "mine: sitekit_tls must be 'self-signed', 'provided', 'acme' or 'off', "
+         "got 'letsencrypt'"),
     ],
     ids=["provided-without-certificate", "acme-wildcard", "unknown-mode"],
 )

@@ -1,4 +1,11 @@
-"""Validate the site catalogue on the control machine and publish its normalised form."""
+"""Validate the site catalogue on the control machine and publish the resolved model.
+
+The one validator (:func:`sitekit.catalogue.validate`, which ``sitekit check`` and the editing
+commands run too) checks the catalogue against the environment's TLS choice and its
+neighbours' domains; :func:`sitekit.model.layout_problems` the environment's own settings and
+secrets. When all is well, :func:`sitekit.model.resolve` turns the catalogue into what every
+site and master becomes on this host, published as facts (none of them secret).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import ens
 
 ensure_importable()
 
+from sitekit import model  # noqa: E402
 from sitekit.catalogue import validate  # noqa: E402
 from sitekit.inventory import other_catalogues  # noqa: E402
 
@@ -25,29 +33,38 @@ class ActionModule(ActionBase):
         # a domain may be configured in one of them only.
         inventory_dir = args.get("inventory_dir") or (task_vars or {}).get("inventory_dir")
         others = other_catalogues(Path(str(inventory_dir))) if inventory_dir else {}
+        layout = model.Layout.from_mapping({**(args.get("layout") or {}), "env": env})
         checked = validate(
             args.get("sites"),
             env=env,
             project_root=args.get("project_root"),
             others=others,
             pools=args.get("pools") or None,
+            tls=layout.tls if args.get("layout") else None,
         )
+        problems = list(checked.problems)
+        if args.get("layout") and checked.ok:
+            problems += model.layout_problems(
+                layout,
+                secret_key_base=str(args.get("secret_key_base") or ""),
+                db_password=str(args.get("db_password") or ""),
+            )
+            problems += model.provided_problems(checked, layout, args.get("certificates"))
         result["changed"] = False
-        if not checked.ok:
-            count = len(checked.problems)
+        if problems:
+            count = len(problems)
             result["failed"] = True
-            result["problems"] = [str(p) for p in checked.problems]
+            result["problems"] = [str(p) for p in problems]
             result["msg"] = (
                 f"The site catalogue has {count} problem{'s' if count != 1 else ''}; "
                 "nothing was changed on any host.\n" + "\n".join(result["problems"])
             )
             return result
-        sites = [site.as_dict() for site in checked.sites]
-        result["ansible_facts"] = {
-            "sitekit_catalogue": sites,
-            "sitekit_pool_catalogue": [pool.as_dict() for pool in checked.pools],
-            "sitekit_masters": checked.masters(),
-        }
-        present = sum(1 for site in sites if site["state"] == "present")
-        result["msg"] = f"{len(sites)} sites valid ({present} present)"
+        resolved = model.resolve(checked, layout)
+        result["ansible_facts"] = resolved.facts()
+        present = len(resolved.present_sites)
+        result["msg"] = (
+            f"{len(resolved.sites)} sites valid ({present} present), "
+            f"{len(resolved.masters)} masters"
+        )
         return result

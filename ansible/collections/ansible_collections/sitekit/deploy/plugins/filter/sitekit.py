@@ -1,69 +1,33 @@
-"""Filters the sitekit roles share: derived values computed in one place."""
+"""Filters of the sitekit roles: each a thin door onto the one Python model.
+
+What a site or master becomes is resolved once, by :mod:`sitekit.model` in the preflight, and
+published as facts (``sitekit_masters``, ``sitekit_present_sites``…). These filters cover what
+can only be known during the deploy: a master's whole environment (secrets are inputs here,
+never facts), what a pool still serves on the host, the Sites sync's input, and nginx's sizing.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
+import json
 
-TLS_MODES = ("self-signed", "provided", "acme", "off")
+try:
+    from sitekit import model
+except ImportError:  # the checkout is not on sys.path: the collection puts it there
+    from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import (
+        ensure_importable,
+    )
 
-
-def tls_mode(site, default="self-signed"):
-    """A site's TLS mode: its catalogue field ``tls``, else the environment's ``sitekit_tls``
-    (YAML reads a bare ``off`` as false)."""
-    mode = site.get("tls") if site.get("tls") is not None else default
-    mode = "off" if mode is False else mode
-    if mode not in TLS_MODES:
-        raise ValueError(f"site '{site.get('name')}': TLS mode {mode!r} is not one of "
-                         f"{', '.join(TLS_MODES)}")
-    return mode
+    ensure_importable()
+    from sitekit import model
 
 
-def tls_sites(sites, default="self-signed"):
-    """The sites served over TLS, each ``{name, domains, mode, wildcard}`` (wildcard: whether
-    any of its domains is one)."""
-    found = []
-    for site in sites:
-        mode = tls_mode(site, default)
-        if mode != "off":
-            found.append({"name": site["name"], "domains": list(site["domains"]), "mode": mode,
-                          "wildcard": any(d.startswith("*.") for d in site["domains"])})
-    return found
-
-
-def hsts_header(policy, seconds):
-    """The Strict-Transport-Security value of a site's ``hsts`` policy (as Django sends it)."""
-    value = f"max-age={int(seconds)}"
-    if policy in ("subdomains", "preload"):
-        value += "; includeSubDomains"
-    if policy == "preload":
-        value += "; preload"
-    return value
-
-
-def allowed_hosts(domains):
-    """Django ALLOWED_HOSTS for a site's domains (``*.example.org`` becomes ``.example.org``)."""
-    return [d[1:] if d.startswith("*.") else d for d in domains]
-
-
-def origins(domains, scheme="https", port=None):
-    """CSRF_TRUSTED_ORIGINS for a site's domains, with the public port when it is not default."""
-    default = {"http": 80, "https": 443}.get(scheme)
-    suffix = f":{port}" if port and int(port) != default else ""
-    return [f"{scheme}://{d}{suffix}" for d in domains]
-
-
-def site_secret(base, name):
-    """A per-site SECRET_KEY derived from one environment secret (HMAC-SHA256, 64 hex digits)."""
-    if not base:
-        raise ValueError("sitekit_secret_key_base is empty")
-    message = f"django-secret:{name}".encode()
-    return hmac.new(str(base).encode(), message, hashlib.sha256).hexdigest()
-
-
-def site_secret_of(name, base):
-    """:func:`site_secret` with the name first, for ``map``: the keys of several sites."""
-    return site_secret(base, name)
+def master_env(master, secret_key_base, shared=None, catalogue=(), keeps=None):
+    """The environment file of a master (:func:`sitekit.model.master_env`); ``keeps`` maps each
+    pool to the sites it serves until nginx has switched them to another master."""
+    kept = (keeps or {}).get(master.get("name"), [])
+    return model.master_env(master, secret_key_base=secret_key_base, shared=shared,
+                            catalogue=catalogue, keeps=kept)
 
 
 def _pow2(n):
@@ -110,17 +74,8 @@ def nginx_open_files(sites):
 
 
 def private_addresses(hostnames, hostvars):
-    """Addresses the environment's hosts reach each other on.
-
-    A host's ``sitekit_private_address`` when the inventory sets one (production hosts
-    reached over a public address but talking over a private network), else its
-    ``ansible_host``, else its inventory name.
-    """
-    found = []
-    for name in hostnames:
-        host = hostvars[name]
-        found.append(host.get("sitekit_private_address") or host.get("ansible_host") or name)
-    return found
+    """:func:`sitekit.model.private_address` of each host."""
+    return [model.private_address(name, hostvars) for name in hostnames]
 
 
 def sync_catalogue(sites):
@@ -136,27 +91,6 @@ def sync_catalogue(sites):
     ]
 
 
-def pool_sites(sites, scheme="https", port=None):
-    """``SITEKIT_POOL_SITES`` of a pooled master (settings.pool), as compact JSON: per present
-    site of the pool its name, domains, CSRF origins and HSTS policy. The rest of each site
-    (SITE_ID, brand, URLconf, cookie names) comes from its own settings module."""
-    import json
-
-    return json.dumps(
-        [
-            {
-                "name": s["name"],
-                "domains": list(s["domains"]),
-                "csrf_trusted_origins": origins(s["domains"], scheme, port),
-                "hsts": s.get("hsts", "subdomains"),
-            }
-            for s in sites
-            if s.get("state", "present") == "present"
-        ],
-        separators=(",", ":"),
-    )
-
-
 def pool_keeps(results, present):
     """Sites each pool's master keeps serving while they move to another master, by pool.
 
@@ -165,9 +99,6 @@ def pool_keeps(results, present):
     (its env file's SITEKIT_POOL_SITES) that is still present but no longer one of the pool's
     sites is kept until nginx has switched it to its new master.
     """
-    import base64
-    import json
-
     keeps = {}
     for result in results or []:
         master = result.get("site") or {}
@@ -190,17 +121,10 @@ def pool_keeps(results, present):
 class FilterModule:
     def filters(self):
         return {
-            "allowed_hosts": allowed_hosts,
-            "tls_mode": tls_mode,
-            "tls_sites": tls_sites,
-            "hsts_header": hsts_header,
-            "origins": origins,
-            "site_secret": site_secret,
-            "site_secret_of": site_secret_of,
+            "master_env": master_env,
             "server_names_hash": server_names_hash,
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
-            "pool_sites": pool_sites,
             "pool_keeps": pool_keeps,
             "private_addresses": private_addresses,
         }

@@ -12,10 +12,18 @@ description:
     belongs to one environment only). The other environments are the directories next to
     the inventory (C(inventories/*)); only their plaintext catalogue files
     (C(group_vars/all/sites.yml)) are read, and one that cannot be read is left out.
-  - Otherwise sets the facts C(sitekit_catalogue), the sites with every default filled in
-    (each with C(pool), C(master) and C(master_settings_module)), C(sitekit_pool_catalogue),
-    the pools declared in C(sitekit_pools), and C(sitekit_masters), the gunicorn masters the
-    environment runs (one per present dedicated site, one per pool with a present site).
+  - With O(layout), the environment's own settings are checked too (C(sitekit_mode), the
+    TLS choice, the secrets, a certificate in O(certificates) for every provided site), and
+    the catalogue is resolved by C(sitekit.model.resolve) into what every site and master
+    becomes on the host.
+  - Otherwise sets the facts C(sitekit_catalogue) (every site, the present ones resolved:
+    socket, user, program, upstream, server block, TLS mode and certificate paths, allowed
+    hosts, CSRF origins, HSTS header), C(sitekit_present_sites), C(sitekit_pool_catalogue),
+    C(sitekit_masters) (one per present dedicated site, one per pool with a present site:
+    user, program, run directory, socket, env file, gunicorn configuration, log directory,
+    health probe, environment without secrets), C(sitekit_known_masters) (every name the
+    catalogue knows, whose leftovers a deploy retires), C(sitekit_tls_sites) and
+    C(sitekit_layout). None of them holds a secret.
 version_added: "0.1.0"
 options:
   sites:
@@ -37,6 +45,21 @@ options:
     description: The codebase whose C(settings/) must hold a module for every site.
     type: path
     required: true
+  layout:
+    description:
+      - The environment's layout (C(sitekit.model.Layout)) - mode, root, current, etc_dir,
+        run_dir, log_dir, tls_dir, user_prefix, program_prefix, tls, public_port, tls_port,
+        hsts_seconds, db_engine. Without it the catalogue is validated only.
+    type: dict
+  secret_key_base:
+    description: The environment's secret (checked, never published).
+    type: str
+  db_password:
+    description: The database password (checked, never published).
+    type: str
+  certificates:
+    description: The provided certificates, C({{ sitekit_tls_certificates }}).
+    type: dict
   inventory_dir:
     description:
       - The environment's inventory directory; its siblings are the other environments.
@@ -62,7 +85,7 @@ problems:
   elements: str
   returned: failure
 ansible_facts:
-  description: C(sitekit_catalogue), C(sitekit_pool_catalogue) and C(sitekit_masters).
+  description: The resolved model (see the description).
   type: dict
   returned: success
 """

@@ -13,14 +13,15 @@ description:
     O(loop_var) the way a looped M(ansible.builtin.template) task binds it, and applies all of
     them on the host in one module call, writing only the files whose content, mode or owner
     differ (atomically, by rename).
-  - Paths and owners are given as the names of variables evaluated per site, so that they are
-    defined once (in the role that owns them) and not repeated here.
+  - Paths and owners are given as expressions evaluated per site, usually fields of the
+    resolved model (C(site.env_file), C(site.user)), so that they are defined once, in
+    C(sitekit.model), and not repeated here.
   - Supports check mode and diff mode. The diff of a file marked O(files[].secret) names the
     file but never shows its contents, and secret contents are never part of the task result.
 version_added: "0.2.0"
 options:
   sites:
-    description: The sites, usually C({{ sitekit_present_sites }}).
+    description: The masters or sites, e.g. C({{ sitekit_masters }}).
     type: list
     elements: dict
     required: true
@@ -46,14 +47,14 @@ options:
         description: Template, found the way M(ansible.builtin.template) finds its source.
         type: str
       path_var:
-        description: Name of the variable holding the site's path.
+        description: Expression giving the site's path, e.g. C(site.env_file).
         type: str
         required: true
       owner_var:
-        description: Name of the variable holding the owner (empty means the connecting user).
+        description: Expression giving the owner (empty means the connecting user).
         type: str
       group_var:
-        description: Name of the variable holding the group (defaults to O(files[].owner_var)).
+        description: Expression giving the group (defaults to O(files[].owner_var)).
         type: str
       mode:
         description: Octal mode, as a string.
@@ -69,17 +70,17 @@ author:
 EXAMPLES = r"""
 - name: Render each site's environment file and gunicorn configuration
   sitekit.deploy.site_files:
-    sites: "{{ sitekit_present_sites }}"
+    sites: "{{ sitekit_masters }}"
     files:
       - name: run_dir
         state: directory
-        path_var: sitekit_site_run_dir
-        owner_var: sitekit_site_user
+        path_var: site.run_dir
+        owner_var: site.user
         mode: "0750"
       - name: env
         template: site.env.j2
-        path_var: sitekit_site_env_file
-        owner_var: sitekit_site_user
+        path_var: site.env_file
+        owner_var: site.user
         mode: "0600"
         secret: true
 """

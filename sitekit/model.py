@@ -1,0 +1,401 @@
+"""What each site and each master becomes on a host: the catalogue resolved once.
+
+The validator (:mod:`sitekit.catalogue`) says which catalogues are right; this module says what
+a right one deploys. From the validated sites and pools and the environment's :class:`Layout`
+(mode, directories, ports, TLS choice, name prefixes) :func:`resolve` returns every master (one
+per present dedicated site, one per pool with a present site) and every site fully resolved:
+user, socket, run, log and configuration paths, environment, allowed hosts and CSRF origins,
+server-block inputs, TLS mode and certificate paths, health probe; and which masters the
+catalogue knows (whose leftovers a deploy retires).
+
+The preflight (``sitekit.deploy.catalogue``) publishes the result as facts; the roles and
+templates read its fields; ``sitekit plan``, the filters, bench and tests import it. Secrets
+are inputs of :func:`master_env` only, so the published facts hold none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sitekit.catalogue import Problem, Result, Site
+from sitekit.runtime.rules import TLS_MODES, allowed_hosts, hsts_header, origins, tls_mode
+
+#: Names of the files every master owns in its run directory.
+SOCKET, PIDFILE, CONTROL_SOCKET = "gunicorn.sock", "gunicorn.pid", "gunicorn.ctl"
+#: Names of a TLS site's certificate (with its chain) and key in its certificate directory.
+CERTIFICATE_FILE, KEY_FILE = "fullchain.pem", "privkey.pem"
+#: Environment keys whose values are secret (never published, never shown).
+SECRET_KEYS = ("SITEKIT_SECRET_KEY", "SITEKIT_SECRET_KEY_FALLBACKS", "SITEKIT_DB_PASSWORD")
+#: Shortest environment secret accepted (each site's SECRET_KEY is derived from it).
+MIN_SECRET_LENGTH = 32
+MODES = ("local", "system")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The environment's choices that shape every master and site: the sitekit role's knobs."""
+
+    env: str = ""
+    mode: str = "local"
+    root: str = "/srv/sitekit"
+    current: str = "/srv/sitekit/current"
+    etc_dir: str = "/etc/sitekit"
+    run_dir: str = "/run/sitekit"
+    log_dir: str = "/var/log/sitekit"
+    tls_dir: str = "/etc/sitekit/tls"
+    user_prefix: str = "sk-"
+    program_prefix: str = "sitekit-"
+    tls: Any = "self-signed"
+    public_port: int = 80
+    tls_port: int = 443
+    hsts_seconds: int = 31536000
+    db_engine: str = "sqlite"
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Layout:
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in values.items() if k in known and v is not None}
+        for name in ("public_port", "tls_port", "hsts_seconds"):
+            if name in data:
+                data[name] = int(data[name])
+        return cls(**data)
+
+    @property
+    def default_tls(self) -> str | None:
+        """The environment's TLS mode (``sitekit_tls``), or None when it is not a valid one."""
+        return tls_mode(self.tls)
+
+    @property
+    def masters_etc(self) -> str:
+        """Directory of every master's env file and gunicorn configuration."""
+        return f"{self.etc_dir}/sites"
+
+    @property
+    def masters_logs(self) -> str:
+        """Directory holding one log directory per master."""
+        return f"{self.log_dir}/sites"
+
+
+def layout_problems(
+    layout: Layout, *, secret_key_base: str = "", db_password: str = ""
+) -> list[Problem]:
+    """What in the environment's own settings stops a deploy, each naming its variable."""
+    env = layout.env
+    problems = []
+    if layout.mode not in MODES:
+        problems.append(Problem(env, "", "sitekit_mode",
+                                f"must be 'local' or 'system', got {layout.mode!r}"))
+    if layout.mode == "system" and layout.db_engine != "postgresql":
+        problems.append(Problem(
+            env, "", "sitekit_db_engine",
+            f"system mode needs 'postgresql' (several site users cannot share one SQLite file), "
+            f"got {layout.db_engine!r}"))
+    if layout.default_tls is None:
+        problems.append(Problem(
+            env, "", "sitekit_tls",
+            f"must be {', '.join(map(repr, TLS_MODES[:-1]))} or {TLS_MODES[-1]!r}, "
+            f"got {layout.tls!r}"))
+    if len(secret_key_base or "") < MIN_SECRET_LENGTH:
+        problems.append(Problem(
+            env, "", "sitekit_secret_key_base",
+            f"the environment's secret is missing or shorter than {MIN_SECRET_LENGTH} characters: "
+            "put vault_sitekit_secret_key_base in the environment's vault "
+            f"(ansible-vault create inventories/{env or '<env>'}/group_vars/all/vault.yml) and "
+            "run the playbook with --ask-vault-pass"))
+    if layout.db_engine == "postgresql" and not db_password:
+        problems.append(Problem(
+            env, "", "sitekit_db_password",
+            "PostgreSQL needs a password: put vault_sitekit_db_password in the environment's "
+            "vault"))
+    return problems
+
+
+def provided_problems(
+    result: Result, layout: Layout, certificates: Mapping[str, Any] | None
+) -> list[Problem]:
+    """Present sites on ``tls: provided`` that the vault holds no certificate and key for."""
+    have = {
+        name for name, pair in (certificates or {}).items()
+        if isinstance(pair, Mapping) and pair.get("certificate") and pair.get("key")
+    }
+    return [
+        Problem(layout.env, site.name, "tls",
+                "'provided' but sitekit_tls_certificates has no certificate and key for it: "
+                "put them in the environment's vault (docs: rotate a certificate)")
+        for site in result.sites
+        if site.present and site_tls(site, layout) == "provided" and site.name not in have
+    ]
+
+
+def site_tls(site: Site | Mapping[str, Any], layout: Layout) -> str:
+    """A site's TLS mode: its field ``tls``, else the environment's ``sitekit_tls``."""
+    own = site.tls if isinstance(site, Site) else site.get("tls")
+    chosen = own if own is not None else layout.tls
+    mode = tls_mode(chosen)
+    if mode is None:
+        name = site.name if isinstance(site, Site) else site.get("name")
+        raise ValueError(f"site '{name}': TLS mode {chosen!r} is not one of {', '.join(TLS_MODES)}")
+    return mode
+
+
+def tls_sites(sites: Iterable[Site | Mapping[str, Any]], layout: Layout) -> list[dict[str, Any]]:
+    """The present sites served over TLS, each ``{name, domains, mode, wildcard}`` (wildcard:
+    whether any of its domains is one): what the certificates module issues or installs."""
+    found = []
+    for site in sites:
+        data = site.as_dict() if isinstance(site, Site) else site
+        if data.get("state", "present") != "present":
+            continue
+        mode = site_tls(data, layout)
+        if mode != "off":
+            found.append({"name": data["name"], "domains": list(data["domains"]), "mode": mode,
+                          "wildcard": any(d.startswith("*.") for d in data["domains"])})
+    return found
+
+
+def private_address(name: str, hostvars: Mapping[str, Any]) -> str:
+    """The address the environment's hosts reach host ``name`` on: its
+    ``sitekit_private_address`` (hosts reached over a public address but talking over a private
+    network), else its ``ansible_host``, else its inventory name."""
+    host = hostvars.get(name) or {}
+    return str(host.get("sitekit_private_address") or host.get("ansible_host") or name)
+
+
+def site_secret(base: str, name: str) -> str:
+    """A master's SECRET_KEY, derived from the environment's one secret (HMAC-SHA256, hex)."""
+    if not base:
+        raise ValueError("sitekit_secret_key_base is empty")
+    message = f"django-secret:{name}".encode()
+    return hmac.new(str(base).encode(), message, hashlib.sha256).hexdigest()
+
+
+def probe_host(domain: str) -> str:
+    """A concrete name of a domain, for health probes (a wildcard answers for ``www.``)."""
+    return "www." + domain[2:] if domain.startswith("*.") else domain
+
+
+def _scheme(tls: str) -> str:
+    return "http" if tls == "off" else "https"
+
+
+def _port(scheme: str, layout: Layout) -> int:
+    return layout.public_port if scheme == "http" else layout.tls_port
+
+
+def pool_entry(site: Mapping[str, Any], scheme: str, port: int) -> dict[str, Any]:
+    """What a pooled master knows of one of its sites (``SITEKIT_POOL_SITES``, settings.pool)."""
+    return {
+        "name": site["name"],
+        "domains": list(site["domains"]),
+        "csrf_trusted_origins": origins(site["domains"], scheme, port),
+        "hsts": site.get("hsts", "subdomains"),
+    }
+
+
+def pool_sites_json(sites: Iterable[Mapping[str, Any]], scheme: str, port: int) -> str:
+    return json.dumps([pool_entry(s, scheme, port) for s in sites], separators=(",", ":"))
+
+
+def _env(
+    name: str, kind: str, settings_module: str, sites: Sequence[Site], layout: Layout
+) -> dict[str, str]:
+    """The environment (without secrets) of processes running ``settings_module`` for
+    ``sites``: a master's, or a site's own for its management commands."""
+    first = sites[0]
+    scheme = _scheme(site_tls(first, layout))
+    port = _port(scheme, layout)
+    domains = [d for site in sites for d in site.domains]
+    env = {
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "SITEKIT_ALLOWED_HOSTS": ",".join(allowed_hosts(domains)),
+        "SITEKIT_CSRF_TRUSTED_ORIGINS": ",".join(origins(domains, scheme, port)),
+        "SITEKIT_PUBLIC_SCHEME": scheme,
+        "SITEKIT_WARMUP_HOST": probe_host(first.canonical_domain),
+        "SITEKIT_HSTS": first.hsts,
+    }
+    if kind == "pool":
+        env["SITEKIT_POOL"] = name
+        env["SITEKIT_POOL_SITES"] = pool_sites_json(
+            (s.as_dict() for s in sites), scheme, port)
+    return env
+
+
+def _master(
+    name: str,
+    kind: str,
+    settings_module: str,
+    sites: Sequence[Site],
+    resources: Mapping[str, int],
+    layout: Layout,
+    fallbacks: Sequence[str],
+) -> dict[str, Any]:
+    first = sites[0]
+    scheme = _scheme(site_tls(first, layout))
+    port = _port(scheme, layout)
+    domains = [d for site in sites for d in site.domains]
+    run_dir = f"{layout.run_dir}/{name}"
+    return {
+        "name": name,
+        "kind": kind,
+        "state": "present",
+        "settings_module": settings_module,
+        "sites": [site.name for site in sites],
+        "domains": domains,
+        **resources,
+        "canonical_domain": first.canonical_domain,
+        "tls": first.tls,
+        "hsts": first.hsts,
+        "scheme": scheme,
+        "port": port,
+        "probe_host": probe_host(first.canonical_domain),
+        "user": "" if layout.mode == "local" else layout.user_prefix + name,
+        "program": layout.program_prefix + name,
+        "run_dir": run_dir,
+        "socket": f"{run_dir}/{SOCKET}",
+        "pidfile": f"{run_dir}/{PIDFILE}",
+        "control_socket": f"{run_dir}/{CONTROL_SOCKET}",
+        "env_file": f"{layout.masters_etc}/{name}.env",
+        "conf_file": f"{layout.masters_etc}/{name}.gunicorn.py",
+        "log_dir": f"{layout.masters_logs}/{name}",
+        # whose keys this master accepts besides its own (sessions survive a move)
+        "fallback_keys": list(fallbacks),
+        "env": _env(name, kind, settings_module, sites, layout),
+    }
+
+
+def _site(
+    site: Site, master: Mapping[str, Any] | None, layout: Layout, pool_names: Sequence[str]
+) -> dict[str, Any]:
+    data = site.as_dict()
+    if not site.present or master is None:
+        return data
+    tls = site_tls(site, layout)
+    scheme = _scheme(tls)
+    port = _port(scheme, layout)
+    data.update(
+        pooled=bool(site.pool),
+        tls_mode=tls,
+        scheme=scheme,
+        port=port,
+        probe_host=probe_host(site.canonical_domain),
+        allowed_hosts=allowed_hosts(site.domains),
+        csrf_trusted_origins=origins(site.domains, scheme, port),
+        hsts_header=hsts_header(site.hsts, layout.hsts_seconds),
+        wildcard=any(d.startswith("*.") for d in site.domains),
+        socket=master["socket"],
+        user=master["user"],
+        program=master["program"],
+        upstream=(layout.program_prefix + site.name).replace("-", "_"),
+        server_block=f"{site.name}.conf",
+        certificate=f"{layout.tls_dir}/{site.name}/{CERTIFICATE_FILE}",
+        certificate_key=f"{layout.tls_dir}/{site.name}/{KEY_FILE}",
+        errors_dir=f"{layout.current}/errors/{site.name}",
+        # what the site's management commands run with (its own settings module and key)
+        env=_env(site.name, "site", site.settings_module, [site], layout),
+        fallback_keys=list(pool_names),
+    )
+    return data
+
+
+@dataclass
+class Model:
+    """The catalogue resolved for one layout: what the deploy publishes and the roles read."""
+
+    layout: Layout
+    sites: list[dict[str, Any]]
+    masters: list[dict[str, Any]]
+    pools: list[dict[str, Any]]
+    known: list[dict[str, str]]
+
+    @property
+    def present_sites(self) -> list[dict[str, Any]]:
+        return [s for s in self.sites if s["state"] == "present"]
+
+    def master_of(self, name: str) -> dict[str, Any] | None:
+        return next((m for m in self.masters if m["name"] == name), None)
+
+    def owner_of(self, path: str) -> dict[str, Any] | None:
+        """The master whose env file, gunicorn configuration or program file ``path`` is
+        (program files by their name in any directory), or None."""
+        base = path.rsplit("/", 1)[-1]
+        for master in self.masters + [k for k in self.known if not self.master_of(k["name"])]:
+            if path in (master.get("env_file"), master.get("conf_file")):
+                return master
+            if base == f"{master['program']}.conf":
+                return master
+        return None
+
+    def facts(self) -> dict[str, Any]:
+        """The facts the preflight publishes (no secret among them)."""
+        return {
+            "sitekit_catalogue": self.sites,
+            "sitekit_present_sites": self.present_sites,
+            "sitekit_pool_catalogue": self.pools,
+            "sitekit_masters": self.masters,
+            "sitekit_known_masters": self.known,
+            "sitekit_tls_sites": tls_sites(self.sites, self.layout),
+            "sitekit_layout": {
+                "masters_etc": self.layout.masters_etc,
+                "masters_logs": self.layout.masters_logs,
+                "tls_dir": self.layout.tls_dir,
+                "certificate_file": CERTIFICATE_FILE,
+                "key_file": KEY_FILE,
+                "default_tls": self.layout.default_tls,
+            },
+        }
+
+
+def resolve(result: Result, layout: Layout) -> Model:
+    """Every site and master of a validated catalogue, as ``layout`` deploys them."""
+    pools = {pool.name: pool for pool in result.pools}
+    pool_names = list(pools)
+    masters: list[dict[str, Any]] = []
+    by_name: dict[str, dict[str, Any]] = {}
+    for site in result.sites:
+        if not site.present or site.master in by_name:
+            continue
+        if site.pool:
+            pool = pools[site.pool]
+            master = _master(pool.name, "pool", pool.settings_module, pool.present_sites,
+                             pool.resources(), layout, [s.name for s in pool.present_sites])
+        else:
+            master = _master(site.name, "site", site.settings_module, [site], site.resources(),
+                             layout, pool_names)
+        masters.append(master)
+        by_name[master["name"]] = master
+    sites = [_site(site, by_name.get(site.master), layout, pool_names) for site in result.sites]
+    known = [
+        {"name": name, "user": layout.user_prefix + name, "program": layout.program_prefix + name}
+        for name in dict.fromkeys([s.name for s in result.sites] + pool_names)
+    ]
+    return Model(layout, sites, masters, [p.as_dict() for p in result.pools], known)
+
+
+def master_env(
+    master: Mapping[str, Any],
+    *,
+    secret_key_base: str,
+    shared: Mapping[str, Any] | None = None,
+    catalogue: Sequence[Mapping[str, Any]] = (),
+    keeps: Sequence[str] = (),
+) -> dict[str, str]:
+    """The whole environment of a master's processes (its env file): the environment's
+    ``shared`` values, the master's own from the model, its secret key and the keys it accepts
+    (``fallback_keys``); for a pool that still serves sites leaving it (``keeps``, until nginx
+    has switched them), those sites too."""
+    env = {str(k): str(v) for k, v in (shared or {}).items()}
+    env.update(master["env"])
+    env["SITEKIT_SECRET_KEY"] = site_secret(secret_key_base, master["name"])
+    env["SITEKIT_SECRET_KEY_FALLBACKS"] = ",".join(
+        site_secret(secret_key_base, name) for name in master.get("fallback_keys", []))
+    if master.get("kind") == "pool" and keeps:
+        serving = set(master["sites"]) | set(keeps)
+        env["SITEKIT_POOL_SITES"] = pool_sites_json(
+            (s for s in catalogue if s["name"] in serving and s.get("state") == "present"),
+            master["scheme"], master["port"])
+    return env
