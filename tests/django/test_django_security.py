@@ -1,6 +1,5 @@
 """Production settings pass Django's deployment checks; sites never share a login."""
 
-import importlib.util
 import os
 import secrets
 import subprocess
@@ -10,11 +9,12 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
+from sitekit import model
 from sitekit.inventory import check, find
+from sitekit.runtime import rules
 from sitekit.runtime.rules import RESERVED_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
-FILTERS = REPO / "ansible/collections/ansible_collections/sitekit/deploy/plugins/filter/sitekit.py"
 
 # Every site module under settings/, so that a new site is covered without editing this file.
 # The shared modules (base, pool, dev) are not sites.
@@ -23,13 +23,6 @@ SITE_MODULES = sorted(
     for path in (REPO / "settings").glob("*.py")
     if path.stem != "__init__" and path.stem not in RESERVED_NAMES
 )
-
-
-def _filters():
-    spec = importlib.util.spec_from_file_location("sitekit_filter_plugin", FILTERS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def catalogue_sites():
@@ -47,7 +40,6 @@ def catalogue_sites():
 def production_env(tmp_path, name, **extra):
     """The environment the deploy gives site `name` over https: what its env file holds."""
     site = catalogue_sites()[name]
-    filters = _filters()
     dropped = {"DJANGO_SETTINGS_MODULE", "PYTEST_VERSION"}
     env = {
         key: value
@@ -56,9 +48,9 @@ def production_env(tmp_path, name, **extra):
     }
     env.update(
         SITEKIT_PUBLIC_SCHEME="https",
-        SITEKIT_SECRET_KEY=filters.site_secret(secrets.token_urlsafe(48), name),
-        SITEKIT_ALLOWED_HOSTS=",".join(filters.allowed_hosts(site.domains)),
-        SITEKIT_CSRF_TRUSTED_ORIGINS=",".join(filters.origins(site.domains, "https", 443)),
+        SITEKIT_SECRET_KEY=model.site_secret(secrets.token_urlsafe(48), name),
+        SITEKIT_ALLOWED_HOSTS=",".join(rules.allowed_hosts(site.domains)),
+        SITEKIT_CSRF_TRUSTED_ORIGINS=",".join(rules.origins(site.domains, "https", 443)),
         SITEKIT_HSTS=site.hsts,
         SITEKIT_HSTS_SECONDS="31536000",
         SITEKIT_DEBUG="0",
@@ -84,8 +76,8 @@ def test_deploy_check_passes_for_a_pool_of_every_sites_production_settings(tmp_p
         env.pop(key)
     env.update(
         SITEKIT_POOL="shared",
-        SITEKIT_POOL_SITES=_filters().pool_sites(sites, "https", 443),
-        SITEKIT_SECRET_KEY=_filters().site_secret(secrets.token_urlsafe(48), "shared"),
+        SITEKIT_POOL_SITES=model.pool_sites_json(sites, "https", 443),
+        SITEKIT_SECRET_KEY=model.site_secret(secrets.token_urlsafe(48), "shared"),
     )
     result = check_deploy(env, "pool")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -205,14 +205,27 @@ def _serving(stack, sites):
         assert brand_span(site["name"]) in body
 
 
-def _broken_templates(tmp_path: Path) -> Path:
+def _broken_templates(tmp_path: Path, anchor: str, replacement: str) -> Path:
+    """A copy of the nginx templates with ``anchor`` replaced, in the file that holds it."""
     templates = tmp_path / "templates"
     shutil.copytree(ROOT / "templates" / "nginx", templates)
-    site = templates / "site.conf.j2"
-    site.write_text(site.read_text().replace(
-        "    client_max_body_size", "    ssl_certificate {{ site.tls_certificate }};\n"
-        "    client_max_body_size", 1))
+    holders = [path for path in templates.glob("*.j2") if anchor in path.read_text()]
+    assert holders, f"no template holds {anchor!r}"
+    for path in holders:
+        path.write_text(path.read_text().replace(anchor, replacement, 1))
     return templates
+
+
+# what each {templates} case changes in a copy of the templates
+_TEMPLATE_CHANGES = {
+    # an operator's own server block template using a variable nobody defines
+    "undefined-template-variable": (
+        "    client_max_body_size",
+        "    ssl_certificate {{ site.tls_certificate }};\n    client_max_body_size"),
+    # the sites' certificate where none was put (as an operator's template naming a wrong
+    # path would)
+    "missing-certificate": ("{{ site.certificate }}", "{missing}/fullchain.pem"),
+}
 
 
 @pytest.mark.parametrize(
@@ -223,22 +236,22 @@ def _broken_templates(tmp_path: Path) -> Path:
                      id="invalid-value"),
         pytest.param("nginx_mime_types=/etc/nginx/no-such-mime.types",
                      'open() "/etc/nginx/no-such-mime.types" failed', True, id="missing-file"),
-        # an operator's own server block template using a variable nobody defines
         pytest.param("nginx_templates_dir={templates}", "has no attribute 'tls_certificate'",
                      False, id="undefined-template-variable"),
-        # the sites' certificate where none was put (as a wrong path in the inventory would)
-        pytest.param("nginx_site_certificate={missing}/fullchain.pem",
+        pytest.param("nginx_templates_dir={templates}",
                      'cannot load certificate "{missing}/fullchain.pem"', True,
                      id="missing-certificate"),
     ],
 )
 def test_a_configuration_nginx_rejects_is_never_installed(
-    stack, sites, tmp_path, extra, message, tested
+    stack, sites, tmp_path, extra, message, tested, request
 ):
     before, master, workers = _live_nginx(stack), nginx_master(stack), children(nginx_master(stack))
-    if "{templates}" in extra:
-        extra = extra.format(templates=_broken_templates(tmp_path))
     missing = tmp_path / "no-certificate-here"
+    if "{templates}" in extra:
+        anchor, replacement = _TEMPLATE_CHANGES[request.node.callspec.id]
+        replacement = replacement.replace("{missing}", str(missing))
+        extra = extra.format(templates=_broken_templates(tmp_path, anchor, replacement))
     extra, message = extra.replace("{missing}", str(missing)), message.replace("{missing}",
                                                                                str(missing))
 
