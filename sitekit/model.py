@@ -84,7 +84,8 @@ class Layout:
 def layout_problems(
     layout: Layout, *, secret_key_base: str = "", db_password: str = ""
 ) -> list[Problem]:
-    """What in the environment's own settings stops a deploy, each naming its variable."""
+    """What in the environment's own settings stops a deploy, each naming its variable (its
+    TLS choice is the validator's: :func:`sitekit.catalogue.tls_problems`)."""
     env = layout.env
     problems = []
     if layout.mode not in MODES:
@@ -95,11 +96,6 @@ def layout_problems(
             env, "", "sitekit_db_engine",
             f"system mode needs 'postgresql' (several site users cannot share one SQLite file), "
             f"got {layout.db_engine!r}"))
-    if layout.default_tls is None:
-        problems.append(Problem(
-            env, "", "sitekit_tls",
-            f"must be {', '.join(map(repr, TLS_MODES[:-1]))} or {TLS_MODES[-1]!r}, "
-            f"got {layout.tls!r}"))
     if len(secret_key_base or "") < MIN_SECRET_LENGTH:
         problems.append(Problem(
             env, "", "sitekit_secret_key_base",
@@ -319,16 +315,9 @@ class Model:
     def master_of(self, name: str) -> dict[str, Any] | None:
         return next((m for m in self.masters if m["name"] == name), None)
 
-    def owner_of(self, path: str) -> dict[str, Any] | None:
-        """The master whose env file, gunicorn configuration or program file ``path`` is
-        (program files by their name in any directory), or None."""
-        base = path.rsplit("/", 1)[-1]
-        for master in self.masters + [k for k in self.known if not self.master_of(k["name"])]:
-            if path in (master.get("env_file"), master.get("conf_file")):
-                return master
-            if base == f"{master['program']}.conf":
-                return master
-        return None
+    def owner_of(self, path: str) -> tuple[str, str] | None:
+        """See :func:`owner_of`."""
+        return owner_of(path, self.masters, self.known)
 
     def facts(self) -> dict[str, Any]:
         """The facts the preflight publishes (no secret among them)."""
@@ -348,6 +337,25 @@ class Model:
                 "default_tls": self.layout.default_tls,
             },
         }
+
+
+def owner_of(
+    path: str, masters: Iterable[Mapping[str, Any]], known: Iterable[Mapping[str, Any]] = ()
+) -> tuple[str, str] | None:
+    """``(master, what)`` when ``path`` is a master's environment file, gunicorn configuration
+    or supervisor program (found by its name: ``<program>.conf`` in any directory), from the
+    published masters (``sitekit_masters``) and the names the catalogue knows
+    (``sitekit_known_masters``, whose programs a deploy may remove); else None."""
+    base = path.rsplit("/", 1)[-1]
+    for master in masters:
+        if path == master.get("env_file"):
+            return master["name"], "environment file"
+        if path == master.get("conf_file"):
+            return master["name"], "gunicorn configuration"
+    for master in [*masters, *known]:
+        if master.get("program") and base == f"{master['program']}.conf":
+            return master["name"], "program"
+    return None
 
 
 def resolve(result: Result, layout: Layout) -> Model:

@@ -25,10 +25,13 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
+
+from sitekit.model import owner_of
 
 FORMAT = "sitekit-plan/1"
 
@@ -40,13 +43,6 @@ SECRET_PATTERNS = ("*.env", "*.key", "*.pem", "*secret*", "*password*", "*vault*
 MAX_DIFF_LINES = 200
 SHOWN_DIFF_LINES = 12
 
-#: Supervisor programs of the masters are named ``sitekit-<site>`` (``sitekit_program_prefix``).
-PROGRAM_PREFIX = "sitekit-"
-
-_SITE = r"[a-z][a-z0-9_]{0,28}"
-_ENV_FILE = re.compile(rf"^({_SITE})\.env$")
-_GUNICORN_CONF = re.compile(rf"^({_SITE})\.gunicorn\.py$")
-_PROGRAM = re.compile(rf"^{re.escape(PROGRAM_PREFIX)}({_SITE})\.conf$")
 _HEADER_SUFFIX = re.compile(r" \((content|file attributes)\)$")
 _CREATED = re.compile(r":\s*created\b")
 
@@ -316,10 +312,19 @@ def _facts(result: Mapping[str, Any]) -> dict[str, Any]:
             for site in catalogue
             if isinstance(site, Mapping)
         ]
+    # what each master owns (the model): which master a changed file belongs to
     masters = facts.get("sitekit_masters")
     if isinstance(masters, list):
         kept["sitekit_masters"] = [
-            {"name": m.get("name"), "state": "present"} for m in masters if isinstance(m, Mapping)
+            {"name": m.get("name"), "state": "present",
+             **{k: m[k] for k in ("env_file", "conf_file", "program") if _text(m.get(k))}}
+            for m in masters if isinstance(m, Mapping)
+        ]
+    known = facts.get("sitekit_known_masters")
+    if isinstance(known, list):
+        kept["sitekit_known_masters"] = [
+            {"name": m.get("name"), "program": m.get("program")}
+            for m in known if isinstance(m, Mapping)
         ]
     return kept
 
@@ -345,6 +350,56 @@ def _message(result: Mapping[str, Any]) -> str:
     if isinstance(stderr, str) and stderr.strip() and stderr.strip() not in text:
         text = f"{text}\n{stderr.strip()}" if text else stderr.strip()
     return text or "failed"
+
+
+#: Services a deploy starts or reloads, by the name their service (or binary) has.
+_SERVICE_NAMES = {"nginx": "nginx", "supervisor": "supervisord", "supervisord": "supervisord"}
+
+
+def _argv(result: Mapping[str, Any], args: Mapping[str, Any] | None) -> list[str]:
+    invocation = result.get("invocation")
+    module_args = invocation.get("module_args") if isinstance(invocation, Mapping) else None
+    for source in (args, module_args):
+        if isinstance(source, Mapping) and isinstance(source.get("argv"), list):
+            return [str(word) for word in source["argv"]]
+        if isinstance(source, Mapping) and isinstance(source.get("cmd"), str):
+            return shlex.split(source["cmd"])
+    return []
+
+
+def _command_service(argv: Sequence[str]) -> list[str] | None:
+    for i, word in enumerate(argv):
+        program, rest = PurePosixPath(word).name, list(argv[i + 1:])
+        if program in ("sh", "bash") and "-c" in rest[:1] and len(rest) > 1:
+            for part in re.split(r"&&|;|\|\|", rest[1]):
+                found = _command_service(shlex.split(part))
+                if found and found[1] == "reload":
+                    return found
+            return None
+        if program == "nginx":
+            if "-s" in rest:
+                signal = rest[rest.index("-s") + 1:][:1]
+                return ["nginx", "reload"] if signal == ["reload"] else None
+            return None if {"-t", "-T", "-v", "-V"} & set(rest) else ["nginx", "start"]
+        if program == "supervisord":
+            return ["supervisord", "start"]
+        if program == "supervisorctl":
+            return ["supervisord", "reload"] if "reload" in rest else None
+    return None
+
+
+def service_action(
+    result: Mapping[str, Any], args: Mapping[str, Any] | None = None
+) -> list[str] | None:
+    """``[service, "start" | "reload"]`` when a task starts or reloads nginx or supervisord,
+    read from what it runs (a service module's name and state, a command's argv), never from
+    the task's name."""
+    name, state = result.get("name"), result.get("state")
+    if isinstance(name, str) and name in _SERVICE_NAMES and state in (
+        "started", "reloaded", "restarted"
+    ):
+        return [_SERVICE_NAMES[name], "start" if state == "started" else "reload"]
+    return _command_service(_argv(result, args))
 
 
 def record(
@@ -384,6 +439,7 @@ def record(
         if changed
         else [],
         "facts": _facts(result) if status == "ok" else {},
+        "service": service_action(result, args),
     }
     if status in ("failed", "unreachable"):
         entry["msg"] = _message(result)
@@ -453,30 +509,12 @@ class Plan:
 
 MASTER_ACTIONS = ("start", "restart", "reload", "stop")
 
-#: Roles whose service a deploy starts or reloads, and the HostPlan field that says so.
-_SERVICES = {"nginx": "nginx", "supervisor": "supervisord"}
-_RELOAD = re.compile(r"\b(reload|restart)", re.IGNORECASE)
-_START = re.compile(r"start\b", re.IGNORECASE)
-
-
-def _site_file(path: str) -> tuple[str, str] | None:
-    """(site, what) for a site's env file, gunicorn configuration or supervisor program."""
-    p = PurePosixPath(path)
-    if p.parent.name == "sites":
-        if match := _ENV_FILE.match(p.name):
-            return match.group(1), "environment file"
-        if match := _GUNICORN_CONF.match(p.name):
-            return match.group(1), "gunicorn configuration"
-    if match := _PROGRAM.match(p.name):
-        return match.group(1), "program"
-    return None
-
-
 def _host_plan(name: str, records: list[Mapping[str, Any]]) -> HostPlan:
     host = HostPlan(name)
     files: dict[str, dict[str, Any]] = {}
     catalogue: list[Mapping[str, Any]] = []
     masters: list[Mapping[str, Any]] | None = None
+    known_masters: list[Mapping[str, Any]] = []
     switch: dict[str, Any] | None = None
     for rec in records:
         facts = rec.get("facts") or {}
@@ -485,6 +523,8 @@ def _host_plan(name: str, records: list[Mapping[str, Any]]) -> HostPlan:
         if facts.get("sitekit_masters"):
             # one master per dedicated site and per pool: what a new release reloads
             masters = facts["sitekit_masters"]
+        if facts.get("sitekit_known_masters"):
+            known_masters = facts["sitekit_known_masters"]
         if facts.get("release_id"):
             host.release["id"] = facts["release_id"]
         if rec.get("status") in ("failed", "unreachable"):
@@ -492,17 +532,14 @@ def _host_plan(name: str, records: list[Mapping[str, Any]]) -> HostPlan:
                 {"host": name, "task": _task_label(rec), "msg": str(rec.get("msg", ""))}
             )
         role = rec.get("role")
-        service = _SERVICES.get(role or "")
+        service = rec.get("service")
         if service and (rec.get("changed") or rec.get("would_run")):
-            # handlers run in check mode too, with their conditions: "Reload nginx" would run
-            # only where nginx runs; a task "Start ..." only where the service does not
-            task = str(rec.get("task", ""))
-            if rec.get("handler") and _RELOAD.search(task):
-                setattr(host, service, "reload")
-                continue
-            if not rec.get("handler") and _START.match(task):
-                setattr(host, service, "start")
-                continue
+            # handlers run in check mode too, with their conditions: a reload would run only
+            # where the service runs, a start only where it does not; a start needs no reload
+            name, action = service
+            if getattr(host, name) != "start":
+                setattr(host, name, action)
+            continue
         if not rec.get("changed"):
             continue
         if not rec.get("files") and not rec.get("handler"):
@@ -519,7 +556,7 @@ def _host_plan(name: str, records: list[Mapping[str, Any]]) -> HostPlan:
 
     actions: dict[str, str] = {}
     for f in host.files:
-        found = _site_file(f["path"])
+        found = owner_of(f["path"], masters or [], known_masters)
         if not found:
             continue
         site, what = found

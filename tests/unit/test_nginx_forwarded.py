@@ -1,9 +1,9 @@
 """What a site's master receives from nginx: Host and X-Forwarded-* are nginx's, not the client's.
 
 The main configuration and a site's server block are rendered by Ansible from the role's
-defaults and the model the preflight resolves, as a deploy renders them, and served by a real nginx in front of a unix socket that
-answers with the headers it received. Requests come from 127.0.0.1 (a client) and from
-127.0.0.2 (an lb, when the configuration trusts it).
+defaults and the model the preflight resolves, as a deploy renders them, and served by a real
+nginx in front of a unix socket that answers with the headers it received. Requests come
+from 127.0.0.1 (a client) and from 127.0.0.2 (an lb, when the configuration trusts it).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from sitekit import plan
+from sitekit import model, plan
+from sitekit.catalogue import validate
 
 ROOT = "/srv/sitekit"
 SECRET = "SITEKIT_SECRET_KEY=8c1f3e0b0d6a4b2c9e7f5a3d1b9c7e5f"
@@ -74,10 +75,23 @@ def rec(result, task, role, **kw):
     return plan.record(result, task=task, role=role, **kw)
 
 
-def catalogue_record(host="web1"):
-    return rec({"changed": False, "ansible_facts": {"sitekit_catalogue": [
-        {**site, "domains": ["x"], "workers": 2} for site in CATALOGUE]}},
-        "Validate the site catalogue", None, host=host, action="sitekit.deploy.catalogue")
+LAYOUT = model.Layout(env="production", root=ROOT, current=f"{ROOT}/current",
+                      etc_dir=f"{ROOT}/etc", run_dir=f"{ROOT}/run", log_dir=f"{ROOT}/log",
+                      tls_dir=f"{ROOT}/etc/tls")
+
+
+def catalogue_record(host="web1", present=None, absent=()):
+    """The preflight's result: the model of a catalogue (CATALOGUE's sites unless given)."""
+    present = [s["name"] for s in CATALOGUE] if present is None else present
+    result = validate(
+        [{"name": n, "domains": [f"{n}.example"]} for n in present]
+        + [{"name": n, "state": "absent"} for n in absent],
+        env="production",
+    )
+    assert result.ok, result.problems
+    return rec({"changed": False, "ansible_facts": model.resolve(result, LAYOUT).facts()},
+               "Validate the site catalogue", "sitekit", host=host,
+               action="sitekit.deploy.catalogue")
 
 
 def release_records(host="web1", *, new_id="cf06156f23fa", live="cf06156f23fa"):
@@ -116,10 +130,20 @@ def command_skipped_by_check_mode(argv):
             "invocation": {"module_args": {"argv": argv}}}
 
 
+# what each handler runs (what the plan reads, never the handler's name)
+HANDLER_ARGV = {
+    "Test the nginx configuration": ["prlimit", "--nofile=1024:1024", "--", "/usr/sbin/nginx",
+                                     "-c", "x", "-t"],
+    "Reload nginx": ["prlimit", "--nofile=1024:1024", "--", "/usr/sbin/nginx", "-c", "x",
+                     "-s", "reload"],
+    "Reload supervisord": ["/usr/bin/supervisorctl", "-c", "x", "reload"],
+}
+
+
 def handler(task, role, host="web1", *, runs=True):
     """A notified handler as check mode runs it: a command that would run, or its condition
     was false."""
-    result = (command_skipped_by_check_mode(["nginx", "-s", "reload"]) if runs else
+    result = (command_skipped_by_check_mode(HANDLER_ARGV[task]) if runs else
               {"changed": False, "skip_reason": "Conditional result was False"})
     return rec(result, task, role, host=host, status="skipped", handler=True)
 
@@ -223,7 +247,8 @@ def test_the_module_shape_in_a_single_task_drives_the_masters():
         "created_files": [f"{ROOT}/etc/supervisor/sitekit-acme.conf"],
         "removed_files": [f"{ROOT}/etc/supervisor/sitekit-ember.conf"],
     }
-    host = summary([catalogue_record(), rec(result, "Render the sites", "gunicorn_site")]).hosts[0]
+    catalogue = catalogue_record(present=["harbor", "meadow", "acme"], absent=["ember"])
+    host = summary([catalogue, rec(result, "Render the sites", "gunicorn_site")]).hosts[0]
     assert host.masters == {"start": ["acme"], "restart": [], "reload": ["harbor"],
                             "stop": ["ember"]}
 
@@ -367,7 +392,8 @@ def test_new_removed_and_changed_programs_start_stop_and_restart_their_masters()
                            "state": "absent"}}}]}
     env = rec(env_files_result(True, True), "Render env files", "gunicorn_site", no_log=True,
               item_args=env_item_args("harbor", "acme"))
-    records = [catalogue_record(), *release_records(new_id="682c23a56fc3"), env,
+    records = [catalogue_record(present=["harbor", "meadow", "acme"], absent=["ember"]),
+               *release_records(new_id="682c23a56fc3"), env,
                rec(programs, "Render each site's supervisor program", "gunicorn_site"),
                rec(removal, "Remove what belongs to absent sites", "gunicorn_site")]
     host = summary(records).hosts[0]
@@ -490,5 +516,33 @@ def test_the_shape_of_a_module_that_writes_every_site_s_files():
         ("created", "file", False),
     ]
     assert files[env_new]["diff"] is None and files[env_changed]["diff"] is None
-    host = summary([catalogue_record(), entry]).hosts[0]
+    catalogue = catalogue_record(present=["harbor", "meadow", "ember", "acme"])
+    host = summary([catalogue, entry]).hosts[0]
     assert host.masters == {"start": ["acme"], "restart": [], "reload": ["harbor"], "stop": []}
+
+
+def test_what_a_task_runs_decides_a_service_action_not_its_name():
+    renamed = rec(command_skipped_by_check_mode(HANDLER_ARGV["Reload nginx"]),
+                  "Apply the new server blocks", "nginx", status="skipped", handler=True)
+    misleading = rec(command_skipped_by_check_mode(HANDLER_ARGV["Test the nginx configuration"]),
+                     "Reload nginx", "nginx", status="skipped", handler=True)
+    assert summary([renamed]).hosts[0].nginx == "reload"
+    assert summary([misleading]).hosts[0].nginx == ""
+    hook = rec(command_skipped_by_check_mode(
+        ["sh", "-c", "prlimit -- /usr/sbin/nginx -t -q && prlimit -- /usr/sbin/nginx -s reload"]),
+        "Use the new certificates", "nginx", status="skipped")
+    assert summary([hook]).hosts[0].nginx == "reload"
+
+
+def test_the_model_says_which_master_owns_a_file():
+    facts = catalogue_record(present=["harbor"], absent=["ember"])["facts"]
+    masters, known = facts["sitekit_masters"], facts["sitekit_known_masters"]
+    assert model.owner_of(f"{ROOT}/etc/sites/harbor.env", masters, known) == (
+        "harbor", "environment file")
+    assert model.owner_of(f"{ROOT}/etc/sites/harbor.gunicorn.py", masters, known) == (
+        "harbor", "gunicorn configuration")
+    assert model.owner_of("/etc/supervisor/conf.d/sitekit-ember.conf", masters, known) == (
+        "ember", "program")
+    # not a master's: a file named like one elsewhere, or a name the catalogue does not know
+    assert model.owner_of(f"{ROOT}/etc/nginx/harbor.env", masters, known) is None
+    assert model.owner_of(f"{ROOT}/etc/supervisor/sitekit-other.conf", masters, known) is None
