@@ -23,7 +23,14 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sitekit.catalogue import Problem, Result, Site
-from sitekit.runtime.rules import TLS_MODES, allowed_hosts, hsts_header, origins, tls_mode
+from sitekit.runtime.rules import (
+    SITE_NAME_RE,
+    TLS_MODES,
+    allowed_hosts,
+    hsts_header,
+    origins,
+    tls_mode,
+)
 
 #: Names of the files every master owns in its run directory.
 SOCKET, PIDFILE, CONTROL_SOCKET = "gunicorn.sock", "gunicorn.pid", "gunicorn.ctl"
@@ -334,6 +341,8 @@ class Model:
                 "tls_dir": self.layout.tls_dir,
                 "certificate_file": CERTIFICATE_FILE,
                 "key_file": KEY_FILE,
+                # what names a site's directory (the certificates module removes only those)
+                "name_pattern": SITE_NAME_RE.pattern,
                 "default_tls": self.layout.default_tls,
             },
         }

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
+from sitekit.runtime.rules import SITE_NAME_RE
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
 
@@ -29,6 +31,7 @@ def run(tmp: Path, sites, *, provided=None, check=False) -> tuple[int, dict | No
     args = {
         "dir": str(tmp / "tls"), "ca_dir": str(tmp / "ca"), "ca_name": "unit CA",
         "sites": sites, "provided": provided or {}, "acme_live_dir": str(tmp / "live"),
+        "name_pattern": SITE_NAME_RE.pattern,
     }
     play = [{
         "name": "certificates", "hosts": "localhost", "gather_facts": False,

@@ -75,6 +75,13 @@ options:
     description: File name of a site's private key.
     type: str
     default: privkey.pem
+  name_pattern:
+    description:
+      - The regular expression a site's name matches (C(sitekit.runtime.rules.SITE_NAME_RE),
+        published by the preflight as C(sitekit_layout.name_pattern)). Only directories so
+        named are taken for a site's and removed when the site has no TLS any more.
+    type: str
+    required: true
   renew_days:
     description: A self-signed certificate with fewer days left is issued again.
     type: int
@@ -102,7 +109,6 @@ acme_pending:
   returned: always
 """
 
-SITE_DIR_RE = re.compile(r"^[a-z][a-z0-9_]{0,28}\Z")
 LIFETIME_DAYS = 397  # what browsers accept for a leaf certificate
 CA_LIFETIME_DAYS = 3650
 
@@ -396,11 +402,12 @@ class Certificates:
 
     def run(self):
         base = self.p["dir"]
+        site_dir_re = re.compile(self.p["name_pattern"])
         self.mkdir(base, 0o750)
         wanted = set()
         for site in self.p["sites"]:
             name, mode = site["name"], site["mode"]
-            if not SITE_DIR_RE.match(name) or not site.get("domains"):
+            if not site_dir_re.match(name) or not site.get("domains"):
                 self.module.fail_json(msg=f"site {name!r}: not a site name, or no domains")
             wanted.add(name)
             site_dir = os.path.join(base, name)
@@ -418,7 +425,7 @@ class Certificates:
         if os.path.isdir(base):
             for entry in sorted(os.listdir(base)):
                 path = os.path.join(base, entry)
-                if entry not in wanted and SITE_DIR_RE.match(entry) and os.path.isdir(path):
+                if entry not in wanted and site_dir_re.match(entry) and os.path.isdir(path):
                     self.changes.append(f"{path}: removed (site gone or without TLS)")
                     if not self.check:
                         shutil.rmtree(path)
@@ -436,6 +443,7 @@ def main():
             "certificate_file": {"type": "str", "default": "fullchain.pem"},
             "key_file": {"type": "str", "default": "privkey.pem"},
             "renew_days": {"type": "int", "default": 30},
+            "name_pattern": {"type": "str", "required": True},
         },
         supports_check_mode=True,
     )
