@@ -176,41 +176,6 @@ class Result:
     def ok(self) -> bool:
         return not self.problems
 
-    def masters(self) -> list[dict[str, Any]]:
-        """The gunicorn masters the environment runs, in catalogue order: one per present
-        dedicated site (``kind: site``) and one per pool with a present site (``kind: pool``).
-
-        Each names its settings module, the sites it serves and its resources; a master's
-        name names its supervisor program, socket directory, env file and (system mode) user.
-        """
-        pools = {pool.name: pool for pool in self.pools}
-        masters: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for site in self.sites:
-            if not site.present or site.master in seen:
-                continue
-            seen.add(site.master)
-            # What the deploy's per-master names and probes need: the first site's canonical
-            # domain (health probes) and TLS (one scheme per pool, as validated).
-            common = {"canonical_domain": site.canonical_domain, "tls": site.tls,
-                      "hsts": site.hsts}
-            if site.pool:
-                masters.append({"kind": "pool", **pools[site.pool].as_dict(), **common})
-            else:
-                masters.append(
-                    {
-                        "kind": "site",
-                        "name": site.name,
-                        "settings_module": site.settings_module,
-                        "state": "present",
-                        "sites": [site.name],
-                        "domains": list(site.domains),
-                        **site.resources(),
-                        **common,
-                    }
-                )
-        return masters
-
 
 def _label(entry: Any, index: int) -> str:
     if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"]:

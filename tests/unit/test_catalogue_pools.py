@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from sitekit import model
 from sitekit.catalogue import validate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +72,7 @@ def test_a_mixed_catalogue_is_normalised_with_its_pools_and_masters():
     # A pool whose sites are all absent runs no master.
     assert (pools["quiet"]["state"], pools["quiet"]["sites"]) == ("absent", [])
 
-    masters = result.masters()
+    masters = model.resolve(result, model.Layout()).masters
     assert [(m["name"], m["kind"], m["settings_module"], m["sites"]) for m in masters] == [
         ("shared", "pool", "settings.pool", ["harbor", "ember"]),
         ("meadow", "site", "settings.meadow", ["meadow"]),
@@ -83,7 +84,8 @@ def test_no_pools_keeps_every_site_on_its_own_master():
     result = validate([site("harbor", "harbor.localhost")], env=ENV)
     assert result.ok
     assert result.pools == []
-    assert [(m["name"], m["kind"]) for m in result.masters()] == [("harbor", "site")]
+    masters = model.resolve(result, model.Layout()).masters
+    assert [(m["name"], m["kind"]) for m in masters] == [("harbor", "site")]
     assert result.sites[0].pool is None
 
 
@@ -94,8 +96,8 @@ def test_moving_a_site_is_one_line():
     before = validate(pooled, env=ENV, pools={"shared": {}})
     after = validate(dedicated, env=ENV, pools={"shared": {}})
     assert before.ok and after.ok
-    assert [m["name"] for m in before.masters()] == ["shared"]
-    assert [m["name"] for m in after.masters()] == ["harbor", "shared"]
+    assert [m["name"] for m in model.resolve(before, model.Layout()).masters] == ["shared"]
+    assert [m["name"] for m in model.resolve(after, model.Layout()).masters] == ["harbor", "shared"]
 
 
 @pytest.mark.parametrize("field", ["workers", "threads", "timeout", "graceful_timeout",
@@ -152,7 +154,7 @@ def test_a_pool_of_absent_sites_is_valid_and_runs_no_master():
                                                 "pool": "shared"}]
     result = validate(raw, env=ENV, pools={"shared": {}})
     assert result.ok
-    assert [m["name"] for m in result.masters()] == ["harbor"]
+    assert [m["name"] for m in model.resolve(result, model.Layout()).masters] == ["harbor"]
 
 
 @pytest.mark.parametrize("name", ["Shared", "1pool", "pool-a", "a" * 30, "class", ""])
@@ -319,7 +321,7 @@ def test_the_sites_of_a_pool_share_one_scheme():
 
 def test_a_master_carries_what_its_probes_and_scheme_need():
     result = validate(MIXED, env=ENV, pools=POOLS)
-    shared, meadow = result.masters()
+    shared, meadow = model.resolve(result, model.Layout()).masters
     assert (shared["canonical_domain"], shared["tls"]) == ("harbor.localhost", None)
     assert (meadow["canonical_domain"], meadow["tls"]) == ("meadow.localhost", None)
 

@@ -25,7 +25,8 @@ CHANGED = [
         notify=["Nginx configuration changed"],
     ),
     plan.record(
-        {"changed": False, "skipped": True, "msg": plan.CHECK_MODE_SKIP},
+        {"changed": False, "skipped": True, "msg": plan.CHECK_MODE_SKIP,
+         "invocation": {"module_args": {"argv": ["/usr/sbin/nginx", "-s", "reload"]}}},
         host="web1", task="Reload nginx", role="nginx", status="skipped", handler=True,
     ),
 ]

@@ -58,6 +58,11 @@ def _host_of(result):
     return result.host if hasattr(result, "host") else result._host
 
 
+def _command_args(result):
+    args = (_task_fields(result) or {}).get("args") or {}
+    return {"argv": args["argv"]} if isinstance(args.get("argv"), list) else None
+
+
 def _truthy(value):
     """A task keyword as given: a boolean, or a template (taken as true: the safe side)."""
     return value if isinstance(value, bool) else bool(value)
@@ -110,6 +115,8 @@ class CallbackModule(CallbackBase):
             no_log=_truthy(task.no_log),
             show_diff=self._diff and diff_keyword is not False,
             notify=task.notify or (),
+            # what a command runs tells which service it starts or reloads (argv only)
+            args=_command_args(result),
             item_args=items,
         )
         self._records.append(entry)
