@@ -67,7 +67,8 @@ def _apply_dir(module, entry, mode, uid, gid):
     before = {"path": path, "state": "absent" if st is None else "directory"}
     if not module.check_mode:
         if st is None:
-            os.mkdir(path, 0o700)
+            # missing parents are made too, as the file module makes them
+            os.makedirs(path, 0o700)
         os.chown(path, uid, gid)
         if mode is not None:
             os.chmod(path, mode)
