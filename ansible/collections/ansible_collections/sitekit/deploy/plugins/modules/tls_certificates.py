@@ -1,5 +1,12 @@
 #!/usr/bin/python
 # Puts every site's certificate and key where its server block expects them.
+#
+# Why a module of our own rather than community.crypto's openssl_* modules: those issue one
+# certificate per task, so a catalogue costs a task (a module round trip, plus a loop item's
+# stat) per site and file. This one issues or checks every site's certificate in one call:
+# measured with 1,000 sites / 5,000 domains, rendering the configuration and issuing all 1,000
+# certificates took 4.5 s (docs/tls.md); a looped task costs about a second per site
+# (bench/README.md: 16 minutes for 1,000 server blocks before site_files).
 
 from __future__ import annotations
 
