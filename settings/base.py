@@ -34,6 +34,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from sitekit.runtime.rules import HSTS_POLICIES, hsts_settings, valid_name
+
 # The release root: the directory holding manage.py, project/ and settings/.
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -146,7 +148,7 @@ def pool_sites(spec):
     for index, entry in enumerate(entries):
         name = entry.get("name") if isinstance(entry, dict) else None
         where = f"SITEKIT_POOL_SITES[{index}]"
-        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,28}", name):
+        if not valid_name(name):
             raise ImproperlyConfigured(f"{where}: invalid site name {name!r}")
         if name in names:
             raise ImproperlyConfigured(f"{where}: site {name!r} is listed twice")
@@ -179,8 +181,8 @@ def pool_sites(spec):
             raise ImproperlyConfigured(
                 f"{where} ({name}): {module_name} sets SITEKIT_SITE = {values['SITEKIT_SITE']!r}"
             )
-        hsts = entry.get("hsts") or "subdomains"
-        if hsts not in ("subdomains", "preload", "host"):
+        hsts = entry.get("hsts") or HSTS_POLICIES[0]
+        if hsts not in HSTS_POLICIES:
             raise ImproperlyConfigured(f"{where} ({name}): invalid hsts {hsts!r}")
         origins = entry.get("csrf_trusted_origins")
         if origins is None:
@@ -377,22 +379,23 @@ SITEKIT_PUBLIC_SCHEME = _env_choice("SITEKIT_PUBLIC_SCHEME", ("http", "https"), 
 #               domain and has submitted it to the browsers' preload list
 #   host        the site's own domains only: for a site whose domain has other services
 #               below it that are not (yet) served over HTTPS
-SITEKIT_HSTS = _env_choice("SITEKIT_HSTS", ("subdomains", "preload", "host"), "subdomains")
+SITEKIT_HSTS = _env_choice("SITEKIT_HSTS", HSTS_POLICIES, HSTS_POLICIES[0])
 SITEKIT_SECURE = SITEKIT_PUBLIC_SCHEME == "https"
+_HSTS_INCLUDE_SUBDOMAINS, _HSTS_PRELOAD = hsts_settings(SITEKIT_HSTS)
 
 SECURE_SSL_REDIRECT = SITEKIT_SECURE
 SESSION_COOKIE_SECURE = SITEKIT_SECURE
 CSRF_COOKIE_SECURE = SITEKIT_SECURE
 SECURE_HSTS_SECONDS = _env_int("SITEKIT_HSTS_SECONDS", 31_536_000) if SITEKIT_SECURE else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SITEKIT_SECURE and SITEKIT_HSTS != "host"
-SECURE_HSTS_PRELOAD = SITEKIT_SECURE and SITEKIT_HSTS == "preload"
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SITEKIT_SECURE and _HSTS_INCLUDE_SUBDOMAINS
+SECURE_HSTS_PRELOAD = SITEKIT_SECURE and _HSTS_PRELOAD
 
 # `manage.py check --deploy` warns about every HSTS option left off. Preloading is opted into
 # per site (hsts: preload): the preload list takes registrable domains only, and leaving it
 # takes months, so it is never a default. A site that chose hsts: host did so deliberately.
 SILENCED_SYSTEM_CHECKS = [
-    *(["security.W021"] if SITEKIT_HSTS != "preload" else []),
-    *(["security.W005"] if SITEKIT_HSTS == "host" else []),
+    *([] if _HSTS_PRELOAD else ["security.W021"]),
+    *([] if _HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
 ]
 
 
