@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from environ import Env
 
 from sitekit.runtime.rules import HSTS_POLICIES, hsts_settings, valid_name
 
@@ -47,6 +48,13 @@ def load_env_file(path, environ=None):
     after the first ``=`` with surrounding whitespace stripped; quotes are kept as
     they are. Variables already present in *environ* are not overridden.
     Returns the keys that were set.
+
+    Not django-environ's ``Env.read_env``, which reads the same files differently: it strips
+    the quotes of ``KEY='quoted'`` and ``KEY="quoted"`` (and unescapes backslashes inside
+    double quotes); it skips ``  KEY = value`` (spaces around the key or the ``=``) and any
+    malformed line with only a logged warning; and it returns quietly when the file is
+    missing. A site must not start on a half-read env file: here a malformed line or a
+    missing file stops it, naming the file (and the line).
     """
     environ = os.environ if environ is None else environ
     loaded = []
@@ -84,42 +92,55 @@ def read_release_id(base_dir, environ=None):
 
 
 def _env(name, default=""):
+    """The variable, stripped (*default* when unset): every reader below reads through it.
+
+    django-environ's ``Env.parse_value`` casts the typed values; its readers (``env.bool``,
+    ``env.int``, ``env.list``, ``env.str``) are not used because they read these variables
+    otherwise: a value starting with ``$`` is taken for the name of another variable (a
+    database password ``$ecret`` would become the value of ``ecret``); a blank value is cast
+    instead of giving the default (``""`` is False or [], and ``int("")`` fails); every word
+    but 1/true/yes/on/ok/y is False (``SITEKIT_DEBUG=maybe`` too); list items keep their
+    spaces (``a, b``); and a bad value fails with a bare ValueError, not naming the variable.
+    """
     return os.environ.get(name, default).strip()
 
 
 def _env_bool(name, default=False):
+    """1/true/yes/on or 0/false/no/off, in any case; *default* when blank. Anything else stops
+    the site (SITEKIT_DEBUG=maybe is a mistake, not False)."""
     value = _env(name).lower()
     if not value:
         return default
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be 1 or 0, got {value!r}")
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ImproperlyConfigured(f"{name} must be 1 or 0, got {value!r}")
+    return Env.parse_value(value, bool)
 
 
 def _env_int(name, default):
+    """An integer; *default* when blank."""
     value = _env(name)
-    if not value:
-        return default
     try:
-        return int(value)
+        return Env.parse_value(value, int) if value else default
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def _env_list(name, default):
+    """The comma-separated items, each stripped, empty ones dropped; *default* when blank."""
+    value = _env(name)
+    if not value:
+        return list(default)
+    return [item for item in Env.parse_value(value, [str.strip]) if item]
+
+
 def _env_choice(name, choices, default):
+    """One of *choices*, in any case; *default* when blank. (django-environ's
+    ``env.str(choices=...)`` is case-sensitive and its message, ``Invalid value: ftp not in
+    ('http', 'https')``, does not name the variable.)"""
     value = _env(name).lower() or default
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
-
-
-def _env_list(name, default):
-    value = _env(name)
-    if not value:
-        return list(default)
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def pool_sites(spec):

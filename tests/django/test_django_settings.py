@@ -261,6 +261,49 @@ def test_invalid_debug_value(tmp_path):
     assert "SITEKIT_DEBUG" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SITEKIT_DEBUG", "2", "SITEKIT_DEBUG must be 1 or 0, got '2'"),
+        ("SITEKIT_DEBUG", "Maybe", "SITEKIT_DEBUG must be 1 or 0, got 'maybe'"),
+        ("SITEKIT_DB_CONN_MAX_AGE", "soon",
+         "SITEKIT_DB_CONN_MAX_AGE must be an integer, got 'soon'"),
+        ("SITEKIT_PUBLIC_SCHEME", "ftp",
+         "SITEKIT_PUBLIC_SCHEME must be one of http, https, got 'ftp'"),
+        ("SITEKIT_HSTS", "all", "SITEKIT_HSTS must be one of subdomains, preload, host, got 'all'"),
+    ],
+)
+def test_a_bad_value_stops_the_site_naming_the_variable(tmp_path, name, value, message):
+    env = clean_env(tmp_path, SITEKIT_SECRET_KEY="s", **{name: value})
+    result = python(env, "import settings.harbor")
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_values_are_read_as_written(tmp_path):
+    """Spaces around a value or a list item do not count, a blank value means the default, and
+    a value starting with $ is that value (never the name of another variable)."""
+    env = clean_env(
+        tmp_path,
+        SITEKIT_SECRET_KEY="$ecret",
+        ecret="another variable",
+        SITEKIT_DEBUG=" Yes ",
+        SITEKIT_ALLOWED_HOSTS=" a.example , ,b.example ",
+        SITEKIT_CSRF_TRUSTED_ORIGINS=" ",
+        SITEKIT_DB_CONN_MAX_AGE="",
+    )
+    values = settings_values(env)
+    assert values["SECRET_KEY"] == "$ecret"
+    assert values["DEBUG"] is True
+    assert values["ALLOWED_HOSTS"] == ["a.example", "b.example"]
+    assert values["CSRF_TRUSTED_ORIGINS"] == []
+    assert values["CONN_MAX_AGE"] == 0
+    env.update(SITEKIT_ALLOWED_HOSTS="", SITEKIT_DEBUG="off")
+    values = settings_values(env)
+    assert values["ALLOWED_HOSTS"] == [".localhost", "localhost", "127.0.0.1", "[::1]"]
+    assert values["DEBUG"] is False
+
+
 # --- Release id ---------------------------------------------------------------------
 
 
