@@ -20,7 +20,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from sitekit.runtime.rules import SITE_NAME_RE, STATES
+from sitekit.runtime.rules import STATES, valid_name
 
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -94,7 +94,7 @@ def load_catalogue(path):
         if not isinstance(entry, dict):
             raise CommandError(f"{where}: expected an object")
         name = entry.get("name")
-        if not isinstance(name, str) or not SITE_NAME_RE.match(name):
+        if not valid_name(name):
             raise CommandError(f"{where}: invalid name {name!r}")
         if name in seen:
             raise CommandError(f"{where}: duplicate site {name!r}")

@@ -235,13 +235,6 @@ def test_postgresql(tmp_path):
     assert settings_values(env, "settings.ember")["CONN_MAX_AGE"] == 0
 
 
-def test_unknown_db_engine(tmp_path):
-    env = clean_env(tmp_path, SITEKIT_SECRET_KEY="s", SITEKIT_DB_ENGINE="oracle")
-    result = python(env, "import settings.harbor")
-    assert result.returncode != 0
-    assert "SITEKIT_DB_ENGINE" in result.stderr
-
-
 def test_missing_secret_key_is_an_error(tmp_path):
     result = python(clean_env(tmp_path), "import settings.harbor")
     assert result.returncode != 0
@@ -255,17 +248,14 @@ def test_debug_allows_missing_secret_key(tmp_path):
     assert values["SECRET_KEY"].startswith("django-insecure-")
 
 
-def test_invalid_debug_value(tmp_path):
-    result = python(clean_env(tmp_path, SITEKIT_DEBUG="maybe"), "import settings.harbor")
-    assert result.returncode != 0
-    assert "SITEKIT_DEBUG" in result.stderr
-
-
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("SITEKIT_DEBUG", "2", "SITEKIT_DEBUG must be 1 or 0, got '2'"),
+        ("SITEKIT_DEBUG", "maybe", "SITEKIT_DEBUG must be 1 or 0, got 'maybe'"),
         ("SITEKIT_DEBUG", "Maybe", "SITEKIT_DEBUG must be 1 or 0, got 'maybe'"),
+        ("SITEKIT_DEBUG", "2", "SITEKIT_DEBUG must be 1 or 0, got '2'"),
+        ("SITEKIT_DB_ENGINE", "oracle",
+         "SITEKIT_DB_ENGINE must be 'sqlite' or 'postgresql', got 'oracle'"),
         ("SITEKIT_DB_CONN_MAX_AGE", "soon",
          "SITEKIT_DB_CONN_MAX_AGE must be an integer, got 'soon'"),
         ("SITEKIT_PUBLIC_SCHEME", "ftp",
