@@ -33,6 +33,9 @@ import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from environ import Env
+
+from sitekit.runtime.rules import HSTS_POLICIES, hsts_settings, valid_name
 
 # The release root: the directory holding manage.py, project/ and settings/.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -45,6 +48,13 @@ def load_env_file(path, environ=None):
     after the first ``=`` with surrounding whitespace stripped; quotes are kept as
     they are. Variables already present in *environ* are not overridden.
     Returns the keys that were set.
+
+    Not django-environ's ``Env.read_env``, which reads the same files differently: it strips
+    the quotes of ``KEY='quoted'`` and ``KEY="quoted"`` (and unescapes backslashes inside
+    double quotes); it skips ``  KEY = value`` (spaces around the key or the ``=``) and any
+    malformed line with only a logged warning; and it returns quietly when the file is
+    missing. A site must not start on a half-read env file: here a malformed line or a
+    missing file stops it, naming the file (and the line).
     """
     environ = os.environ if environ is None else environ
     loaded = []
@@ -82,42 +92,55 @@ def read_release_id(base_dir, environ=None):
 
 
 def _env(name, default=""):
+    """The variable, stripped (*default* when unset): every reader below reads through it.
+
+    django-environ's ``Env.parse_value`` casts the typed values; its readers (``env.bool``,
+    ``env.int``, ``env.list``, ``env.str``) are not used because they read these variables
+    otherwise: a value starting with ``$`` is taken for the name of another variable (a
+    database password ``$ecret`` would become the value of ``ecret``); a blank value is cast
+    instead of giving the default (``""`` is False or [], and ``int("")`` fails); every word
+    but 1/true/yes/on/ok/y is False (``SITEKIT_DEBUG=maybe`` too); list items keep their
+    spaces (``a, b``); and a bad value fails with a bare ValueError, not naming the variable.
+    """
     return os.environ.get(name, default).strip()
 
 
 def _env_bool(name, default=False):
+    """1/true/yes/on or 0/false/no/off, in any case; *default* when blank. Anything else stops
+    the site (SITEKIT_DEBUG=maybe is a mistake, not False)."""
     value = _env(name).lower()
     if not value:
         return default
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be 1 or 0, got {value!r}")
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ImproperlyConfigured(f"{name} must be 1 or 0, got {value!r}")
+    return Env.parse_value(value, bool)
 
 
 def _env_int(name, default):
+    """An integer; *default* when blank."""
     value = _env(name)
-    if not value:
-        return default
     try:
-        return int(value)
+        return Env.parse_value(value, int) if value else default
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def _env_list(name, default):
+    """The comma-separated items, each stripped, empty ones dropped; *default* when blank."""
+    value = _env(name)
+    if not value:
+        return list(default)
+    return [item for item in Env.parse_value(value, [str.strip]) if item]
+
+
 def _env_choice(name, choices, default):
+    """One of *choices*, in any case; *default* when blank. (django-environ's
+    ``env.str(choices=...)`` is case-sensitive and its message, ``Invalid value: ftp not in
+    ('http', 'https')``, does not name the variable.)"""
     value = _env(name).lower() or default
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
-
-
-def _env_list(name, default):
-    value = _env(name)
-    if not value:
-        return list(default)
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def pool_sites(spec):
@@ -146,7 +169,7 @@ def pool_sites(spec):
     for index, entry in enumerate(entries):
         name = entry.get("name") if isinstance(entry, dict) else None
         where = f"SITEKIT_POOL_SITES[{index}]"
-        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,28}", name):
+        if not valid_name(name):
             raise ImproperlyConfigured(f"{where}: invalid site name {name!r}")
         if name in names:
             raise ImproperlyConfigured(f"{where}: site {name!r} is listed twice")
@@ -179,8 +202,8 @@ def pool_sites(spec):
             raise ImproperlyConfigured(
                 f"{where} ({name}): {module_name} sets SITEKIT_SITE = {values['SITEKIT_SITE']!r}"
             )
-        hsts = entry.get("hsts") or "subdomains"
-        if hsts not in ("subdomains", "preload", "host"):
+        hsts = entry.get("hsts") or HSTS_POLICIES[0]
+        if hsts not in HSTS_POLICIES:
             raise ImproperlyConfigured(f"{where} ({name}): invalid hsts {hsts!r}")
         origins = entry.get("csrf_trusted_origins")
         if origins is None:
@@ -377,22 +400,23 @@ SITEKIT_PUBLIC_SCHEME = _env_choice("SITEKIT_PUBLIC_SCHEME", ("http", "https"), 
 #               domain and has submitted it to the browsers' preload list
 #   host        the site's own domains only: for a site whose domain has other services
 #               below it that are not (yet) served over HTTPS
-SITEKIT_HSTS = _env_choice("SITEKIT_HSTS", ("subdomains", "preload", "host"), "subdomains")
+SITEKIT_HSTS = _env_choice("SITEKIT_HSTS", HSTS_POLICIES, HSTS_POLICIES[0])
 SITEKIT_SECURE = SITEKIT_PUBLIC_SCHEME == "https"
+_HSTS_INCLUDE_SUBDOMAINS, _HSTS_PRELOAD = hsts_settings(SITEKIT_HSTS)
 
 SECURE_SSL_REDIRECT = SITEKIT_SECURE
 SESSION_COOKIE_SECURE = SITEKIT_SECURE
 CSRF_COOKIE_SECURE = SITEKIT_SECURE
 SECURE_HSTS_SECONDS = _env_int("SITEKIT_HSTS_SECONDS", 31_536_000) if SITEKIT_SECURE else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SITEKIT_SECURE and SITEKIT_HSTS != "host"
-SECURE_HSTS_PRELOAD = SITEKIT_SECURE and SITEKIT_HSTS == "preload"
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SITEKIT_SECURE and _HSTS_INCLUDE_SUBDOMAINS
+SECURE_HSTS_PRELOAD = SITEKIT_SECURE and _HSTS_PRELOAD
 
 # `manage.py check --deploy` warns about every HSTS option left off. Preloading is opted into
 # per site (hsts: preload): the preload list takes registrable domains only, and leaving it
 # takes months, so it is never a default. A site that chose hsts: host did so deliberately.
 SILENCED_SYSTEM_CHECKS = [
-    *(["security.W021"] if SITEKIT_HSTS != "preload" else []),
-    *(["security.W005"] if SITEKIT_HSTS == "host" else []),
+    *([] if _HSTS_PRELOAD else ["security.W021"]),
+    *([] if _HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
 ]
 
 

@@ -15,15 +15,15 @@ its cookies, CSRF origins and HSTS policy. A Host that is none of the pool's dom
 refused with 400 (DisallowedHost) before any view runs.
 """
 
-import re
-
 from django.core.exceptions import ImproperlyConfigured
+
+from sitekit.runtime.rules import allowed_hosts, valid_name
 
 from .base import *
 from .base import _env, pool_sites
 
 SITEKIT_POOL = _env("SITEKIT_POOL")
-if not re.fullmatch(r"[a-z][a-z0-9_]{0,28}", SITEKIT_POOL):
+if not valid_name(SITEKIT_POOL):
     raise ImproperlyConfigured(f"SITEKIT_POOL must be the pool's name, got {SITEKIT_POOL!r}")
 
 SITEKIT_POOL_SITES = pool_sites(_env("SITEKIT_POOL_SITES"))
@@ -35,13 +35,7 @@ ROOT_URLCONF = "project.core.pool_urls"  # only a request no site claims could u
 
 # Every domain of the pool's sites (wildcards as Django's leading dot); the exact site is
 # chosen per request.
-ALLOWED_HOSTS = list(
-    dict.fromkeys(
-        domain[1:] if domain.startswith("*.") else domain
-        for site in SITEKIT_POOL_SITES
-        for domain in site["domains"]
-    )
-)
+ALLOWED_HOSTS = allowed_hosts(domain for site in SITEKIT_POOL_SITES for domain in site["domains"])
 # Each site trusts its own origins only (project.core.pool.PoolCsrfViewMiddleware).
 CSRF_TRUSTED_ORIGINS = []
 

@@ -7,7 +7,8 @@ The deploy writes the catalogue as JSON::
 
 ``settings_module`` defaults to ``settings.<name>``; ``state`` defaults to
 ``present``. A site's settings module is imported only to read its SITE_ID,
-SITEKIT_SITE and SITEKIT_BRAND; Django is not configured with it.
+SITEKIT_SITE and SITEKIT_BRAND; Django is not configured with it. The commands that
+read it derive from :class:`CatalogueCommand`.
 """
 
 import importlib
@@ -16,9 +17,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
 
-from sitekit.runtime.rules import SITE_NAME_RE, STATES
+from sitekit.runtime.rules import STATES, valid_name
 
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -92,7 +94,7 @@ def load_catalogue(path):
         if not isinstance(entry, dict):
             raise CommandError(f"{where}: expected an object")
         name = entry.get("name")
-        if not isinstance(name, str) or not SITE_NAME_RE.match(name):
+        if not valid_name(name):
             raise CommandError(f"{where}: invalid name {name!r}")
         if name in seen:
             raise CommandError(f"{where}: duplicate site {name!r}")
@@ -108,3 +110,27 @@ def load_catalogue(path):
             raise CommandError(f"{where} ({name}): invalid settings_module {module!r}")
         sites.append(CatalogueSite(name, domain.strip().lower(), state, module))
     return sites
+
+
+class CatalogueCommand(BaseCommand):
+    """A management command over the catalogue's sites: ``--catalogue`` (default, in a pooled
+    master, the pool's sites) and, unless ``database`` is False, ``--database``; ``handle``
+    gets both, :meth:`sites` reads the catalogue."""
+
+    database = True
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--catalogue",
+            help="catalogue JSON file (default, in a pooled master: the pool's sites)",
+        )
+        if self.database:
+            parser.add_argument(
+                "--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)"
+            )
+
+    def sites(self, catalogue, present=True):
+        """The catalogue's sites (:func:`load_catalogue`); only the present ones unless
+        ``present`` is False."""
+        sites = load_catalogue(catalogue)
+        return [site for site in sites if site.present] if present else sites

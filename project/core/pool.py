@@ -31,6 +31,8 @@ from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import cached_property
 from django.utils.http import http_date
 
+from sitekit.runtime.rules import hsts_header
+
 
 def current(request):
     """The request's site in a pooled master (its SITEKIT_POOL_SITES entry), else None."""
@@ -146,12 +148,7 @@ class PoolHstsMiddleware(MiddlewareMixin):
             and request.is_secure()
             and "Strict-Transport-Security" not in response
         ):
-            header = f"max-age={self.seconds}"
-            if site["hsts"] != "host":
-                header += "; includeSubDomains"
-            if site["hsts"] == "preload":
-                header += "; preload"
-            response.headers["Strict-Transport-Security"] = header
+            response.headers["Strict-Transport-Security"] = hsts_header(site["hsts"], self.seconds)
         return response
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.template.loader import render_to_string
 
-from project.core.catalogue import load_catalogue
+from project.core.catalogue import CatalogueCommand
 
 STATUSES = (503, 504)
 TEMPLATE = "unavailable.html"
@@ -48,21 +48,18 @@ def _write(path, text):
     return True
 
 
-class Command(BaseCommand):
+class Command(CatalogueCommand):
     help = "Render the static pages nginx serves while a site's master cannot answer."
+    database = False
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--catalogue",
-            help="catalogue JSON file (default, in a pooled master: the pool's sites)",
-        )
+        super().add_arguments(parser)
         parser.add_argument("--out", required=True, help="directory of the pages, one per site")
 
     def handle(self, *args, catalogue, out, **options):
-        entries = [entry for entry in load_catalogue(catalogue) if entry.present]
         out = Path(out)
         pages = {}  # site name -> {file name: html}; everything renders before anything is written
-        for entry in entries:
+        for entry in self.sites(catalogue):
             site_id, brand_name = entry.load_settings()
             module = entry.load_module()
             site_name = getattr(module, "SITEKIT_SITE", entry.name)

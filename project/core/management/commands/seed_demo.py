@@ -6,10 +6,9 @@ is left alone. The last line reports ``announcements: N created``.
 """
 
 from django.contrib.sites.models import Site
-from django.core.management.base import BaseCommand
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import transaction
 
-from project.core.catalogue import load_catalogue
+from project.core.catalogue import CatalogueCommand
 from project.core.models import Announcement
 
 
@@ -21,21 +20,11 @@ def welcome(brand_name):
     )
 
 
-class Command(BaseCommand):
+class Command(CatalogueCommand):
     help = "Create a welcome announcement for present catalogue sites that have none."
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--catalogue",
-            help="catalogue JSON file (default, in a pooled master: the pool's sites)",
-        )
-        parser.add_argument(
-            "--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)"
-        )
-
     def handle(self, *args, catalogue, database, **options):
-        entries = [entry for entry in load_catalogue(catalogue) if entry.present]
-        targets = [(entry, *entry.load_settings()) for entry in entries]
+        targets = [(entry, *entry.load_settings()) for entry in self.sites(catalogue)]
         created = 0
         with transaction.atomic(using=database):
             for entry, site_id, brand_name in targets:

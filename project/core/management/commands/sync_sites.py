@@ -8,11 +8,11 @@ second time; the last line reports ``sites: C created, U updated, N unchanged``.
 
 from django.contrib.sites.models import Site
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.core.management.color import no_style
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import connections, transaction
 
-from project.core.catalogue import load_catalogue
+from project.core.catalogue import CatalogueCommand
 
 
 def _swap_domain(site_id):
@@ -20,20 +20,11 @@ def _swap_domain(site_id):
     return f"sitekit-swap-{site_id}.invalid"
 
 
-class Command(BaseCommand):
+class Command(CatalogueCommand):
     help = "Create or update the Site rows of the catalogue's present sites."
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--catalogue",
-            help="catalogue JSON file (default, in a pooled master: the pool's sites)",
-        )
-        parser.add_argument(
-            "--database", default=DEFAULT_DB_ALIAS, help="database alias (default: default)"
-        )
-
     def handle(self, *args, catalogue, database, **options):
-        entries = load_catalogue(catalogue)
+        entries = self.sites(catalogue, present=False)
         wanted = {}  # site_id -> (entry, brand name)
         for entry in entries:
             if not entry.present:
