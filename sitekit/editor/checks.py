@@ -14,7 +14,7 @@ import yaml
 from sitekit.catalogue import POOLS_VAR, Problem, validate
 from sitekit.domains import DomainError, normalize_domain
 from sitekit.editor.change import Change, Source, subject
-from sitekit.editor.document import Document
+from sitekit.editor.document import Document, load
 from sitekit.inventory import CATALOGUE_VAR, other_catalogues
 from sitekit.runtime.rules import RESERVED_NAMES, SITE_NAME_RE
 
@@ -178,6 +178,20 @@ def one_entry(doc: Document, env: str, name: str, hint: str) -> tuple[int | None
             )
         ]
     return found[0], []
+
+
+def find_entry(
+    source: Source, name: str, hint: str
+) -> tuple[Document | None, int | None, list[Problem]]:
+    """The catalogue as a document and the index of ``name``'s one entry, or why not: no
+    document when the file cannot be edited, no index when the catalogue does not list the
+    site once (``hint`` says what to do when it is missing)."""
+    doc, problems = load(source)
+    if doc is None:
+        return None, None, problems
+    index, problems = one_entry(doc, source.env, name, hint)
+    return doc, index, problems
+
 
 def check_name(env: str, name: str) -> list[Problem]:
     if not SITE_NAME_RE.match(name) or keyword.iskeyword(name):

@@ -19,6 +19,7 @@ from sitekit.editor.checks import (
     check_brand,
     check_name,
     domain_owners,
+    find_entry,
     finish,
     normalise_domains,
     one_entry,
@@ -34,12 +35,11 @@ def add_domains(source: Source, site: str, given: Sequence[str]) -> Change:
     """Append ``given`` (as typed; normalised here) to ``site``'s domains."""
     env = source.env
     domains, notes, problems = normalise_domains(env, site, given, "add")
-    doc, load_problems = load(source)
-    if doc is None:
-        return refused(source, notes, load_problems)
-    index, found = one_entry(
-        doc, env, site, f"add a site with: sitekit site add {env} {site} DOMAIN..."
+    doc, index, found = find_entry(
+        source, site, f"add a site with: sitekit site add {env} {site} DOMAIN..."
     )
+    if doc is None:
+        return refused(source, notes, found)
     if index is None:
         return refused(source, notes, found + problems)
     entry = doc.expected[index]
@@ -79,10 +79,9 @@ def remove_domains(source: Source, site: str, given: Sequence[str]) -> Change:
     """Remove ``given`` (as typed; normalised here) from ``site``'s domains."""
     env = source.env
     domains, notes, problems = normalise_domains(env, site, given, "remove")
-    doc, load_problems = load(source)
+    doc, index, found = find_entry(source, site, "nothing to remove")
     if doc is None:
-        return refused(source, notes, load_problems)
-    index, found = one_entry(doc, env, site, "nothing to remove")
+        return refused(source, notes, found)
     if index is None:
         return refused(source, notes, found + problems)
     entry = doc.expected[index]
@@ -267,11 +266,8 @@ def add_site(
 def remove_site(source: Source, name: str) -> Change:
     """Mark ``name`` absent; its domains, fields, code and data stay."""
     env = source.env
-    doc, problems = load(source)
-    if doc is None:
-        return refused(source, [], problems)
-    index, problems = one_entry(doc, env, name, "nothing to remove")
-    if index is None:
+    doc, index, problems = find_entry(source, name, "nothing to remove")
+    if doc is None or index is None:
         return refused(source, [], problems)
     entry = doc.expected[index]
     if entry.get("state", "present") == "absent":
@@ -296,11 +292,8 @@ def move_site(source: Source, name: str, pool: str | None, workers: int | None =
     """Put ``name`` in ``pool`` (its resource fields go: the pool's master has its own), or,
     with ``pool`` None, give it its own master again (with ``workers`` when given)."""
     env = source.env
-    doc, problems = load(source)
-    if doc is None:
-        return refused(source, [], problems)
-    index, problems = one_entry(doc, env, name, "nothing to move")
-    if index is None:
+    doc, index, problems = find_entry(source, name, "nothing to move")
+    if doc is None or index is None:
         return refused(source, [], problems)
     entry = doc.expected[index]
     where = subject(env, name)
