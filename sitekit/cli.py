@@ -384,8 +384,9 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
     site_sub = _with_actions(
         sub,
         "site",
-        help="add a site to an environment's catalogue, or mark it absent",
-        description="Add sites to, or remove sites from, inventories/ENV/group_vars/all/sites.yml.",
+        help="add a site to an environment's catalogue, mark it absent, or move it between masters",
+        description="Add sites to, or remove sites from, inventories/ENV/group_vars/all/sites.yml; "
+        "move a site into a pool or onto its own master.",
     )
     add = command(
         site_sub,

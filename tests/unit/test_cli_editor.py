@@ -657,6 +657,7 @@ def test_a_file_that_would_be_reformatted_is_left_alone(checkout, capsys):
         (["site"], "usage: sitekit site"),
         (["site", "add"], "usage: sitekit site add"),
         (["site", "remove"], "usage: sitekit site remove"),
+        (["site", "move"], "usage: sitekit site move"),
     ],
 )
 def test_help_of_each_edit_command(capsys, args, fragment):
