@@ -10,6 +10,7 @@ from pathlib import Path
 from sitekit.catalogue import Problem
 from sitekit.inventory import CATALOGUE_FILE, Inventory, InventoryError
 
+#: How a summary names the deploy that carries a change out.
 DEPLOY_HINT = "ansible-playbook -i inventories/{env} ansible/site.yml"
 
 

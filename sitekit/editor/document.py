@@ -101,6 +101,9 @@ def _append_comment(slot: Slot, text: str) -> None:
         token.value = token.value + text
 
 
+# --- the document ------------------------------------------------------------------------
+
+
 class Document:
     """The catalogue file in ruamel.yaml's round-trip model, plus the plain data it must hold.
 
@@ -299,6 +302,9 @@ class Document:
                 )
             ]
         return text, []
+
+
+# --- reading the file ----------------------------------------------------------------------
 
 
 def _round_trip_yaml(text: str) -> YAML:
