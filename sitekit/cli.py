@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sitekit import editor, inventory, model, plan, release
 
@@ -173,13 +175,13 @@ def cmd_domain_remove(args: argparse.Namespace) -> int:
 
 def cmd_site_add(args: argparse.Namespace) -> int:
     change = editor.add_site(
-        _source(args), args.name, args.domains, workers=args.workers, brand=args.brand
+        _source(args), args.site, args.domains, workers=args.workers, brand=args.brand
     )
     return _show_change(change, args.dry_run)
 
 
 def cmd_site_remove(args: argparse.Namespace) -> int:
-    return _show_change(editor.remove_site(_source(args), args.name), args.dry_run)
+    return _show_change(editor.remove_site(_source(args), args.site), args.dry_run)
 
 
 def cmd_site_move(args: argparse.Namespace) -> int:
@@ -187,7 +189,7 @@ def cmd_site_move(args: argparse.Namespace) -> int:
         raise inventory.InventoryError(
             "--workers is for --dedicated: a pooled site runs with its pool's resources"
         )
-    change = editor.move_site(_source(args), args.name, args.pool, workers=args.workers)
+    change = editor.move_site(_source(args), args.site, args.pool, workers=args.workers)
     return _show_change(change, args.dry_run)
 
 
@@ -287,66 +289,111 @@ EDIT_EPILOG = (
     "Exit status: 0 when the change was made (or there was nothing to change), 1 when it was "
     "refused, 2 on a usage error."
 )
+#: The positional ENV of the commands that read one environment.
+ENV_HELP = "environment name (local) or inventory directory"
+#: --workers of `site add` and `site move` (their help says what it means there).
+WORKERS: dict[str, Any] = {"type": int, "metavar": "N"}
+
+
+def _command(
+    actions: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    parents: list[argparse.ArgumentParser],
+    **texts: Any,
+) -> argparse.ArgumentParser:
+    """A command (or an ACTION of one) that ``func`` runs, with ``parents``' arguments."""
+    parser = actions.add_parser(name, parents=parents, **texts)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _with_actions(
+    sub: argparse._SubParsersAction, name: str, **texts: str
+) -> argparse._SubParsersAction:
+    """A command that is done by one of its ACTIONs (``sitekit domain add``)."""
+    parser = sub.add_parser(name, **texts)
+    return parser.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
 
 
 def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     edit = argparse.ArgumentParser(add_help=False)
+    edit.add_argument("env", metavar="ENV", help=ENV_HELP)
     edit.add_argument(
         "--dry-run",
         action="store_true",
         help="print the diff and the files a new site needs; write nothing",
     )
-    env_help = "environment name (local) or inventory directory"
 
-    domain = sub.add_parser(
+    def command(
+        actions: argparse._SubParsersAction,
+        name: str,
+        func: Callable[[argparse.Namespace], int],
+        metavar: str,
+        site_help: str,
+        **texts: str,
+    ) -> argparse.ArgumentParser:
+        """An edit command: ENV, the site (shown as ``metavar``; ``args.site``), --dry-run."""
+        parser = _command(actions, name, func, [common, edit], epilog=EDIT_EPILOG, **texts)
+        parser.add_argument("site", metavar=metavar, help=site_help)
+        return parser
+
+    in_catalogue = "the site's name, as in the catalogue"
+    domain_sub = _with_actions(
+        sub,
         "domain",
         help="add or remove a site's domains in an environment's catalogue",
         description="Add or remove domains of one site in inventories/ENV/group_vars/all/"
         "sites.yml.",
     )
-    domain_sub = domain.add_subparsers(dest="domain_command", metavar="ACTION", required=True)
-    add = domain_sub.add_parser(
-        "add",
-        parents=[common, edit],
-        help="add domains to a site",
-        description="Append DOMAINs to SITE's domains (the first domain stays canonical). "
-        "Domains are normalised as the catalogue stores them: lower-case, no trailing dot, "
-        "internationalised names as punycode; the output says when one was. A domain the site "
-        "already has is reported and skipped; one given twice is added once. Refused: a domain "
-        "of another site (its owner is named) or of another environment's catalogue (a domain "
-        "belongs to one environment only), a site that is absent (re-add it with "
-        "`sitekit site add`), a site that is not in the catalogue.",
-        epilog=EDIT_EPILOG,
-    )
-    add.add_argument("env", metavar="ENV", help=env_help)
-    add.add_argument("site", metavar="SITE", help="the site's name, as in the catalogue")
-    add.add_argument("domains", nargs="+", metavar="DOMAIN", help="domain to add")
-    add.set_defaults(func=cmd_domain_add)
-    remove = domain_sub.add_parser(
-        "remove",
-        parents=[common, edit],
-        help="remove domains from a site",
-        description="Remove DOMAINs from SITE's domains (normalised as for `domain add`). "
-        "Removing the canonical (first) domain makes the next one canonical; the output says "
-        "so. Refused: removing the last domain of a present site (use `sitekit site remove` "
-        "to take a site down), a domain the site does not have. An absent site may lose all "
-        "its domains (to free them for another site).",
-        epilog=EDIT_EPILOG,
-    )
-    remove.add_argument("env", metavar="ENV", help=env_help)
-    remove.add_argument("site", metavar="SITE", help="the site's name, as in the catalogue")
-    remove.add_argument("domains", nargs="+", metavar="DOMAIN", help="domain to remove")
-    remove.set_defaults(func=cmd_domain_remove)
+    for verb, func, summary, description in (
+        (
+            "add",
+            cmd_domain_add,
+            "add domains to a site",
+            "Append DOMAINs to SITE's domains (the first domain stays canonical). "
+            "Domains are normalised as the catalogue stores them: lower-case, no trailing dot, "
+            "internationalised names as punycode; the output says when one was. A domain the "
+            "site already has is reported and skipped; one given twice is added once. Refused: "
+            "a domain of another site (its owner is named) or of another environment's "
+            "catalogue (a domain belongs to one environment only), a site that is absent "
+            "(re-add it with `sitekit site add`), a site that is not in the catalogue.",
+        ),
+        (
+            "remove",
+            cmd_domain_remove,
+            "remove domains from a site",
+            "Remove DOMAINs from SITE's domains (normalised as for `domain add`). "
+            "Removing the canonical (first) domain makes the next one canonical; the output "
+            "says so. Refused: removing the last domain of a present site (use `sitekit site "
+            "remove` to take a site down), a domain the site does not have. An absent site may "
+            "lose all its domains (to free them for another site).",
+        ),
+    ):
+        parser = command(
+            domain_sub,
+            verb,
+            func,
+            "SITE",
+            in_catalogue,
+            help=summary,
+            description=description,
+        )
+        parser.add_argument("domains", nargs="+", metavar="DOMAIN", help=f"domain to {verb}")
 
-    site = sub.add_parser(
+    site_sub = _with_actions(
+        sub,
         "site",
-        help="add a site to an environment's catalogue, or mark it absent",
-        description="Add sites to, or remove sites from, inventories/ENV/group_vars/all/sites.yml.",
+        help="add a site to an environment's catalogue, mark it absent, or move it between masters",
+        description="Add sites to, or remove sites from, inventories/ENV/group_vars/all/sites.yml; "
+        "move a site into a pool or onto its own master.",
     )
-    site_sub = site.add_subparsers(dest="site_command", metavar="ACTION", required=True)
-    sadd = site_sub.add_parser(
+    add = command(
+        site_sub,
         "add",
-        parents=[common, edit],
+        cmd_site_add,
+        "NAME",
+        "the site's name",
         help="add a site (scaffolding its code when it is new)",
         description="Append a catalogue entry for NAME (state: present) with DOMAINs, the "
         "first canonical. An entry that is absent is made present again, keeping its domains "
@@ -355,45 +402,42 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
         "colours) and project/sites/NAME/ (app, URLs, Jinja2 base template, CSS, logo); the "
         "output lists the files. NAME: 1 to 29 characters, lower-case letters, digits and "
         "'_', starting with a letter. Nothing is written unless everything is valid.",
-        epilog=EDIT_EPILOG,
     )
-    sadd.add_argument("env", metavar="ENV", help=env_help)
-    sadd.add_argument("name", metavar="NAME", help="the site's name")
-    sadd.add_argument(
+    add.add_argument(
         "domains",
         nargs="*",
         metavar="DOMAIN",
         help="the site's domains (at least one for a new site)",
     )
-    sadd.add_argument(
+    add.add_argument(
         "--workers",
-        type=int,
-        metavar="N",
+        **WORKERS,
         help="gunicorn worker processes, 1 to 64 (default: 2 for a new entry; an entry made "
         "present again keeps its own)",
     )
-    sadd.add_argument(
+    add.add_argument(
         "--brand",
         metavar="TEXT",
         help="display name of a new site (default: from NAME, north_shore -> 'North Shore')",
     )
-    sadd.set_defaults(func=cmd_site_add)
-    sremove = site_sub.add_parser(
+    command(
+        site_sub,
         "remove",
-        parents=[common, edit],
+        cmd_site_remove,
+        "NAME",
+        in_catalogue,
         help="mark a site absent",
         description="Set state: absent on NAME's entry, keeping its domains and fields. The "
         "next deploy removes the site from every host (server block, supervisor program, "
         "socket, env file, logs); its rows stay in the database and its code stays in the "
         "codebase. `sitekit site add ENV NAME` brings it back.",
-        epilog=EDIT_EPILOG,
     )
-    sremove.add_argument("env", metavar="ENV", help=env_help)
-    sremove.add_argument("name", metavar="NAME", help="the site's name, as in the catalogue")
-    sremove.set_defaults(func=cmd_site_remove)
-    smove = site_sub.add_parser(
+    move = command(
+        site_sub,
         "move",
-        parents=[common, edit],
+        cmd_site_move,
+        "NAME",
+        in_catalogue,
         help="move a site into a pool, or onto its own master",
         description="Set the site's pool (--pool POOL: it is then served by that pool's "
         "master, with the pool's resources, so its own resource fields are removed) or "
@@ -401,28 +445,25 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
         "--workers N). POOL must be declared in sitekit_pools. The next deploy starts the "
         "master that will serve the site, points the site's nginx server block at it and only "
         "then stops or reloads the master it left: no request fails during the move.",
-        epilog=EDIT_EPILOG,
     )
-    smove.add_argument("env", metavar="ENV", help=env_help)
-    smove.add_argument("name", metavar="NAME", help="the site's name, as in the catalogue")
-    where = smove.add_mutually_exclusive_group(required=True)
+    where = move.add_mutually_exclusive_group(required=True)
     where.add_argument("--pool", metavar="POOL", help="the pool whose master will serve it")
     where.add_argument(
         "--dedicated", action="store_true", help="serve it by its own master again"
     )
-    smove.add_argument(
+    move.add_argument(
         "--workers",
-        type=int,
-        metavar="N",
+        **WORKERS,
         help="with --dedicated: its master's worker processes, 1 to 64 (default: 2)",
     )
-    smove.set_defaults(func=cmd_site_move)
 
 
 def _add_plan_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    plan_parser = sub.add_parser(
+    plan_parser = _command(
+        sub,
         "plan",
-        parents=[common],
+        cmd_plan,
+        [common],
         allow_abbrev=False,
         help="show what a deploy of an environment would change, changing nothing",
         description="Run the deploy in Ansible's check and diff modes (ansible-playbook -i "
@@ -440,9 +481,7 @@ def _add_plan_command(sub: argparse._SubParsersAction, common: argparse.Argument
         "failed (for example an invalid catalogue: the preflight's message names the "
         "environment, the site and the field), 2 on a usage error.",
     )
-    plan_parser.add_argument(
-        "env", metavar="ENV", help="environment name (local) or inventory directory"
-    )
+    plan_parser.add_argument("env", metavar="ENV", help=ENV_HELP)
     plan_parser.add_argument(
         "--json", action="store_true", help="print the plan as JSON (per host) instead"
     )
@@ -451,7 +490,7 @@ def _add_plan_command(sub: argparse._SubParsersAction, common: argparse.Argument
         action="store_true",
         help="exit 2 (not 0) when a deploy would change something",
     )
-    plan_parser.set_defaults(func=cmd_plan, passes_through=True)
+    plan_parser.set_defaults(passes_through=True)
     # ANSIBLE_ARGS: what argparse does not know is left for ansible-playbook (see main())
     plan_parser.usage = (
         "sitekit plan [-h] [--project DIR] [--json] [--detailed-exitcode] ENV [ANSIBLE_ARGS ...]"
@@ -474,39 +513,41 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--project", metavar="DIR", default=None, help=common._actions[0].help)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    check = sub.add_parser(
+    check = _command(
+        sub,
         "check",
-        parents=[common],
+        cmd_check,
+        [common],
         help="validate environments' site catalogues",
         description="Validate the site catalogue of each ENV (all environments when none is "
         "given). Each is also checked against the other environments' catalogues: a domain "
         "belongs to one environment only. Every problem is listed, naming the environment, the "
         "site and the field. Exit status: 0 when all are valid, 1 when any is not.",
     )
-    check.add_argument(
-        "env", nargs="*", metavar="ENV", help="environment name (local) or inventory directory"
-    )
-    check.set_defaults(func=cmd_check)
+    check.add_argument("env", nargs="*", metavar="ENV", help=ENV_HELP)
 
-    urls = sub.add_parser(
+    urls = _command(
+        sub,
         "urls",
-        parents=[common],
+        cmd_urls,
+        [common],
         help="print the URLs of an environment's sites",
         description="Print each present site's URLs (one line per site, canonical domain "
         "first), from the catalogue and the environment's TLS choice and ports: https on "
         "sitekit_tls_port unless the site's TLS (its field tls, else the environment's "
         "sitekit_tls) is off, then http on sitekit_public_port.",
     )
-    urls.add_argument("env", metavar="ENV", help="environment name (local) or inventory directory")
+    urls.add_argument("env", metavar="ENV", help=ENV_HELP)
     urls.add_argument("--port", type=_port,
                       help="public http port (default: the inventory's sitekit_public_port)")
     urls.add_argument("--tls-port", type=_port,
                       help="public https port (default: the inventory's sitekit_tls_port)")
-    urls.set_defaults(func=cmd_urls)
 
-    hosts = sub.add_parser(
+    hosts = _command(
+        sub,
         "hosts",
-        parents=[common],
+        cmd_hosts,
+        [common],
         help="print hosts-file lines for an environment's domains",
         description="Print one hosts-file line per present site: the address of the "
         "environment's entry point (its first lb host, else its first web host) followed by "
@@ -515,18 +556,19 @@ def parser() -> argparse.ArgumentParser:
     hosts.add_argument(
         "env", metavar="ENV", help="environment name (vagrant) or inventory directory"
     )
-    hosts.set_defaults(func=cmd_hosts)
 
-    rel = sub.add_parser(
+    rel_sub = _with_actions(
+        sub,
         "release",
         help="build the release that a deploy ships",
         description="Releases are the codebase (manage.py, project/, settings/, sitekit/, "
         "requirements.txt) identified by a hash of their content.",
     )
-    rel_sub = rel.add_subparsers(dest="release_command", metavar="ACTION", required=True)
-    build = rel_sub.add_parser(
+    build = _command(
+        rel_sub,
         "build",
-        parents=[common],
+        cmd_release_build,
+        [common],
         help="write the release archive and its wheelhouse",
         description="Write OUT/<release-id>.tar.gz and a wheelhouse of the pinned runtime "
         "requirements (fetched once per requirements file). Nothing is rebuilt when it "
@@ -540,11 +582,9 @@ def parser() -> argparse.ArgumentParser:
         help="interpreter whose pip builds the wheelhouse (default: this one)",
     )
     build.add_argument("--json", action="store_true", help="print the result as JSON")
-    build.set_defaults(func=cmd_release_build)
-    rid = rel_sub.add_parser(
-        "id", parents=[common], help="print the release id of the working tree"
+    _command(
+        rel_sub, "id", cmd_release_id, [common], help="print the release id of the working tree"
     )
-    rid.set_defaults(func=cmd_release_id)
 
     _add_plan_command(sub, common)
     _add_edit_commands(sub, common)

@@ -18,6 +18,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sitekit.files import replacing, write_atomic
+
 RELEASE_PATHS = ("manage.py", "project", "settings", "sitekit", "requirements.txt")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
@@ -88,9 +90,8 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
 
 def write_archive(root: Path, dest: Path, rid: str) -> None:
     """Write a reproducible gzip'd tar of the release, with ``RELEASE`` holding its id."""
-    tmp = dest.with_suffix(".partial")
     with (
-        open(tmp, "wb") as raw,
+        replacing(dest) as raw,
         gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
@@ -98,7 +99,6 @@ def write_archive(root: Path, dest: Path, rid: str) -> None:
             full = root / rel
             _add(tar, rel.as_posix(), full.read_bytes(), 0o755 if _executable(full) else 0o644)
         _add(tar, "RELEASE", f"{rid}\n".encode(), 0o644)
-    tmp.replace(dest)
 
 
 def build_wheelhouse(root: Path, out: Path, python: str) -> tuple[Path, bool]:
@@ -117,8 +117,8 @@ def build_wheelhouse(root: Path, out: Path, python: str) -> tuple[Path, bool]:
         raise ReleaseError(
             f"building the wheelhouse failed ({' '.join(cmd)}):\n{proc.stderr.strip()}"
         )
-    (wheelhouse / "requirements.txt").write_bytes(requirements.read_bytes())
-    marker.write_text("ok\n")
+    write_atomic(wheelhouse / "requirements.txt", requirements.read_bytes())
+    write_atomic(marker, "ok\n")
     return wheelhouse, True
 
 

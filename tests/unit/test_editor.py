@@ -668,6 +668,15 @@ def test_scaffold_escapes_what_the_user_typed():
     )
 
 
+def test_scaffold_renders_each_template_file():
+    templates = Path(editor.__file__).parent / "site_template"
+    shipped = [p.relative_to(templates).as_posix() for p in templates.rglob("*-tpl")]
+    expected = [p.removesuffix("-tpl").replace("site_name", "acme") for p in shipped]
+    files = editor.scaffold("acme", "Acme", 9)
+    assert sorted(files) == sorted(expected)
+    assert next(iter(files)) == "settings/acme.py"  # listed first: the module that names it
+
+
 def test_palette_is_stable_and_differs_between_sites():
     assert editor.palette("acme") == editor.palette("acme")
     assert editor.palette("acme") != editor.palette("zenith")

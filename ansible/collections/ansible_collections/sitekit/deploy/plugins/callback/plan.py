@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 from ansible.plugins.callback import CallbackBase
+from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
 from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import ensure_importable
 
 ensure_importable()
@@ -150,8 +148,4 @@ class CallbackModule(CallbackBase):
             self._display.display(plan.render(plan.summarise(data)).rstrip("\n"))
             return
         # written whole or not at all: a reader never sees half a plan
-        target = Path(target)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".plan-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, default=str)
-        os.replace(tmp, target)
+        write_atomic(target, json.dumps(data, indent=1, default=str).encode("utf-8"), 0o600)

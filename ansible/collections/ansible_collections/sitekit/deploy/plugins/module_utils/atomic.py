@@ -1,4 +1,5 @@
-# Atomic file replacement shared by the collection's modules.
+# Atomic file replacement shared by the collection's modules and plugins: a reader sees the old
+# file or the new one, never a part.
 
 from __future__ import annotations
 
@@ -30,3 +31,12 @@ def write_atomic(path, data, mode, uid=-1, gid=-1):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def symlink_atomic(path, target):
+    """Make *path* a symbolic link to *target* by rename, whatever *path* was before."""
+    tmp = f"{path}.sitekit-link"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.rename(tmp, path)

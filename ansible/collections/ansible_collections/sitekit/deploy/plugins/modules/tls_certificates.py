@@ -16,7 +16,10 @@ import re
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
+from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import (
+    symlink_atomic,
+    write_atomic,
+)
 
 try:
     from cryptography import x509
@@ -294,11 +297,7 @@ class Certificates:
             return
         self.changes.append(f"{path}: {what}")
         if not self.check:
-            tmp = f"{path}.sitekit-link"
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            os.symlink(target, tmp)
-            os.rename(tmp, path)
+            symlink_atomic(path, target)
 
     def ca(self):
         """The CA's (certificate, key), created on first use."""

@@ -1,0 +1,365 @@
+"""The catalogue file as an editable round-trip document.
+
+The file is edited through ruamel.yaml's round-trip model, so comments, key order, flow or
+block lists and quoting stay; a file that the model cannot reproduce byte for byte even without
+an edit (a list spread over several lines, unusual spacing) is refused rather than reformatted.
+Comment lines that follow the place where a line is added or removed stay where they were,
+relative to the lines around them; only the removed line's own comment goes with it. The new
+text is read back with the same YAML reader as ``sitekit check`` and the deploy, and must hold
+exactly the intended data.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.error import YAMLError as RoundTripError
+from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.tokens import CommentToken
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from sitekit.catalogue import Problem
+from sitekit.editor.change import Source
+from sitekit.inventory import CATALOGUE_VAR
+
+# --- where ruamel keeps comments ---------------------------------------------------------
+
+
+def _token(value: str) -> CommentToken:
+    return CommentToken(value, CommentMark(0))
+
+
+def _is_block(value: Any) -> bool:
+    return (
+        isinstance(value, CommentedMap | CommentedSeq)
+        and len(value) > 0
+        and not value.fa.flow_style()
+    )
+
+
+Slot = tuple[Any, Any, int]
+
+
+def _tail_slot(node: Any) -> Slot | None:
+    """Where ruamel keeps the comment that follows ``node``'s last line.
+
+    That comment holds the last line's own end-of-line comment and every comment or blank
+    line up to the next node, whatever that node's level.
+    """
+    if isinstance(node, CommentedMap) and node:
+        key = list(node)[-1]
+        return _tail_slot(node[key]) if _is_block(node[key]) else (node, key, 2)
+    if isinstance(node, CommentedSeq) and node:
+        index = len(node) - 1
+        return _tail_slot(node[index]) if _is_block(node[index]) else (node, index, 0)
+    return None
+
+
+def _get(slot: Slot | None) -> CommentToken | None:
+    if slot is None:
+        return None
+    holder, key, index = slot
+    entry = holder.ca.items.get(key)
+    return entry[index] if entry and len(entry) > index else None
+
+
+def _set(slot: Slot, token: CommentToken) -> None:
+    holder, key, index = slot
+    entry = holder.ca.items.setdefault(key, [None, None, None, None])
+    entry[index] = token
+
+
+def _split_tail(value: str, deeper_than: int | None) -> tuple[str, str]:
+    """Split a trailing comment into what stays with its line and what follows it.
+
+    What stays: the line's own end-of-line comment, and the comment lines right after it that
+    are indented deeper than ``deeper_than`` (they belong inside the node that ends there).
+    """
+    head, newline, rest = value.partition("\n")
+    lines = rest.splitlines(keepends=True)
+    kept = 0
+    if deeper_than is not None:
+        for line in lines:
+            text = line.lstrip(" ")
+            if not text.startswith("#") or len(line) - len(text) <= deeper_than:
+                break
+            kept += 1
+    return head + newline + "".join(lines[:kept]), "".join(lines[kept:])
+
+
+def _append_comment(slot: Slot, text: str) -> None:
+    token = _get(slot)
+    if token is None:
+        _set(slot, _token("\n" + text))
+    else:
+        token.value = token.value + text
+
+
+# --- the document ------------------------------------------------------------------------
+
+
+class Document:
+    """The catalogue file in ruamel.yaml's round-trip model, plus the plain data it must hold.
+
+    Every edit is made twice: on the model, keeping comments and styles, and on ``expected``,
+    the plain data; :meth:`render` checks that the text it produces reads back as ``expected``.
+    """
+
+    def __init__(self, source: Source, rt: YAML, data: Any, expected: list[Any]):
+        self.source = source
+        self.lines = source.text.splitlines()
+        self.rt = rt
+        self.data = data
+        self.expected = expected
+        self._column_fixes: list[Callable[[], None]] = []
+
+    @property
+    def sites(self) -> CommentedSeq:
+        sites = self.data[CATALOGUE_VAR]
+        if sites is None or (isinstance(sites, CommentedSeq) and not sites):
+            # An empty catalogue (`sitekit_sites:` or `sitekit_sites: []`) gets a block list.
+            sites = CommentedSeq()
+            self.data[CATALOGUE_VAR] = sites
+        return sites
+
+    def entries(self, name: str) -> list[int]:
+        return [
+            i
+            for i, entry in enumerate(self.expected)
+            if isinstance(entry, dict) and entry.get("name") == name
+        ]
+
+    # -- edits --------------------------------------------------------------------------
+
+    def append_domain(self, index: int, domain: str) -> None:
+        entry = self.sites[index]
+        seq = entry.get("domains")
+        if not isinstance(seq, CommentedSeq):
+            seq = CommentedSeq()
+            seq.fa.set_flow_style()
+            self.set_field(index, "domains", seq)
+        styles = {type(item) for item in seq}
+        value: Any = domain
+        if len(styles) == 1 and issubclass(next(iter(styles)), ScalarString):
+            value = next(iter(styles))(domain)  # same quoting as the domains already there
+        if _is_block(seq):
+            before = _tail_slot(seq)
+            seq.append(value)
+            self._move_tail(before, (seq, len(seq) - 1, 0), seq.lc.col)
+        else:
+            self._fix_flow_comment(entry, "domains")
+            seq.append(value)
+        self.expected[index]["domains"].append(domain)
+
+    def remove_domain(self, index: int, position: int) -> None:
+        entry = self.sites[index]
+        seq = entry["domains"]
+        if _is_block(seq):
+            token = _get((seq, position, 0))
+            _, following = _split_tail(token.value, None) if token else ("", "")
+            if following:
+                if position > 0:
+                    _append_comment((seq, position - 1, 0), following)
+                elif len(seq) > 1:
+                    start = seq.ca.comment[0] if seq.ca.comment else None
+                    if start is None:
+                        start = _token("\n")
+                        seq.ca.comment = [start, None]
+                        _set((entry, "domains", 2), start)
+                    start.value += following
+                else:
+                    _append_comment((entry, "domains", 2), following)
+        else:
+            self._fix_flow_comment(entry, "domains")
+        del seq[position]
+        if not seq:
+            # An emptied list is written `[]`, its comments after it.
+            seq.fa.set_flow_style()
+            start = seq.ca.comment[0] if seq.ca.comment else None
+            seq.ca.comment = None
+            if start is not None and _get((entry, "domains", 2)) is None:
+                _set((entry, "domains", 2), start)
+        del self.expected[index]["domains"][position]
+
+    def set_field(self, index: int, key: str, value: Any) -> None:
+        entry = self.sites[index]
+        if key in entry:
+            old = entry[key]
+            if isinstance(old, ScalarString) and isinstance(value, str):
+                value = type(old)(value)  # keep the value's quoting
+            entry[key] = value
+        else:
+            before = _tail_slot(entry) if not entry.fa.flow_style() else None
+            entry[key] = value
+            if before is not None:
+                self._move_tail(before, (entry, key, 2), entry.lc.col)
+        self.expected[index][key] = value if not isinstance(value, CommentedSeq) else list(value)
+
+    def delete_field(self, index: int, key: str) -> None:
+        """Remove ``key`` and its line; the comments and blank lines after that line stay."""
+        entry = self.sites[index]
+        keys = list(entry)
+        token = _get((entry, key, 2))
+        del entry[key]
+        del self.expected[index][key]
+        position = keys.index(key)
+        if token is None or position == 0 or entry.fa.flow_style():
+            return
+        _own, _newline, following = token.value.partition("\n")
+        if following:
+            previous = keys[position - 1]
+            value = entry[previous]
+            slot = _tail_slot(value) if _is_block(value) else (entry, previous, 2)
+            if slot is not None:
+                _append_comment(slot, following)
+
+    def append_entry(self, fields: dict[str, Any], flow_domains: bool) -> None:
+        sites = self.sites
+        entry = CommentedMap()
+        for key, value in fields.items():
+            if key == "domains":
+                value = CommentedSeq(value)
+                if flow_domains:
+                    value.fa.set_flow_style()
+            entry[key] = value
+        before = _tail_slot(sites)
+        # Entries separated by a blank line get one before the new entry too.
+        separated = False
+        if len(sites) >= 2:
+            token = _get(_tail_slot(sites[-2]))
+            separated = token is not None and _split_tail(token.value, None)[1].startswith("\n")
+        sites.append(entry)
+        self.expected.append({k: list(v) if isinstance(v, list) else v for k, v in fields.items()})
+        if before is not None:
+            self._move_tail(before, _tail_slot(entry), sites.lc.col, blank_line=separated)
+
+    # -- comment bookkeeping ------------------------------------------------------------
+
+    def _move_tail(
+        self, old: Slot | None, new: Slot | None, deeper_than: int, blank_line: bool = False
+    ) -> None:
+        """After adding a node behind ``old``'s line: the comments that followed that line
+        and belong to what comes next now follow the new node."""
+        token = _get(old)
+        if token is None or new is None:
+            return
+        kept, moved = _split_tail(token.value, deeper_than)
+        if blank_line and not kept.endswith("\n\n"):
+            kept += "\n"
+        token.value = kept
+        if moved:
+            _set(new, _token("\n" + moved))
+
+    def _fix_flow_comment(self, entry: CommentedMap, key: str) -> None:
+        """Keep the distance between a one-line flow list and its end-of-line comment when
+        the list grows past the comment's column (ruamel would leave one space)."""
+        token = _get((entry, key, 2))
+        seq = entry[key]
+        if token is None or token.value.startswith("\n") or seq.lc.line >= len(self.lines):
+            return
+        line = self.lines[seq.lc.line]
+        column = token.column
+        gap = column - len(line[:column].rstrip())
+
+        def fix() -> None:
+            flat = CommentedSeq(list(seq))
+            flat.fa.set_flow_style()
+            measure = YAML()
+            measure.width = self.rt.width
+            out = io.StringIO()
+            measure.dump(flat, out)
+            width = seq.lc.col + len(out.getvalue().splitlines()[0])
+            token.start_mark = CommentMark(max(column, width + gap))
+
+        self._column_fixes.append(fix)
+
+    # -- output -------------------------------------------------------------------------
+
+    def render(self) -> tuple[str, list[Problem]]:
+        for fix in self._column_fixes:
+            fix()
+        out = io.StringIO()
+        self.rt.dump(self.data, out)
+        text = out.getvalue()
+        try:
+            reread = yaml.safe_load(text)[CATALOGUE_VAR] or []
+        except (yaml.YAMLError, TypeError, KeyError) as exc:
+            reread = exc
+        if reread != self.expected:
+            return self.source.text, [
+                Problem(
+                    self.source.env,
+                    "",
+                    "",
+                    f"{self.source.label} cannot be edited safely by this command (the edited "
+                    "text would not read back as intended); edit it by hand",
+                )
+            ]
+        return text, []
+
+
+# --- reading the file ----------------------------------------------------------------------
+
+
+def _round_trip_yaml(text: str) -> YAML:
+    try:
+        _, indent, offset = load_yaml_guess_indent(text)
+    except RoundTripError:
+        indent, offset = None, None
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.width = 1_000_000  # never fold a long line
+    rt.indent(mapping=2, sequence=indent or 4, offset=offset if offset is not None else 2)
+    content = [line for line in text.splitlines() if line.strip() and line.lstrip()[0] != "#"]
+    rt.explicit_start = bool(content) and (content[0] == "---" or content[0].startswith("--- "))
+    rt.explicit_end = bool(content) and content[-1].rstrip() == "..."
+    return rt
+
+
+def load(source: Source) -> tuple[Document | None, list[Problem]]:
+    """The catalogue file as an editable document, or why it cannot be edited."""
+    env, label = source.env, source.label
+
+    def refuse(message: str, field_name: str = "") -> tuple[None, list[Problem]]:
+        return None, [Problem(env, "", field_name, message)]
+
+    try:
+        plain = yaml.safe_load(source.text)
+    except yaml.YAMLError as exc:
+        return refuse(f"{label} is not valid YAML: {exc}")
+    if not isinstance(plain, dict) or CATALOGUE_VAR not in plain:
+        return refuse(f"{label} does not define '{CATALOGUE_VAR}'")
+    sites = plain[CATALOGUE_VAR]
+    if sites is None:
+        sites = []
+    if not isinstance(sites, list):
+        return refuse(f"must be a list of sites, got {sites!r}", CATALOGUE_VAR)
+
+    rt = _round_trip_yaml(source.text)
+    try:
+        data = rt.load(source.text)
+        out = io.StringIO()
+        rt.dump(data, out)
+    except RoundTripError as exc:
+        return refuse(f"{label} cannot be edited by this command: {exc}")
+    if out.getvalue() != source.text:
+        old = source.text.splitlines(keepends=True)
+        new = out.getvalue().splitlines(keepends=True)
+        number = next(
+            (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+            min(len(old), len(new)),
+        )
+        shown = old[number] if number < len(old) else "(the end of the file)"
+        return refuse(
+            f"{label} cannot be edited by this command without also reformatting line "
+            f"{number + 1} ({shown.strip()!r}). Write that line in the "
+            "usual layout (one line per list, one space after ':', LF line endings) or make "
+            "the change by hand"
+        )
+    return Document(source, rt, data, sites), []

@@ -1,0 +1,116 @@
+"""The code of a new site, scaffolded from the template files in ``site_template/``.
+
+The templates are modelled on harbor's files. Each ``*-tpl`` file is rendered with
+:class:`string.Template`; ``site_name`` in its path becomes the site's name. The values:
+
+* ``$name``: the site's name; ``$site_id``: its SITE_ID; ``$class_name``: its AppConfig class;
+* ``$brand_literal``, ``$verbose_literal``: the brand and the app's verbose name as Python
+  string literals; ``$brand_xml``, ``$initial``: the brand and its first letter, escaped for
+  XML;
+* ``$primary``, ``$accent``, ``$background``, ``$surface``, ``$text``: the colours of
+  :func:`palette`.
+"""
+
+from __future__ import annotations
+
+import ast
+import colorsys
+import hashlib
+import html
+import json
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+
+from sitekit.runtime.rules import settings_site_id
+
+#: The directory of the template files, beside this module.
+SITE_TEMPLATE = "site_template"
+#: The files of a new site (each from ``SITE_TEMPLATE/<path>-tpl``), in the order they are
+#: listed to the user.
+SITE_FILES = (
+    "settings/site_name.py",
+    "project/sites/site_name/__init__.py",
+    "project/sites/site_name/apps.py",
+    "project/sites/site_name/urls.py",
+    "project/sites/site_name/jinja2/site_name/base.html",
+    "project/sites/site_name/static/site_name/site.css",
+    "project/sites/site_name/static/site_name/logo.svg",
+)
+
+
+def default_brand(name: str) -> str:
+    """``meadow`` -> ``Meadow``, ``north_shore`` -> ``North Shore``."""
+    return " ".join(word.capitalize() for word in name.split("_") if word)
+
+
+def next_site_id(project_root: Path) -> int:
+    """One more than the highest SITE_ID of any settings module.
+
+    Gaps are not reused: a SITE_ID whose module was deleted may still own rows in the database.
+    """
+    ids = [0]
+    for path in sorted((project_root / "settings").glob("*.py")):
+        site_id, _ = settings_site_id(path)
+        if site_id is not None:
+            ids.append(site_id)
+    return max(ids) + 1
+
+
+def palette(name: str) -> dict[str, str]:
+    """Brand colours derived from the site name: a dark primary, a contrasting accent."""
+    hue = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % 360 / 360
+
+    def colour(h: float, lightness: float, saturation: float) -> str:
+        r, g, b = colorsys.hls_to_rgb(h % 1.0, lightness, saturation)
+        return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+    return {
+        "primary": colour(hue, 0.30, 0.55),
+        "accent": colour(hue + 0.45, 0.55, 0.70),
+        "background": colour(hue, 0.96, 0.35),
+        "surface": "#ffffff",
+        "text": colour(hue, 0.16, 0.45),
+    }
+
+
+# The files of a new site, modelled on harbor's. ``$name`` and friends are filled in by
+
+def scaffold(name: str, brand: str, site_id: int) -> dict[str, str]:
+    """The files of a new site, relative to the checkout: path -> content."""
+    initial = next((ch for ch in brand if ch.isalnum()), name[0]).upper()
+    values = {
+        "name": name,
+        "site_id": site_id,
+        "class_name": "".join(word.capitalize() for word in name.split("_") if word) + "Config",
+        # A JSON string is a valid Python string literal.
+        "brand_literal": json.dumps(brand, ensure_ascii=False),
+        "verbose_literal": json.dumps(f"{brand} site", ensure_ascii=False),
+        "brand_xml": html.escape(brand),
+        "initial": html.escape(initial),
+        **palette(name),
+    }
+    templates = files(__package__) / SITE_TEMPLATE
+    site: dict[str, str] = {}
+    for rel in SITE_FILES:
+        text = (templates / f"{rel}-tpl").read_text(encoding="utf-8")
+        site[rel.replace("site_name", name)] = Template(text).substitute(values)
+    return site
+
+
+def brand_of(path: Path) -> str | None:
+    """SITEKIT_BRAND['name'] of a settings module, read without importing it."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError):
+        return None
+    for node in reversed(tree.body):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "SITEKIT_BRAND" for t in node.targets
+        ):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            return value.get("name") if isinstance(value, dict) else None
+    return None
