@@ -162,18 +162,27 @@ def entry_address(inv: Inventory) -> str:
     raise InventoryError(f"{inv.name}: {path} has no host in the 'lb' or 'web' group")
 
 
+def validation_context(inventory_dir: Path) -> dict[str, Any]:
+    """What :func:`sitekit.catalogue.validate` needs of an environment besides its catalogue:
+    the neighbouring environments' catalogues and its TLS choice (``sitekit_tls``). The CLI's
+    check and the editing commands take it from here, the preflight from the playbook's
+    variables. Raises InventoryError when the environment's ``main.yml`` cannot be read."""
+    path = Path(inventory_dir)
+    env_vars = environment_vars(Inventory(path.name, path, path.parent.parent))
+    return {"others": other_catalogues(path), "tls": env_vars.get("sitekit_tls", "self-signed")}
+
+
 def check(inv: Inventory) -> Result:
     """Read and validate one environment's catalogue, against its neighbours' domains too."""
     try:
         data = _read_catalogue_file(inv)
-        tls = environment_vars(inv).get("sitekit_tls", "self-signed")
+        context = validation_context(inv.path)
     except InventoryError as exc:
         return Result([], [Problem(inv.name, "", "", str(exc).removeprefix(f"{inv.name}: "))])
     return validate(
         data[CATALOGUE_VAR],
         env=inv.name,
         project_root=inv.project_root,
-        others=other_catalogues(inv.path),
         pools=data.get(POOLS_VAR),
-        tls=tls,
+        **context,
     )

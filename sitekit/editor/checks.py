@@ -15,7 +15,7 @@ from sitekit.catalogue import POOLS_VAR, Problem, validate
 from sitekit.domains import DomainError, normalize_domain
 from sitekit.editor.change import Change, Source, subject
 from sitekit.editor.document import Document, load
-from sitekit.inventory import CATALOGUE_VAR, other_catalogues
+from sitekit.inventory import CATALOGUE_VAR, InventoryError, validation_context
 from sitekit.runtime.rules import RESERVED_NAMES, SITE_NAME_RE
 
 #: The longest brand name: it becomes the name of the site's row in the Sites table.
@@ -119,12 +119,14 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
     ``new_site`` is a site whose settings module is about to be created: the validator cannot
     see it yet, and its SITE_ID is free by construction.
     """
-    others = other_catalogues(source.inventory_dir)
+    try:
+        context = validation_context(source.inventory_dir)
+    except InventoryError as exc:
+        return [Problem(source.env, "", "", str(exc).removeprefix(f"{source.env}: "))]
     data = yaml.safe_load(after)
     raw, pools = data[CATALOGUE_VAR], data.get(POOLS_VAR)
-    result = validate(
-        raw, env=source.env, project_root=source.project_root, others=others, pools=pools
-    )
+    result = validate(raw, env=source.env, project_root=source.project_root, pools=pools,
+                      **context)
     problems = [
         p
         for p in result.problems
@@ -142,8 +144,8 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
                 data[CATALOGUE_VAR],
                 env=source.env,
                 project_root=source.project_root,
-                others=others,
                 pools=data.get(POOLS_VAR),
+                **context,
             ).problems
         }
         problems = [

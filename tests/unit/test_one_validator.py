@@ -183,3 +183,23 @@ def test_check_and_the_preflight_accept_the_same_catalogues(tmp_path, capsys):
     assert {accepted for accepted, _ in cli.values()} == {True, False}
     assert not cli["acme_wildcard_environment"][0] and not cli["acme_wildcard_field"][0]
     assert cli["acme_wildcard_absent_site"][0] and cli["wildcard_provided_under_acme"][0]
+
+
+def test_domain_add_refuses_what_the_deploy_would_refuse(tmp_path, capsys):
+    """Adding a wildcard under acme used to be written (and announced as served by the next
+    deploy) while the deploy refused it; the editor now runs the same validator."""
+    sites = "sitekit_sites:\n  - name: harbor\n    domains: [harbor.c.test]\n"
+    acme = _cli(tmp_path, "acme_env", sites, "acme")
+    path = acme / "inventories" / "acme_env" / "group_vars" / "all" / "sites.yml"
+    before = path.read_bytes()
+    assert main(["--project", str(acme), "domain", "add", "acme_env", "harbor",
+                 "*.shop.c.test"]) == 1
+    err = capsys.readouterr().err
+    assert "acme_env: site 'harbor': field 'tls': 'acme' cannot cover a wildcard domain" in err
+    assert path.read_bytes() == before
+
+    plain = _cli(tmp_path, "plain_env", sites, "self-signed")
+    assert main(["--project", str(plain), "domain", "add", "plain_env", "harbor",
+                 "*.shop.c.test"]) == 0
+    path = plain / "inventories" / "plain_env" / "group_vars" / "all" / "sites.yml"
+    assert "*.shop.c.test" in path.read_text()
