@@ -80,20 +80,15 @@ def machine(**more) -> dict:
     version, and *more*."""
     return {"cpus": os.cpu_count(), "kernel": platform.release(),
             "load_start": [round(x, 2) for x in os.getloadavg()],
-            "nginx": first_line(["/usr/sbin/nginx", "-v"]).replace("nginx version: ", ""),
-            **more}
+            "nginx": first_line(["/usr/sbin/nginx", "-v"]).replace("nginx version: ", ""), **more}
 
 
 def versions(python: str) -> dict[str, str]:
     probe = ("import json, platform, django, gunicorn; print(json.dumps({'python': "
              "platform.python_version(), 'django': django.get_version(), "
              "'gunicorn': gunicorn.__version__}))")
-    out = subprocess.run([python, "-c", probe],
-                         capture_output=True,
-                         text=True,
-                         timeout=60,
-                         cwd=REPO,
-                         stdin=subprocess.DEVNULL)
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60,
+                         cwd=REPO, stdin=subprocess.DEVNULL)
     try:
         return json.loads(out.stdout)
     except ValueError:

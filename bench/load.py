@@ -41,13 +41,8 @@ class Sample:
 
 
 class Load:
-    def __init__(self,
-                 port: int,
-                 hosts: Sequence[str],
-                 clients: int = 4,
-                 path: str = "/",
-                 rate: float | None = None,
-                 timeout: float = 30.0,
+    def __init__(self, port: int, hosts: Sequence[str], clients: int = 4, path: str = "/",
+                 rate: float | None = None, timeout: float = 30.0,
                  connect: Callable[[str], http.client.HTTPConnection] | None = None):
         if not hosts:
             raise ValueError("Load needs at least one host")

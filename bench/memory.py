@@ -572,14 +572,10 @@ def print_report(report: dict) -> None:
           "PSS in anonymous and file-backed pages")
     print()
     if ksm:
-        print_ratio("ratio sitekit/naive PSS per site without KSM",
-                    results,
-                    report["without_ksm"]["ratio"],
-                    report["target"])
-        print_ratio("ratio sitekit/naive PSS per site with KSM",
-                    report["results"],
-                    report["ratio"],
-                    report["target"])
+        print_ratio("ratio sitekit/naive PSS per site without KSM", results,
+                    report["without_ksm"]["ratio"], report["target"])
+        print_ratio("ratio sitekit/naive PSS per site with KSM", report["results"],
+                    report["ratio"], report["target"])
         print(f"  with KSM and its kernel memory counted: {ksm['ratio_with_overhead']:.2f}")
     else:
         print_ratio("ratio sitekit/naive PSS per site", results, report["ratio"], report["target"])

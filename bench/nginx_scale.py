@@ -155,10 +155,8 @@ def harbor_catalogue() -> list[dict]:
 
 def start_nginx(config: NginxConfig, workdir: Path) -> Service:
     """nginx in the foreground (-g 'daemon off;') with the rendered configuration."""
-    service = Service(f"nginx {config.name}",
-                      [*config.cmd, "-g", "daemon off;"],
-                      workdir / f"nginx-{config.name}.out",
-                      stop_signal=signal.SIGQUIT)
+    service = Service(f"nginx {config.name}", [*config.cmd, "-g", "daemon off;"],
+                      workdir / f"nginx-{config.name}.out", stop_signal=signal.SIGQUIT)
     service.start()
     return service
 
@@ -394,8 +392,7 @@ def run(args: argparse.Namespace, report: dict) -> None:
             services.append(nginx_scale)
             nginx_one = start_nginx(one, workdir)
             services.append(nginx_one)
-            wait_for("backend", lambda: http_get(backend_socket, "/", "x")[0] == 200,
-                     backend, 60)
+            wait_for("backend", lambda: http_get(backend_socket, "/", "x")[0] == 200, backend, 60)
             for config, service in ((scale, nginx_scale), (one, nginx_one)):
                 wait_for(service.name,
                          lambda c=config: http_request(c.port, c.domains[0])[0] == 200,
@@ -553,8 +550,7 @@ def start_site_master(args, conf: Path, site: dict, env: dict, tcp_port: int,
                      [args.python, "-m", "gunicorn", "-c", str(bench_conf)],
                      workdir / f"gunicorn-{site['name']}.out",
                      env=dict(env, DJANGO_SETTINGS_MODULE=site["settings_module"],
-                     SITEKIT_WARMUP_HOST=site["canonical_domain"]),
-                     cwd=REPO)
+                     SITEKIT_WARMUP_HOST=site["canonical_domain"]), cwd=REPO)
     master.start()
     return master
 

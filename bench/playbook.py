@@ -266,16 +266,12 @@ def prepare(args, workdir: Path, tools: Path) -> tuple[Stack, Stack, dict[str, s
     for i in range(2, args.sites + 1):
         name = extra_site_name(i)
         domain = f"{name}.localhost"
-        sitekit(tools,
-                many_dir,
+        sitekit(tools, many_dir,
                 "site",
                 "add",
-                "local",
-                name,
-                domain,
+                "local", name, domain,
                 f"www.{domain}",
-                "--workers",
-                str(args.workers))
+                "--workers", str(args.workers))
         names.append(name)
         canonical[name] = domain
     checked = sitekit(tools, many_dir, "check", "local").strip()

@@ -49,13 +49,10 @@ class PoolMaster(Master):
         return f"pool-{len(self.sites)}"
 
     def environment(self, base_env: dict[str, str], ksm: bool) -> dict[str, str]:
-        return dict(base_env,
-                    DJANGO_SETTINGS_MODULE="settings.pool",
-                    SITEKIT_POOL="bench",
+        return dict(base_env, DJANGO_SETTINGS_MODULE="settings.pool", SITEKIT_POOL="bench",
                     SITEKIT_POOL_SITES=json.dumps(
                     [{"name": name, "domains": [domain]} for name, _, domain in self.sites]
-                    ),
-                    SITEKIT_WARMUP_HOST=",".join(domain for _, _, domain in self.sites))
+                    ), SITEKIT_WARMUP_HOST=",".join(domain for _, _, domain in self.sites))
 
 
 def hosts_of(master: Master) -> list[str]:
