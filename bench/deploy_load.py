@@ -1,34 +1,13 @@
 #!/usr/bin/env python3
 """Requests during a full deploy: sent, failed, and p99 latency during the deploy vs before it.
 
-A scratch copy of this checkout's tracked files is deployed as a throwaway local stack (its own
-sitekit root and free port, as the end-to-end tests deploy theirs) by the real playbook. A second
-copy makes a new release that exercises every step of a deploy: a new migration (it creates a
-table), a new domain for the first site (the Sites sync writes, nginx reloads), and a changed
-project file (a new release id, so every master re-execs onto it).
-
-Then a bounded load (bench/load.py: ``--clients`` threads, one request at a time each, a new
-connection per request, over https verified with the stack's CA, round-robin over every domain
-of every present site through nginx) runs
-for ``--before`` seconds, during the whole deploy of the new release (``ansible-playbook -i
-inventories/local ansible/site.yml`` from the second copy), and ``--after`` seconds more. The
-figures of each window are printed: requests sent, failed (any answer but 2xx/3xx, or a
-connection error, by kind) and the p50/p99/max latency, with the p99 ratio during/before (both
-measured in the same run, so the machine's noise is shared). Then it checks that every domain
-answers from the new release, that the masters kept their pids (reloaded in place), and that the
-new domain is served.
-
-With ``--move SITE`` the deploys under load move a site between a pool and its own master
-instead: the stack is first deployed with SITE and the next present site in pool ``shared``
-(``sitekit site move``), then SITE gets its own master (``sitekit site move local SITE
---dedicated``: one catalogue line, one deploy) and then goes back into the pool (a second
-deploy). Each move is a window of its own; the checks are that SITE is served by its new master
-afterwards (``X-Sitekit-Pool`` on its responses, or not), that the pool's master was reloaded in
-place and that the master the site left is gone.
-
-Exit status: 0 when no request failed and the checks passed, 1 when a request failed or a check
-did not hold, 2 on an error, 130 when interrupted. The stack is stopped on exit (as ``make
-down`` does), also on errors, Ctrl-C, SIGTERM or ``--timeout``.
+A scratch copy of the checkout is deployed as a throwaway local stack by the real playbook; a
+second copy makes a new release (a new migration, a new domain, a changed project file) deployed
+under a bounded load (bench/load.py) over https; the windows before, during and after are
+compared, and the new release, the masters' pids and the new domain checked. ``--move SITE``
+moves a site out of a pool and back instead. bench/README.md describes the method and the
+figures. Exit status: 0 when no request failed and the checks passed, 1 when a request failed or
+a check did not hold, 2 on an error, 130 when interrupted; the stack is stopped in all cases.
 
     .venv/bin/python bench/deploy_load.py
     .venv/bin/python bench/deploy_load.py --clients 16 --before 20 --json
@@ -54,12 +33,11 @@ from bench.playbook import (  # noqa: E402
     Runner,
     Stack,
     copy_checkout,
-    free_port,
     request,
     served_by,
     sitekit,
-    stop_stack,
 )
+from tests.harness import free_port  # noqa: E402
 
 BenchError = common.BenchError
 log = common.log
@@ -79,55 +57,24 @@ class Migration(migrations.Migration):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
-    )
-    parser.add_argument(
-        "--clients",
-        type=int,
-        default=8,
-        help="concurrent clients, one request in flight each (default: 8)",
-    )
-    parser.add_argument(
-        "--before",
-        type=float,
-        default=15.0,
-        metavar="SECONDS",
-        help="load measured before the deploy starts (default: 15)",
-    )
-    parser.add_argument(
-        "--after",
-        type=float,
-        default=3.0,
-        metavar="SECONDS",
-        help="load measured after the deploy ends (default: 3)",
-    )
-    parser.add_argument(
-        "--tools",
-        type=Path,
-        default=REPO / ".venv" / "bin",
-        help="directory of ansible-playbook and sitekit (default: .venv/bin)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=int,
-        default=1800,
-        metavar="SECONDS",
-        help="overall limit of the run (default: 1800)",
-    )
-    parser.add_argument(
-        "--move",
-        metavar="SITE",
-        help="deploy moves of SITE out of a pool and back instead of a new release",
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--clients", type=int, default=8,
+                        help="concurrent clients, one request in flight each (default: 8)")
+    parser.add_argument("--before", type=float, default=15.0, metavar="SECONDS",
+                        help="load measured before the deploy starts (default: 15)")
+    parser.add_argument("--after", type=float, default=3.0, metavar="SECONDS",
+                        help="load measured after the deploy ends (default: 3)")
+    parser.add_argument("--tools", type=Path, default=REPO / ".venv" / "bin",
+                        help="directory of ansible-playbook and sitekit (default: .venv/bin)")
+    parser.add_argument("--timeout", type=int, default=1800, metavar="SECONDS",
+                        help="overall limit of the run (default: 1800)")
+    parser.add_argument("--move", metavar="SITE",
+                        help="deploy moves of SITE out of a pool and back instead of a new release")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument(
-        "--keep",
-        action="store_true",
-        help="keep the temporary directory (copies, stack, playbook logs)",
-    )
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (copies, stack, playbook logs)")
     return parser.parse_args(argv)
 
 
@@ -139,11 +86,9 @@ def present_domains(project: Path) -> dict[str, list[str]]:
     import yaml
 
     data = yaml.safe_load((project / CATALOGUE).read_text(encoding="utf-8"))
-    return {
-        s["name"]: list(s["domains"])
-        for s in data["sitekit_sites"]
-        if s.get("state", "present") == "present"
-    }
+    return {s["name"]: list(s["domains"])
+            for s in data["sitekit_sites"]
+            if s.get("state", "present") == "present"}
 
 
 def health(stack: Stack, host: str) -> dict:
@@ -154,32 +99,24 @@ def health(stack: Stack, host: str) -> dict:
 
 
 def masters(root: Path) -> dict[str, int]:
-    return {
-        p.parent.name: int(p.read_text().split()[0])
-        for p in sorted((root / "run").glob("*/gunicorn.pid"))
-    }
+    return {p.parent.name: int(p.read_text().split()[0])
+            for p in sorted((root / "run").glob("*/gunicorn.pid"))}
 
 
 def stack_report(root: Path, port: int, tls_port: int, sites: dict[str, list[str]]) -> dict:
-    return {
-        "root": str(root),
-        "port": port,
-        "tls_port": tls_port,
-        "sites": len(sites),
-        "domains": sum(len(d) for d in sites.values()),
-    }
+    return {"root": str(root),
+            "port": port,
+            "tls_port": tls_port,
+            "sites": len(sites),
+            "domains": sum(len(d) for d in sites.values())}
 
 
 @contextlib.contextmanager
 def stack_load(root: Path, tls_port: int, hosts: list[str], clients: int):
     """The bounded load over https on *hosts* of the stack at *root*, warmed up for 2 s."""
-    ca = common.stack_ca(root)
-    with Load(
-        tls_port,
-        hosts,
-        clients=clients,
-        connect=lambda host: common.https_connection(tls_port, host, ca),
-    ) as load:
+    stack = Stack(root, tls_port=tls_port)
+    with Load(tls_port, hosts, clients=clients,
+              connect=lambda host: stack.connection(host, timeout=15)) as load:
         time.sleep(2)  # warm up, not measured
         yield load
 
@@ -187,7 +124,7 @@ def stack_load(root: Path, tls_port: int, hosts: list[str], clients: int):
 def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
     logs = workdir / "logs"
     logs.mkdir()
-    runner = Runner(args.tools, logs, run_timeout=900)
+    runner = Runner(logs, run_timeout=900)
     old, new = workdir / "old", workdir / "new"
     copy_checkout(REPO, old)
     copy_checkout(REPO, new)
@@ -201,11 +138,10 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
     added = f"deploy-load.{sites[first][0]}"
     sitekit(args.tools, new, "domain", "add", "local", first, added)
 
-    root, port, tls_port = workdir / "stack", free_port(), free_port()
-    stacks = [
-        Stack("old", old, root, port, list(sites), tls_port=tls_port),
-        Stack("new", new, root, port, list(sites), tls_port=tls_port),
-    ]
+    root, port = workdir / "stack", free_port()
+    tls_port = free_port(port)
+    stacks = [Stack(root, port, tls_port, checkout=copy, label=label, sites=list(sites))
+              for label, copy in (("old", old), ("new", new))]
     report["stack"] = stack_report(root, port, tls_port, sites)
     try:
         log(f"deploying the current release ({len(sites)} sites) on port {port}")
@@ -213,10 +149,8 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
         old_id, new_id = release_id(args.tools, old), release_id(args.tools, new)
         pids = masters(root)
         hosts = [d for domains in sites.values() for d in domains]
-        log(
-            f"load: {args.clients} clients over {len(hosts)} domains; "
-            f"{args.before:.0f} s before the deploy"
-        )
+        log(f"load: {args.clients} clients over {len(hosts)} domains; "
+            f"{args.before:.0f} s before the deploy")
         with stack_load(root, tls_port, hosts, args.clients) as load:
             t0 = time.monotonic()
             time.sleep(args.before)
@@ -226,11 +160,9 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
             t2 = time.monotonic()
             time.sleep(args.after)
             t3 = time.monotonic()
-        windows = {
-            "before": load.between(t0, t1),
-            "during": load.between(t1, t2),
-            "after": load.between(t2, t3),
-        }
+        windows = {"before": load.between(t0, t1),
+                   "during": load.between(t1, t2),
+                   "after": load.between(t2, t3)}
         report["deploy_seconds"] = round(deploy.seconds, 1)
         report["deploy_recap"] = deploy.recap
         report["windows"] = {k: summary(v) for k, v in windows.items()}
@@ -252,7 +184,7 @@ def run(args: argparse.Namespace, report: dict, workdir: Path) -> None:
         report["releases"] = {"before": old_id, "after": new_id}
     finally:
         with common.shielded():
-            stop_stack(stacks[0], args.tools.parent)
+            stacks[0].stop()
 
 
 POOL = "shared"
@@ -269,7 +201,7 @@ def pool_header(stack: Stack, host: str) -> str | None:
 def run_move(args: argparse.Namespace, report: dict, workdir: Path) -> None:
     logs = workdir / "logs"
     logs.mkdir()
-    runner = Runner(args.tools, logs, run_timeout=900)
+    runner = Runner(logs, run_timeout=900)
     pooled, dedicated = workdir / "pooled", workdir / "dedicated"
     for copy in (pooled, dedicated):
         copy_checkout(REPO, copy)
@@ -285,11 +217,10 @@ def run_move(args: argparse.Namespace, report: dict, workdir: Path) -> None:
             sitekit(args.tools, copy, "site", "move", "local", name, "--pool", POOL)
     sitekit(args.tools, dedicated, "site", "move", "local", site, "--dedicated")
 
-    root, port, tls_port = workdir / "stack", free_port(), free_port()
-    stacks = {
-        "pooled": Stack("pooled", pooled, root, port, list(sites), tls_port=tls_port),
-        "dedicated": Stack("dedicated", dedicated, root, port, list(sites), tls_port=tls_port),
-    }
+    root, port = workdir / "stack", free_port()
+    tls_port = free_port(port)
+    stacks = {label: Stack(root, port, tls_port, checkout=copy, label=label, sites=list(sites))
+              for label, copy in (("pooled", pooled), ("dedicated", dedicated))}
     report["stack"] = stack_report(root, port, tls_port, sites)
     report["move"] = {"site": site, "pool": POOL, "pool_sites": [partner, site]}
     checks: dict[str, bool] = {}
@@ -340,17 +271,15 @@ def run_move(args: argparse.Namespace, report: dict, workdir: Path) -> None:
         )
     finally:
         with common.shielded():
-            stop_stack(stacks["pooled"], args.tools.parent)
+            stacks["pooled"].stop()
 
 
 def print_move_report(report: dict, args: argparse.Namespace) -> None:
     stack, move = report["stack"], report["move"]
-    print(
-        f"moving a site under load: {move['site']} between pool {move['pool']} (with "
-        f"{move['pool_sites'][0]}) and its own master; {stack['sites']} sites, "
-        f"{stack['domains']} domains, {args.clients} clients, machine load "
-        f"{os.getloadavg()[0]:.1f}"
-    )
+    print(f"moving a site under load: {move['site']} between pool {move['pool']} (with "
+          f"{move['pool_sites'][0]}) and its own master; {stack['sites']} sites, "
+          f"{stack['domains']} domains, {args.clients} clients, machine load "
+          f"{os.getloadavg()[0]:.1f}")
     for name, value in report["deploy_seconds"].items():
         print(f"  {name}: one catalogue line, one deploy: {value} s")
     for name, figures in report["windows"].items():
@@ -362,14 +291,10 @@ def print_move_report(report: dict, args: argparse.Namespace) -> None:
 
 def print_report(report: dict, args: argparse.Namespace) -> None:
     stack = report["stack"]
-    print(
-        f"deploy under load: {stack['sites']} sites, {stack['domains']} domains, "
-        f"{args.clients} clients, machine load {os.getloadavg()[0]:.1f}"
-    )
-    print(
-        f"  full deploy of a new release (migration, Sites sync, every master re-exec'd, "
-        f"nginx reload): {report['deploy_seconds']} s"
-    )
+    print(f"deploy under load: {stack['sites']} sites, {stack['domains']} domains, "
+          f"{args.clients} clients, machine load {os.getloadavg()[0]:.1f}")
+    print(f"  full deploy of a new release (migration, Sites sync, every master re-exec'd, "
+          f"nginx reload): {report['deploy_seconds']} s")
     for name, figures in report["windows"].items():
         print("  " + describe(f"{name:>6}", figures))
     print(f"  p99 during / before: {report['p99_ratio_during_before']}")

@@ -41,16 +41,9 @@ class Sample:
 
 
 class Load:
-    def __init__(
-        self,
-        port: int,
-        hosts: Sequence[str],
-        clients: int = 4,
-        path: str = "/",
-        rate: float | None = None,
-        timeout: float = 30.0,
-        connect: Callable[[str], http.client.HTTPConnection] | None = None,
-    ):
+    def __init__(self, port: int, hosts: Sequence[str], clients: int = 4, path: str = "/",
+                 rate: float | None = None, timeout: float = 30.0,
+                 connect: Callable[[str], http.client.HTTPConnection] | None = None):
         if not hosts:
             raise ValueError("Load needs at least one host")
         self.port, self.hosts, self.clients, self.path = port, list(hosts), clients, path
@@ -126,14 +119,12 @@ def summary(samples: Iterable[Sample]) -> dict:
     samples = list(samples)
     latencies = [s.latency for s in samples]
     failures = Counter(str(s.outcome) for s in samples if not s.ok)
-    return {
-        "sent": len(samples),
-        "failed": sum(failures.values()),
-        "failures": dict(failures),
-        "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else 0.0,
-        "p99_ms": round(1000 * percentile(latencies, 99), 1),
-        "max_ms": round(1000 * max(latencies), 1) if latencies else 0.0,
-    }
+    return {"sent": len(samples),
+            "failed": sum(failures.values()),
+            "failures": dict(failures),
+            "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else 0.0,
+            "p99_ms": round(1000 * percentile(latencies, 99), 1),
+            "max_ms": round(1000 * max(latencies), 1) if latencies else 0.0}
 
 
 def describe(label: str, figures: dict) -> str:

@@ -1,34 +1,12 @@
 #!/usr/bin/env python3
 """Memory (PSS) per dedicated site: sitekit's gunicorn masters against naive ones.
 
-Every site runs its own gunicorn master. This benchmark starts N masters configured the way
-sitekit renders them (``roles/gunicorn_site/templates/gunicorn.conf.py.j2``: ``preload_app``
-and the hooks of ``sitekit.runtime.gunicorn_conf``) and, at the same time, N masters with a naive
-configuration (identical, but without ``preload_app`` and without the hooks). Both sets run
-side by side on the same machine, the same release and the same sqlite database, so noise
-from the machine (page cache, shared libraries, CPU frequency) hits both alike.
-
-After every master answers ``/healthz``, each one gets ``--requests`` requests spread over
-``/``, ``/healthz`` and a 404 path (both configurations interleaved, in bursts of as many
-concurrent requests as a site has workers, so that every worker serves several). Then the
-proportional set size (PSS, from ``/proc/<pid>/smaps_rollup``) of each master and its
-workers is sampled a few times a second apart; the median of the samples is reported.
-PSS splits every shared page between the processes mapping it, so the PSS of a site (master
-plus workers) is what that site adds to the machine's memory.
-
-Sites cycle through the settings modules harbor, meadow and ember: with more than three
-sites, a settings module serves several masters (each still its own process, socket, pid
-file and control socket).
-
-Everything talks only to unix sockets in a temporary directory, which is removed at the end
-(unless ``--keep``). Every gunicorn process the benchmark started is stopped on exit, also on
-errors, Ctrl-C, SIGTERM or when ``--timeout`` expires.
-
-With ``--ksm`` (root only), the run then turns on Kernel Samepage Merging on the host
-(``/sys/kernel/mm/ksm``), with the sitekit masters opted in (``SITEKIT_KSM=1``, see
-``sitekit/runtime/gunicorn_conf.py``) and the naive ones not: after the measurement above, it starts
-``ksmd``, waits until the pages it merges stop changing, and measures again. The host's previous
-KSM settings are written back on exit, also on errors, Ctrl-C, SIGTERM or ``--timeout``.
+N masters configured as the gunicorn_site role renders them (``preload_app`` and the hooks of
+``sitekit.runtime.gunicorn_conf``) and, side by side in the same run, N naive ones (the same
+configuration without both), on one release and one sqlite database; each gets the same traffic,
+then the PSS of every master and its workers is sampled and the ratio sitekit/naive printed.
+``--ksm`` (root) measures again once the host's KSM has merged what it can. bench/README.md
+describes the method and the figures.
 
     python bench/memory.py                       # 3 sites, 2 workers, 200 requests per master
     python bench/memory.py --sites 6 --json      # machine-readable results
@@ -43,10 +21,10 @@ import http.client
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -54,6 +32,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 # Run as a script (python bench/memory.py): the repository's packages, bench/ included.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,7 +46,7 @@ from bench.common import (
     BenchError,
     add_run_arguments,
     base_environment,
-    child_pids,
+    children,
     cpu_seconds,
     http_get,
     log,
@@ -82,36 +62,25 @@ from bench.common import (
     stop_all,
     versions,
 )
+from sitekit.catalogue import RESOURCE_FIELDS
+from tests.harness import LOCAL_INVENTORY, bound_socket, render_gunicorn
 
 TRAFFIC = (("/", 200), ("/healthz", 200), ("/sitekit-bench-missing-page", 404))
 
-# The per-site resources the catalogue defaults to (sitekit/catalogue.py).
-SITE_DEFAULTS = {
-    "backlog": 2048,
-    "timeout": 30,
-    "graceful_timeout": 30,
-    "max_requests": 1000,
-    "max_requests_jitter": 100,
-}
-
-CONFIGURATIONS = {
-    "sitekit": "preload_app + sitekit.runtime.gunicorn_conf hooks (as deployed)",
-    "preload": "preload_app only, no sitekit hooks",
-    "naive": "no preload_app, no sitekit hooks",
-}
+CONFIGURATIONS = {"sitekit": "preload_app + sitekit.runtime.gunicorn_conf hooks (as deployed)",
+                  "preload": "preload_app only, no sitekit hooks",
+                  "naive": "no preload_app, no sitekit hooks"}
 
 KSM_DIR = Path("/sys/kernel/mm/ksm")
 # Host-wide KSM tunables the benchmark writes, restored in this order on exit.
 KSM_TUNABLES = ("pages_to_scan", "sleep_millisecs", "run")
-KSM_COUNTERS = (
-    "full_scans",
-    "pages_shared",
-    "pages_sharing",
-    "pages_unshared",
-    "pages_volatile",
-    "pages_scanned",
-    "general_profit",
-)
+KSM_COUNTERS = ("full_scans",
+                "pages_shared",
+                "pages_sharing",
+                "pages_unshared",
+                "pages_volatile",
+                "pages_scanned",
+                "general_profit")
 KSM_SLEEP_MILLISECS = 20  # the kernel's default
 PR_GET_MEMORY_MERGE = 68
 
@@ -140,6 +109,7 @@ class Master:
     settings_module: str
     domain: str
     workdir: Path
+    rendered: Path  # the gunicorn_site role's configuration of this master
     proc: subprocess.Popen | None = None
     samples: list[dict] = field(default_factory=list)
     requests_per_worker: dict[str, int] = field(default_factory=dict)
@@ -153,7 +123,7 @@ class Master:
 
     @property
     def socket(self) -> Path:
-        return self.path("sock")
+        return bound_socket(self.rendered)
 
     @property
     def pid(self) -> int:
@@ -163,63 +133,40 @@ class Master:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def config_text(self, workers: int) -> str:
-        """The gunicorn configuration, mirroring the template the deploy renders."""
-        preload = self.config in ("sitekit", "preload")
-        hooks = (
-            "from sitekit.runtime.gunicorn_conf import *  # noqa: E402,F403\n"
-            if self.config == "sitekit"
-            else "# no sitekit hooks\n"
-        )
-        return (
-            textwrap.dedent(
-                f"""\
-            # sitekit memory benchmark: {self.name} ({CONFIGURATIONS[self.config]})
-            import os
-            import sys
+    def config_text(self) -> str:
+        """The configuration the role rendered; "preload" without the sitekit hooks, "naive"
+        without them and without preload_app. The benchmark only names the process, logs each
+        request's worker pid and sends the error log to its own log."""
+        text = self.rendered.read_text(encoding="utf-8")
+        if self.config != "sitekit":
+            text, hooks = re.subn(r"^from sitekit\.runtime\.gunicorn_conf import .*$",
+                                  "# no sitekit hooks", text, flags=re.M)
+            if hooks != 1:
+                raise BenchError(f"{self.rendered} no longer imports the sitekit hooks")
+        if self.config == "naive":
+            text = re.sub(r"^preload_app = .*$", "preload_app = False", text, flags=re.M)
+        return text + (f"\n# the memory benchmark: {self.name} ({CONFIGURATIONS[self.config]})\n"
+                       f'proc_name = "sitekit-bench-{self.name}"\n'
+                       f"accesslog = {str(self.path('access.log'))!r}\n"
+                       'access_log_format = "%(p)s %(s)s %(U)s"\nerrorlog = "-"\n')
 
-            release = {str(REPO)!r}
-            sys.path.insert(0, release)
-
-            """
-            )
-            + hooks
-            + textwrap.dedent(
-                f"""
-            wsgi_app = "project.wsgi:application"
-            chdir = release
-            proc_name = "sitekit-bench-{self.name}"
-            bind = ["unix:{self.socket}"]
-            umask = 0o007
-            backlog = {SITE_DEFAULTS["backlog"]}
-            workers = {workers}
-            threads = 1
-            worker_class = "sync"
-            timeout = {SITE_DEFAULTS["timeout"]}
-            graceful_timeout = {SITE_DEFAULTS["graceful_timeout"]}
-            max_requests = {SITE_DEFAULTS["max_requests"]}
-            max_requests_jitter = {SITE_DEFAULTS["max_requests_jitter"]}
-            preload_app = {preload}
-            pidfile = {str(self.path("pid"))!r}
-            control_socket = {str(self.path("ctl"))!r}
-            accesslog = {str(self.path("access.log"))!r}
-            access_log_format = "%(p)s %(s)s %(U)s"
-            errorlog = "-"
-            loglevel = "info"
-            """
-            )
-        )
-
-    def start(self, python: str, base_env: dict[str, str], workers: int, ksm: bool) -> None:
+    def start(self, python: str, env: dict[str, str]) -> None:
         conf = self.path("conf.py")
-        conf.write_text(self.config_text(workers), encoding="utf-8")
+        conf.write_text(self.config_text(), encoding="utf-8")
+        for line in re.findall(r'^(?:pidfile|control_socket) = "(/[^"]+)"', conf.read_text(),
+                               re.M):
+            Path(line).parent.mkdir(parents=True, exist_ok=True)
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = spawn([python, "-m", "gunicorn", "-c", str(conf)], self.path("log"),
+                          env=env, cwd=REPO)
+
+    def environment(self, base_env: dict[str, str], ksm: bool) -> dict[str, str]:
         env = dict(base_env, DJANGO_SETTINGS_MODULE=self.settings_module)
         if self.config == "sitekit":
             env["SITEKIT_WARMUP_HOST"] = self.domain
             if ksm:
                 env["SITEKIT_KSM"] = "1"
-        self.proc = spawn([python, "-m", "gunicorn", "-c", str(conf)], self.path("log"),
-                          env=env, cwd=REPO)
+        return env
 
     def log_tail(self, lines: int = 25) -> str:
         return log_tail(self.path("log"), lines)
@@ -242,12 +189,12 @@ class Master:
     def sample(self, workers: int) -> dict | None:
         """One PSS measurement of the master and its workers, or None if it has not exactly
         *workers* workers at this moment (one is being replaced)."""
-        children = child_pids(self.pid)
-        if len(children) != workers:
+        workers_now = children(self.pid)
+        if len(workers_now) != workers:
             return None
         try:
             master = smaps_rollup(self.pid)
-            worker_rollups = [smaps_rollup(pid) for pid in children]
+            worker_rollups = [smaps_rollup(pid) for pid in workers_now]
         except FileNotFoundError:
             return None
 
@@ -258,17 +205,15 @@ class Master:
             return r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
 
         everything = [master, *worker_rollups]
-        return {
-            "site_pss": total("Pss", everything),
-            "site_pss_anon": total("Pss_Anon", everything),
-            "site_pss_file": total("Pss_File", everything),
-            "master_pss": master["Pss"],
-            "worker_pss": total("Pss", worker_rollups) / workers,
-            "master_uss": uss(master),
-            "worker_uss": sum(uss(r) for r in worker_rollups) / workers,
-            "master_rss": master["Rss"],
-            "worker_rss": total("Rss", worker_rollups) / workers,
-        }
+        return {"site_pss": total("Pss", everything),
+                "site_pss_anon": total("Pss_Anon", everything),
+                "site_pss_file": total("Pss_File", everything),
+                "master_pss": master["Pss"],
+                "worker_pss": total("Pss", worker_rollups) / workers,
+                "master_uss": uss(master),
+                "worker_uss": sum(uss(r) for r in worker_rollups) / workers,
+                "master_rss": master["Rss"],
+                "worker_rss": total("Rss", worker_rollups) / workers}
 
     def median(self) -> dict[str, float]:
         return {key: statistics.median(s[key] for s in self.samples) for key in self.samples[0]}
@@ -287,7 +232,7 @@ class Master:
         merged page, and the kernel memory KSM spends on them (an rmap item per page scanned),
         which no process's PSS includes."""
         merging = zero = overhead = 0
-        for pid in [self.pid, *child_pids(self.pid)]:
+        for pid in [self.pid, *children(self.pid)]:
             with contextlib.suppress(OSError, KeyError, ValueError):
                 stat = ksm_stat(pid)
                 pages = int(stat["ksm_merging_pages"]) + int(stat.get("ksm_zero_pages", 0))
@@ -355,19 +300,15 @@ class HostKsm:
 
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) < 0:
-            raise BenchError(
-                "--ksm: prctl(PR_GET_MEMORY_MERGE) failed "
-                f"({os.strerror(ctypes.get_errno())}): the kernel is older than 6.4"
-            )
+            raise BenchError("--ksm: prctl(PR_GET_MEMORY_MERGE) failed "
+                             f"({os.strerror(ctypes.get_errno())}): the kernel is older than 6.4")
 
     def stop(self) -> None:
         """Save the tunables, then stop ksmd (pages it merged before stay merged)."""
         self.saved = {name: _ksm_read(name) for name in KSM_TUNABLES}
-        log(
-            "KSM settings before the run: "
+        log("KSM settings before the run: "
             + ", ".join(f"{name}={value}" for name, value in self.saved.items())
-            + " (restored on exit)"
-        )
+            + " (restored on exit)")
         try:
             _ksm_write("run", 0)
         except OSError as exc:
@@ -386,10 +327,8 @@ class HostKsm:
                 log(f"could not restore {KSM_DIR / name} to {value}: {exc}")
         with contextlib.suppress(OSError):
             if self.saved:
-                log(
-                    "KSM settings restored: "
-                    + ", ".join(f"{name}={_ksm_read(name)}" for name in self.saved)
-                )
+                log("KSM settings restored: "
+                    + ", ".join(f"{name}={_ksm_read(name)}" for name in self.saved))
 
 
 def wait_for_ksm(masters: list[Master], timeout: float) -> dict:
@@ -410,15 +349,11 @@ def wait_for_ksm(masters: list[Master], timeout: float) -> dict:
         if now["full_scans"] != scans:
             scans = now["full_scans"]
             done = scans - first["full_scans"]
-            log(
-                f"ksmd full scan {done} after {elapsed:.1f}s: pages_sharing "
-                f"{now['pages_sharing']}, pages_shared {now['pages_shared']}"
-            )
-            if (
-                done >= 3
+            log(f"ksmd full scan {done} after {elapsed:.1f}s: pages_sharing "
+                f"{now['pages_sharing']}, pages_shared {now['pages_shared']}")
+            if (done >= 3
                 and previous_sharing is not None
-                and abs(now["pages_sharing"] - previous_sharing) <= 0.01 * previous_sharing
-            ):
+                and abs(now["pages_sharing"] - previous_sharing) <= 0.01 * previous_sharing):
                 break
             previous_sharing = now["pages_sharing"]
         if elapsed > timeout:
@@ -428,13 +363,11 @@ def wait_for_ksm(masters: list[Master], timeout: float) -> dict:
                 "or --ksm-pages-to-scan"
             )
     cpu = cpu_seconds(pid) - cpu_before
-    return {
-        "seconds": round(elapsed, 1),
-        "full_scans": scans - first["full_scans"],
-        "pages_scanned": now["pages_scanned"] - first["pages_scanned"],
-        "ksmd_cpu_seconds": round(cpu, 2),
-        "ksmd_cpu_percent": round(100 * cpu / elapsed, 1),
-    }
+    return {"seconds": round(elapsed, 1),
+            "full_scans": scans - first["full_scans"],
+            "pages_scanned": now["pages_scanned"] - first["pages_scanned"],
+            "ksmd_cpu_seconds": round(cpu, 2),
+            "ksmd_cpu_percent": round(100 * cpu / elapsed, 1)}
 
 
 def ksm_summary(masters: list[Master], configs: list[str]) -> dict:
@@ -450,6 +383,17 @@ def ksm_summary(masters: list[Master], configs: list[str]) -> dict:
 
 
 # --- the benchmark ------------------------------------------------------------------------
+
+
+def local_sites(workers: int) -> list[dict]:
+    """The local catalogue's sites (harbor, meadow, ember), each with *workers* workers."""
+    data = yaml.safe_load((LOCAL_INVENTORY / "group_vars" / "all" / "sites.yml").read_text())
+    names = [name for name, _, _ in SITES]
+    sites = [dict(site, workers=workers) for site in data["sitekit_sites"]
+             if site["name"] in names]
+    if [site["name"] for site in sites] != names:
+        raise BenchError(f"the local catalogue no longer has the sites {names}")
+    return sites
 
 
 def wait_healthy(masters: list[Master], timeout: float) -> float:
@@ -521,7 +465,7 @@ def measure(masters: list[Master], samples: int, workers: int) -> None:
                 time.sleep(0.5)
             else:
                 raise BenchError(
-                    f"{m.name} does not have {workers} workers: {child_pids(m.pid)}\n{m.log_tail()}"
+                    f"{m.name} does not have {workers} workers: {children(m.pid)}\n{m.log_tail()}"
                 )
 
 
@@ -537,11 +481,9 @@ def summarize(masters: list[Master], configs: list[str]) -> dict:
         served = [n for m in masters if m.config == config for n in m.requests_per_worker.values()]
         result[config] = {
             "description": CONFIGURATIONS[config],
-            "site_pss_mb": {
-                "mean": statistics.fmean(per_site) / 1024,
-                "min": min(per_site) / 1024,
-                "max": max(per_site) / 1024,
-            },
+            "site_pss_mb": {"mean": statistics.fmean(per_site) / 1024,
+                            "min": min(per_site) / 1024,
+                            "max": max(per_site) / 1024},
             "site_pss_anon_mb": mean("site_pss_anon"),
             "site_pss_file_mb": mean("site_pss_file"),
             "master_pss_mb": mean("master_pss"),
@@ -551,25 +493,19 @@ def summarize(masters: list[Master], configs: list[str]) -> dict:
             "master_rss_mb": mean("master_rss"),
             "worker_rss_mb": mean("worker_rss"),
             "requests_per_worker": {"min": min(served, default=0), "max": max(served, default=0)},
-            "sites": [
-                {
-                    "name": m.name,
-                    "settings_module": m.settings_module,
-                    **{k: v / 1024 for k, v in m.median().items()},
-                    "requests_per_worker": m.requests_per_worker,
-                }
-                for m in masters
-                if m.config == config
-            ],
+            "sites": [{"name": m.name,
+                      "settings_module": m.settings_module,
+                      **{k: v / 1024 for k, v in m.median().items()},
+                      "requests_per_worker": m.requests_per_worker}
+                      for m in masters
+                      if m.config == config],
         }
     return result
 
 
 def print_table(results: dict) -> None:
-    header = (
-        f"{'PSS (MB)':<10}{'per site':>9}{'min':>7}{'max':>7}{'master':>8}"
-        f"{'worker':>8}{'anon':>7}{'file':>7}   requests/worker"
-    )
+    header = (f"{'PSS (MB)':<10}{'per site':>9}{'min':>7}{'max':>7}{'master':>8}"
+              f"{'worker':>8}{'anon':>7}{'file':>7}   requests/worker")
     print(header)
     print("-" * len(header))
     for config, r in results.items():
@@ -583,11 +519,9 @@ def print_table(results: dict) -> None:
 
 
 def print_ratio(label: str, results: dict, ratio: float, target: float) -> None:
-    print(
-        f"{label}: {ratio:.2f} (target <= {target:.2f})"
-        f"  sitekit {results['sitekit']['site_pss_mb']['mean']:.1f} MB, "
-        f"naive {results['naive']['site_pss_mb']['mean']:.1f} MB per site"
-    )
+    print(f"{label}: {ratio:.2f} (target <= {target:.2f})"
+          f"  sitekit {results['sitekit']['site_pss_mb']['mean']:.1f} MB, "
+          f"naive {results['naive']['site_pss_mb']['mean']:.1f} MB per site")
 
 
 def print_report(report: dict) -> None:
@@ -596,28 +530,18 @@ def print_report(report: dict) -> None:
     ksm = report.get("ksm")
     if ksm:
         results = report["without_ksm"]["results"]
-    print(
-        f"sitekit memory per dedicated site: {run['sites']} sites per configuration, "
-        f"all {run['sites'] * len(results)} masters side by side"
-    )
-    print(
-        f"  {run['workers']} sync workers per site, {run['requests']} requests per master, "
-        f"PSS = median of {run['samples']} samples 1 s apart; 1 MB = 1024 kB of /proc"
-    )
+    print(f"sitekit memory per dedicated site: {run['sites']} sites per configuration, "
+          f"all {run['sites'] * len(results)} masters side by side")
+    print(f"  {run['workers']} sync workers per site, {run['requests']} requests per master, "
+          f"PSS = median of {run['samples']} samples 1 s apart; 1 MB = 1024 kB of /proc")
     v = run["versions"]
-    print(
-        f"  Python {v.get('python', '?')}, Django {v.get('django', '?')}, gunicorn "
-        f"{v.get('gunicorn', '?')}; {run['cpus']} CPUs; kernel {run['kernel']}"
-        + (f"; MALLOC_ARENA_MAX={run['malloc_arena_max']}" if run["malloc_arena_max"] else "")
-    )
-    print(
-        f"  settings modules: {', '.join(run['settings_modules'])}"
-        + (
-            " (reused cyclically: each master is still its own process)"
-            if run["sites"] > len(SITES)
-            else ""
-        )
-    )
+    print(f"  Python {v.get('python', '?')}, Django {v.get('django', '?')}, gunicorn "
+          f"{v.get('gunicorn', '?')}; {run['cpus']} CPUs; kernel {run['kernel']}"
+          + (f"; MALLOC_ARENA_MAX={run['malloc_arena_max']}" if run["malloc_arena_max"] else ""))
+    print(f"  settings modules: {', '.join(run['settings_modules'])}"
+          + (" (reused cyclically: each master is still its own process)"
+          if run["sites"] > len(SITES)
+          else ""))
     print()
     if ksm:
         print("without KSM (ksmd stopped)")
@@ -625,53 +549,33 @@ def print_report(report: dict) -> None:
     if ksm:
         c = ksm["convergence"]
         print()
-        print(
-            f"with KSM (sitekit masters opted in with SITEKIT_KSM=1, naive ones not; "
-            f"pages_to_scan={ksm['pages_to_scan']}, sleep_millisecs={ksm['sleep_millisecs']})"
-        )
+        print(f"with KSM (sitekit masters opted in with SITEKIT_KSM=1, naive ones not; "
+              f"pages_to_scan={ksm['pages_to_scan']}, sleep_millisecs={ksm['sleep_millisecs']})")
         print_table(report["results"])
         print()
-        print(
-            f"  ksmd converged after {c['seconds']:.1f}s ({c['full_scans']} full scans, "
-            f"{c['pages_scanned']} pages scanned), using {c['ksmd_cpu_seconds']:.2f}s of CPU "
-            f"({c['ksmd_cpu_percent']:.1f}% of one CPU meanwhile)"
-        )
+        print(f"  ksmd converged after {c['seconds']:.1f}s ({c['full_scans']} full scans, "
+              f"{c['pages_scanned']} pages scanned), using {c['ksmd_cpu_seconds']:.2f}s of CPU "
+              f"({c['ksmd_cpu_percent']:.1f}% of one CPU meanwhile)")
         k = ksm["counters"]
-        print(
-            f"  pages_shared {k['pages_shared']}, pages_sharing {k['pages_sharing']}, "
-            f"pages_unshared {k['pages_unshared']}, pages_volatile {k['pages_volatile']}, "
-            f"general_profit {k['general_profit'] / MB:.1f} MB"
-        )
+        print(f"  pages_shared {k['pages_shared']}, pages_sharing {k['pages_sharing']}, "
+              f"pages_unshared {k['pages_unshared']}, pages_volatile {k['pages_volatile']}, "
+              f"general_profit {k['general_profit'] / MB:.1f} MB")
         s = ksm["per_site"]["sitekit"]
-        print(
-            f"  per sitekit site: {s['merging_pages']:.0f} pages mapped to merged pages; "
-            f"KSM's kernel memory for it (rmap items, in no PSS) {s['overhead_mb']:.1f} MB"
-        )
-        print(
-            "  measured with every site idle once ksmd has converged: requests write to "
-            "merged pages again (see bench/README.md)"
-        )
+        print(f"  per sitekit site: {s['merging_pages']:.0f} pages mapped to merged pages; "
+              f"KSM's kernel memory for it (rmap items, in no PSS) {s['overhead_mb']:.1f} MB")
+        print("  measured with every site idle once ksmd has converged: requests write to "
+              "merged pages again (see bench/README.md)")
     print()
     for config, r in results.items():
         print(f"  {config}: {r['description']}")
-    print(
-        "  per site = master + its workers; worker = mean per worker; anon/file = the site's "
-        "PSS in anonymous and file-backed pages"
-    )
+    print("  per site = master + its workers; worker = mean per worker; anon/file = the site's "
+          "PSS in anonymous and file-backed pages")
     print()
     if ksm:
-        print_ratio(
-            "ratio sitekit/naive PSS per site without KSM",
-            results,
-            report["without_ksm"]["ratio"],
-            report["target"],
-        )
-        print_ratio(
-            "ratio sitekit/naive PSS per site with KSM",
-            report["results"],
-            report["ratio"],
-            report["target"],
-        )
+        print_ratio("ratio sitekit/naive PSS per site without KSM", results,
+                    report["without_ksm"]["ratio"], report["target"])
+        print_ratio("ratio sitekit/naive PSS per site with KSM", report["results"],
+                    report["ratio"], report["target"])
         print(f"  with KSM and its kernel memory counted: {ksm['ratio_with_overhead']:.2f}")
     else:
         print_ratio("ratio sitekit/naive PSS per site", results, report["ratio"], report["target"])
@@ -692,13 +596,21 @@ def run(args: argparse.Namespace) -> dict:
         log("migrating, syncing and seeding the sqlite database")
         prepare_database(python, env, workdir)
 
+        groups = range((args.sites + len(SITES) - 1) // len(SITES))
+        log("rendering the masters' gunicorn configurations (ansible-playbook)")
+        rendered = render_gunicorn(
+            workdir / "render",
+            {f"{config}-{g}": {"sitekit_root": str(workdir / f"{config}-{g}")}
+             for config in configs for g in groups},
+            sites=local_sites(args.workers))
         for i in range(args.sites):
             name, module, domain = SITES[i % len(SITES)]
             for config in configs:  # interleaved, so both boot under the same load
-                masters.append(Master(config, i, name, module, domain, workdir))
+                conf = rendered[f"{config}-{i // len(SITES)}"][name]
+                masters.append(Master(config, i, name, module, domain, workdir, conf))
         log(f"starting {len(masters)} gunicorn masters ({', '.join(configs)})")
         for m in masters:
-            m.start(python, env, args.workers, ksm=args.ksm)
+            m.start(python, m.environment(env, args.ksm))
         boot = wait_healthy(masters, args.boot_timeout)
         log(f"all masters answer /healthz after {boot:.1f}s")
         if args.ksm:
@@ -720,10 +632,8 @@ def run(args: argparse.Namespace) -> dict:
         ksm_report = None
         if host_ksm:
             without_ksm = {"results": results, "ratio": sitekit_mb / naive_mb}
-            log(
-                f"starting ksmd (pages_to_scan={host_ksm.pages_to_scan}, "
-                f"sleep_millisecs={KSM_SLEEP_MILLISECS}) and waiting until it converges"
-            )
+            log(f"starting ksmd (pages_to_scan={host_ksm.pages_to_scan}, "
+                f"sleep_millisecs={KSM_SLEEP_MILLISECS}) and waiting until it converges")
             host_ksm.start()
             convergence = wait_for_ksm(masters, args.ksm_wait)
             log(f"measuring PSS again ({args.samples} samples)")
@@ -735,34 +645,28 @@ def run(args: argparse.Namespace) -> dict:
             per_site = ksm_summary(masters, configs)
             sitekit_mb = results["sitekit"]["site_pss_mb"]["mean"]
             naive_mb = results["naive"]["site_pss_mb"]["mean"]
-            ksm_report = {
-                "pages_to_scan": host_ksm.pages_to_scan,
-                "sleep_millisecs": KSM_SLEEP_MILLISECS,
-                "host_settings_before": host_ksm.saved,
-                "convergence": convergence,
-                "counters": counters,
-                "per_site": per_site,
-                "ratio_with_overhead": (sitekit_mb + per_site["sitekit"]["overhead_mb"])
-                / (naive_mb + per_site["naive"]["overhead_mb"]),
-            }
-        report = {
-            "run": {
-                "sites": args.sites,
-                "workers": args.workers,
-                "requests": args.requests,
-                "samples": args.samples,
-                "settings_modules": [SITES[i % len(SITES)][1] for i in range(args.sites)],
-                "boot_seconds": round(boot, 1),
-                "cpus": os.cpu_count(),
-                "kernel": platform.release(),
-                "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", ""),
-                "versions": versions(python),
-                "workdir": str(workdir) if args.keep else None,
-            },
-            "results": results,
-            "ratio": sitekit_mb / naive_mb,
-            "target": args.target,
-        }
+            ksm_report = {"pages_to_scan": host_ksm.pages_to_scan,
+                          "sleep_millisecs": KSM_SLEEP_MILLISECS,
+                          "host_settings_before": host_ksm.saved,
+                          "convergence": convergence,
+                          "counters": counters,
+                          "per_site": per_site,
+                          "ratio_with_overhead": (sitekit_mb + per_site["sitekit"]["overhead_mb"])
+                          / (naive_mb + per_site["naive"]["overhead_mb"])}
+        report = {"run": {"sites": args.sites,
+                  "workers": args.workers,
+                  "requests": args.requests,
+                  "samples": args.samples,
+                  "settings_modules": [SITES[i % len(SITES)][1] for i in range(args.sites)],
+                  "boot_seconds": round(boot, 1),
+                  "cpus": os.cpu_count(),
+                  "kernel": platform.release(),
+                  "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", ""),
+                  "versions": versions(python),
+                  "workdir": str(workdir) if args.keep else None},
+                  "results": results,
+                  "ratio": sitekit_mb / naive_mb,
+                  "target": args.target}
         if ksm_report:
             report["without_ksm"] = without_ksm
             report["ksm"] = ksm_report
@@ -782,37 +686,22 @@ def run(args: argparse.Namespace) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/memory.py",
-        description=(
-            "Measure the memory (PSS) per dedicated site of sitekit's gunicorn master "
-            "configuration (preload_app + sitekit.runtime.gunicorn_conf hooks) against a naive one "
-            "(no preload, no hooks), both running side by side in the same run, and print "
-            "the ratio. Sites cycle through settings.harbor, settings.meadow and "
-            "settings.ember."
-        ),
-        epilog=(
-            "Exit status: 0 when the ratio is at most --target, 1 when it is above, 2 when "
-            "the run failed, 130 when it was interrupted or timed out. Every gunicorn process "
-            "started is stopped in all cases."
-        ),
+        description=__doc__.split("\n\n")[1],
+        epilog=("Exit status: 0 when the ratio is at most --target, 1 when it is above, 2 when "
+                "the run failed, 130 when it was interrupted or timed out. Every gunicorn process "
+                "started is stopped in all cases."),
     )
     parser.add_argument(
         "--sites", type=int, default=3, metavar="N", help="masters per configuration (default: 3)"
     )
     parser.add_argument(
-        "--workers", type=int, default=2, help="sync workers per master (default: 2)"
+        "--workers", type=int, default=RESOURCE_FIELDS["workers"].default,
+        help=f"sync workers per master (default: {RESOURCE_FIELDS['workers'].default})"
     )
-    parser.add_argument(
-        "--requests",
-        type=int,
-        default=200,
-        help="requests sent to each master before measuring (default: 200)",
-    )
-    parser.add_argument(
-        "--samples",
-        type=int,
-        default=5,
-        help="PSS samples, 1 s apart; the median is reported (default: 5)",
-    )
+    parser.add_argument("--requests", type=int, default=200,
+                        help="requests sent to each master before measuring (default: 200)")
+    parser.add_argument("--samples", type=int, default=5,
+                        help="PSS samples, 1 s apart; the median is reported (default: 5)")
     parser.add_argument(
         "--preload-only",
         action="store_true",
@@ -833,13 +722,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="with --ksm: pages ksmd scans every 20 ms (default: 1000; the kernel's is 100)",
     )
-    parser.add_argument(
-        "--ksm-wait",
-        type=float,
-        default=180.0,
-        metavar="SECONDS",
-        help="with --ksm: time for ksmd to converge (default: 180)",
-    )
+    parser.add_argument("--ksm-wait", type=float, default=180.0, metavar="SECONDS",
+                        help="with --ksm: time for ksmd to converge (default: 180)")
     parser.add_argument(
         "--target",
         type=float,

@@ -1,42 +1,18 @@
 #!/usr/bin/env python3
 """nginx with a thousand sites: configuration scale, and throughput through nginx.
 
-Three measurements, side by side in one run:
+Three measurements, side by side in one run: 1. a generated catalogue of 1,000 sites and 5,000
+domains, validated, written by the nginx role (``ansible-playbook``: site.yml's preflight and
+nginx role on throwaway roots, ``tests/harness.py``), ``nginx -t`` timed on it; 2. requests/s
+through nginx with those 1,000 sites against 1 site, every server block proxying to one trivial
+backend, in interleaved rounds; 3. requests/s to a real site's Django (``/healthz``, the gunicorn
+configuration the role renders) through nginx against the same master directly. Load comes from
+``wrk``, to 127.0.0.1 only; the CPU time per request of nginx and the backends is read from
+``/proc``. bench/README.md describes the method and the figures. Every process started (and the
+nginx the role starts) is stopped on exit, also on errors, Ctrl-C, SIGTERM or ``--timeout``.
 
-1. Scale. A catalogue of 1,000 sites with 5 domains each (5,000 names of realistic lengths,
-   such as ``www.site0421.example-shop.org``) is validated with ``sitekit.catalogue.validate``
-   (against a scratch codebase holding one settings module per site) and rendered through the
-   nginx role's real templates (``templates/nginx/``): with Jinja2 the way Ansible's template
-   module renders them, from the roles' own defaults and the ``sitekit.deploy`` filters (the
-   default, checked byte for byte against the role run by ``ansible-playbook`` for a 1-site
-   catalogue), or with ``--render playbook`` by the role itself. Then ``nginx -t`` is timed on
-   the resulting configuration (median of 5), and the ``server_names_hash_*`` sizes the role
-   chose are shown with what nginx says of them.
-2. Requests/s through nginx with those 1,000 sites configured against nginx with 1 site
-   configured: two nginx instances on two ports, every server block's upstream pointed at ONE
-   small backend (gunicorn, sync workers, a trivial WSGI app on a unix socket), requests with
-   Host headers drawn from the configured domains, the two configurations measured in
-   interleaved rounds with the same concurrency; the ratio judged is the median of the ratios
-   of neighbouring rounds.
-3. Requests/s to the real Django app of a site (``settings.harbor``, ``/healthz``, the
-   gunicorn configuration the deploy renders) through nginx and its unix socket against the
-   same gunicorn master reached directly (it listens on the unix socket and on a 127.0.0.1
-   port), in interleaved rounds.
-
-Load comes from ``wrk`` (Debian package ``wrk``) and goes only to 127.0.0.1. Besides
-requests/s and latency, the CPU time nginx and the backend spend per request is read from
-``/proc``: it moves much less than requests/s when other work shares the machine.
-
-The catalogue and its rendering come from ``bench/nginx_render.py`` (which the test suite uses
-too); processes, ``/proc`` and the run's guard rails from ``bench/common.py``.
-
-Everything runs in a temporary directory, removed at the end unless ``--keep``. Every process
-the benchmark started (nginx, gunicorn, wrk, and the nginx the role starts during
-``ansible-playbook``) is stopped on exit, also on errors, Ctrl-C, SIGTERM or ``--timeout``.
-
-    python bench/nginx_scale.py                        # everything, about 3 minutes
-    python bench/nginx_scale.py --only scale           # catalogue, render, nginx -t
-    python bench/nginx_scale.py --render playbook      # render with ansible-playbook (slow)
+    python bench/nginx_scale.py                        # everything, about 6 minutes
+    python bench/nginx_scale.py --only scale           # catalogue, the role's run, nginx -t
     python bench/nginx_scale.py --set nginx_worker_processes=1 --json
 """
 
@@ -47,7 +23,6 @@ import contextlib
 import http.client
 import json
 import os
-import platform
 import random
 import re
 import resource
@@ -71,6 +46,7 @@ from bench.common import (
     Service,
     add_run_arguments,
     base_environment,
+    first_line,
     free_port,
     http_get,
     http_request,
@@ -82,29 +58,26 @@ from bench.common import (
     shielded,
     versions,
 )
-from bench.nginx_render import (
+from bench.common import machine as common_machine
+from sitekit.catalogue import validate
+from tests.harness import (
     NginxConfig,
-    RoleRenderer,
-    check_render,
-    configured_hash,
-    filters,
+    bound_socket,
+    lay_out,
     make_catalogue,
     nginx_test,
-    render_jinja2,
-    render_playbook,
-    stop_daemon_nginx,
-    validate,
+    render_gunicorn,
+    render_nginx,
+    stop_nginx,
     write_settings,
 )
 
 LOCAL_CATALOGUE = REPO / "inventories" / "local" / "group_vars" / "all" / "sites.yml"
 MB = 1024 * 1024
 
-PARTS = {
-    "scale": "catalogue validation, render time, nginx -t on the large configuration",
-    "sites": "requests/s through nginx with the large configuration against 1 site",
-    "proxy": "requests/s to Django through nginx against the same gunicorn reached directly",
-}
+PARTS = {"scale": "catalogue validation, render time, nginx -t on the large configuration",
+         "sites": "requests/s through nginx with the large configuration against 1 site",
+         "proxy": "requests/s to Django through nginx against the same gunicorn reached directly"}
 
 # Building blocks of the generated domains: <stem>.<org>.<tld>, www.<stem>.<org>.<tld>,
 WRK_SCRIPT = """\
@@ -182,12 +155,8 @@ def harbor_catalogue() -> list[dict]:
 
 def start_nginx(config: NginxConfig, workdir: Path) -> Service:
     """nginx in the foreground (-g 'daemon off;') with the rendered configuration."""
-    service = Service(
-        f"nginx {config.label}",
-        [*config.cmd, "-g", "daemon off;"],
-        workdir / f"nginx-{config.label}.out",
-        stop_signal=signal.SIGQUIT,
-    )
+    service = Service(f"nginx {config.name}", [*config.cmd, "-g", "daemon off;"],
+                      workdir / f"nginx-{config.name}.out", stop_signal=signal.SIGQUIT)
     service.start()
     return service
 
@@ -230,11 +199,9 @@ def write_hosts(path: Path, hosts: list[str], seed: int) -> Path:
 
 
 def run_wrk(args, target: Target, seconds: float, script: Path) -> dict:
-    cmd = [
-        args.wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds:g}s",
-        "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{target.port}/",
-        "--", str(target.hosts_file), target.path,
-    ]
+    cmd = [args.wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds:g}s",
+           "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{target.port}/",
+           "--", str(target.hosts_file), target.path]
     before = {role: s.cpu_seconds() for role, s in target.watch.items()}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
                           stdin=subprocess.DEVNULL, check=False)
@@ -245,18 +212,16 @@ def run_wrk(args, target: Target, seconds: float, script: Path) -> dict:
     r = json.loads(line[len("WRK_JSON "):])
     requests = max(r["requests"], 1)
     errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
-    return {
-        "requests": r["requests"],
-        "rps": r["requests"] / (r["duration_us"] / 1e6),
-        "p50_ms": r["p50_us"] / 1000,
-        "p99_ms": r["p99_us"] / 1000,
-        "max_ms": r["max_us"] / 1000,
-        "errors": errors,
-        "error_detail": {k: r[k] for k in ("connect", "read", "write", "status", "timeout")},
-        "cpu_us_per_request": {
+    return {"requests": r["requests"],
+            "rps": r["requests"] / (r["duration_us"] / 1e6),
+            "p50_ms": r["p50_us"] / 1000,
+            "p99_ms": r["p99_us"] / 1000,
+            "max_ms": r["max_us"] / 1000,
+            "errors": errors,
+            "error_detail": {k: r[k] for k in ("connect", "read", "write", "status", "timeout")},
+            "cpu_us_per_request": {
             name: (after[name] - before[name]) * 1e6 / requests for name in before
-        },
-    }
+            }}
 
 
 def measure(args, targets: list[Target], script: Path) -> None:
@@ -279,20 +244,18 @@ def summarize(t: Target) -> dict:
     rounds = t.rounds
     rps = [r["rps"] for r in rounds]
     names = rounds[0]["cpu_us_per_request"].keys()
-    return {
-        "label": t.label,
-        "rps_median": statistics.median(rps),
-        "rps_min": min(rps),
-        "rps_max": max(rps),
-        "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
-        "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
-        "requests": sum(r["requests"] for r in rounds),
-        "errors": sum(r["errors"] for r in rounds),
-        "cpu_us_per_request": {
+    return {"label": t.label,
+            "rps_median": statistics.median(rps),
+            "rps_min": min(rps),
+            "rps_max": max(rps),
+            "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+            "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+            "requests": sum(r["requests"] for r in rounds),
+            "errors": sum(r["errors"] for r in rounds),
+            "cpu_us_per_request": {
             n: statistics.median(r["cpu_us_per_request"][n] for r in rounds) for n in names
-        },
-        "rounds": rounds,
-    }
+            },
+            "rounds": rounds}
 
 
 def compare(a: Target, b: Target, target: float) -> dict:
@@ -301,41 +264,26 @@ def compare(a: Target, b: Target, target: float) -> dict:
     # the machine at the time; the median of those ratios is the figure judged.
     paired = [x["rps"] / y["rps"] for x, y in zip(a.rounds, b.rounds, strict=True)]
     ratio = statistics.median(paired)
-    return {
-        "a": sa,
-        "b": sb,
-        "ratio": ratio,
-        "paired_ratios": paired,
-        "ratio_of_medians": sa["rps_median"] / sb["rps_median"],
-        "cpu_ratio": {
-            n: sa["cpu_us_per_request"][n] / sb["cpu_us_per_request"][n]
+    return {"a": sa,
+            "b": sb,
+            "ratio": ratio,
+            "paired_ratios": paired,
+            "ratio_of_medians": sa["rps_median"] / sb["rps_median"],
+            "cpu_ratio": {n: sa["cpu_us_per_request"][n] / sb["cpu_us_per_request"][n]
             for n in sa["cpu_us_per_request"]
-            if sb["cpu_us_per_request"].get(n)
-        },
-        "target": target,
-        "pass": ratio >= target,
-    }
+            if sb["cpu_us_per_request"].get(n)},
+            "target": target,
+            "pass": ratio >= target}
 
 
 # --- the run --------------------------------------------------------------------------------
 
 
 def machine(python: str, nginx: str, wrk: str) -> dict:
-    def first_line(cmd):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
-            return (proc.stderr + proc.stdout).strip().splitlines()[0]
-        return "?"
-
-    return {
-        "cpus": os.cpu_count(),
-        "kernel": platform.release(),
-        "load_start": os.getloadavg(),
-        "nginx": first_line([nginx, "-v"]).replace("nginx version: ", ""),
-        "wrk": first_line([wrk, "--version"]).split(" [")[0],
-        "versions": versions(python),
-        "nofile_soft": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
-    }
+    return common_machine(nginx=first_line([nginx, "-v"]).replace("nginx version: ", ""),
+                          wrk=first_line([wrk, "--version"]).split(" [")[0],
+                          versions=versions(python),
+                          nofile_soft=resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def settings_from(args) -> dict:
@@ -353,21 +301,18 @@ def run(args: argparse.Namespace, report: dict) -> None:
     settings = {"nginx_binary": args.nginx, **settings_from(args)}
     workdir = make_workdir("sitekit-bench-nginx-")
     services: list[Service] = []
-    daemons: list[tuple[list[str], Path]] = []
-    report["run"] = {
-        "parts": sorted(parts),
-        "sites": args.sites,
-        "domains_per_site": args.domains_per_site,
-        "render": args.render,
-        "set": settings,
-        "connections": args.connections,
-        "threads": args.threads,
-        "rounds": args.rounds,
-        "duration_s": args.duration,
-        "warmup_s": args.warmup,
-        "backend_workers": args.backend_workers,
-        "workdir": str(workdir) if args.keep else None,
-    }
+    rendered: list[dict] = []  # hosts the nginx role ran on (and started nginx)
+    report["run"] = {"parts": sorted(parts),
+                     "sites": args.sites,
+                     "domains_per_site": args.domains_per_site,
+                     "set": settings,
+                     "connections": args.connections,
+                     "threads": args.threads,
+                     "rounds": args.rounds,
+                     "duration_s": args.duration,
+                     "warmup_s": args.warmup,
+                     "backend_workers": args.backend_workers,
+                     "workdir": str(workdir) if args.keep else None}
     report["machine"] = machine(args.python, args.nginx, args.wrk)
     try:
         script = workdir / "wrk.lua"
@@ -378,9 +323,9 @@ def run(args: argparse.Namespace, report: dict) -> None:
             # 1. the catalogue, validated and rendered
             raw = make_catalogue(args.sites, args.domains_per_site, args.seed)
             project = workdir / "project"
-            write_settings(project, raw)
+            write_settings(project / "settings", raw)
             log(f"validating {args.sites} sites")
-            sites, validate_s = validate(raw, project)
+            sites, validate_s = validated(raw, project)
             lengths = sorted(len(d) for s in raw for d in s["domains"])
             report["catalogue"] = {
                 "sites": len(sites),
@@ -391,56 +336,27 @@ def run(args: argparse.Namespace, report: dict) -> None:
                 "validate_s": validate_s,
                 "example": raw[420]["domains"] if len(raw) > 420 else raw[0]["domains"],
             }
-            # every server block of parts 2 points at the one backend
-            proxied = {"sitekit_site_socket": str(backend_socket), **settings}
-            render: dict = {"method": args.render}
-            log(f"rendering the configuration of {len(sites)} sites ({args.render})")
-            if args.render == "playbook":
-                scale, seconds = render_playbook(
-                    "scale", workdir / "scale", free_port(), proxied, raw, sites, project,
-                    workdir, daemons)
-                one, one_seconds = render_playbook(
-                    "one", workdir / "one", free_port(), proxied, raw[:1], sites[:1], project,
-                    workdir, daemons)
-                render["one_site_s"] = one_seconds
-            else:
-                scale, _, seconds = render_jinja2(
-                    "scale", workdir / "scale", free_port(), proxied, sites)
-                one_port = free_port()
-                if args.render_check:
-                    log("rendering 1 site with ansible-playbook and with Jinja2, to compare")
-                    role_one, pb_seconds = render_playbook(
-                        "one", workdir / "one", one_port, proxied, raw[:1], sites[:1], project,
-                        workdir, daemons)
-                    render["check_playbook_s"] = pb_seconds
-                one, _, one_seconds = render_jinja2(
-                    "one", workdir / "one", one_port, proxied, sites[:1])
-                render["one_site_s"] = one_seconds
-                if args.render_check:
-                    problems = check_render(role_one.files, one.files)
-                    render["check"] = problems or "identical"
-                    if problems:
-                        raise BenchError("the Jinja2 rendering differs from the role's:\n"
-                                         + "\n".join(problems))
-            render["seconds"] = seconds
-            render["files"] = len(scale.files)
-            render["rlimit_nofile"] = int(scale.variables["nginx_rlimit_nofile"])
-            render["bytes"] = sum(len(t) for t in scale.files.values())
-            report["render"] = render
+            # every server block of part 2 points at the one backend
+            hosts = {label: {"sitekit_root": str(workdir / label), "nginx_binary": args.nginx,
+                             "sitekit_tls": "off", "sitekit_sites": catalogue,
+                             "sitekit_site_socket": str(backend_socket), **settings}
+                     for label, catalogue in (("scale", raw), ("one", raw[:1]))}
+            rendered.append(hosts)
+            scale, one, seconds = render(workdir, hosts, project / "settings")
+            render_info = {"seconds": seconds, "files": len(scale.files),
+                           "rlimit_nofile": int(scale.variables["nginx_rlimit_nofile"]),
+                           "bytes": sum(len(t) for t in scale.files.values())}
+            report["render"] = render_info
 
             report["server_names_hash"] = {
-                "filter": filters()
-                .server_names_hash(sites),
                 "scale": configured_hash(scale.conf.read_text(encoding="utf-8")),
                 "one": configured_hash(one.conf.read_text(encoding="utf-8")),
             }
             if "scale" in parts:
                 log(f"timing nginx -t ({args.nginx_t_runs} runs each)")
-                report["nginx_t"] = {
-                    "scale": nginx_test(scale, args.nginx_t_runs),
-                    "one": nginx_test(one, args.nginx_t_runs),
-                    "target_s": args.target_nginx_t,
-                }
+                report["nginx_t"] = {"scale": nginx_test(scale, args.nginx_t_runs),
+                                     "one": nginx_test(one, args.nginx_t_runs),
+                                     "target_s": args.target_nginx_t}
                 report["nginx_t"]["pass"] = (
                     report["nginx_t"]["scale"]["ok"]
                     and report["nginx_t"]["scale"]["median_s"] < args.target_nginx_t
@@ -476,8 +392,7 @@ def run(args: argparse.Namespace, report: dict) -> None:
             services.append(nginx_scale)
             nginx_one = start_nginx(one, workdir)
             services.append(nginx_one)
-            wait_for("backend", lambda: http_get(backend_socket, "/", "x")[0] == 200,
-                     backend, 60)
+            wait_for("backend", lambda: http_get(backend_socket, "/", "x")[0] == 200, backend, 60)
             for config, service in ((scale, nginx_scale), (one, nginx_one)):
                 wait_for(service.name,
                          lambda c=config: http_request(c.port, c.domains[0])[0] == 200,
@@ -513,17 +428,19 @@ def run(args: argparse.Namespace, report: dict) -> None:
             env = base_environment(workdir)
             prepare_database(args.python, env, workdir)
             raw = harbor_catalogue()
-            sites, _ = validate(raw, REPO, repeat=1)
-            site = sites[0]
-            harbor, renderer, _ = render_jinja2(
-                "harbor", workdir / "harbor", free_port(), settings, sites)
-            tcp_port = free_port()
-            gunicorn = start_site_master(args, renderer, site, env, tcp_port, workdir)
+            site = validate(raw, env="local", project_root=REPO).sites[0].as_dict()
+            hosts = {"harbor": {"sitekit_root": str(workdir / "harbor"), "nginx_binary": args.nginx,
+                                "sitekit_tls": "off", "sitekit_sites": raw, **settings}}
+            rendered.append(hosts)
+            harbor, _ = render(workdir, hosts)
+            conf = render_gunicorn(workdir / "gunicorn", hosts, raw)["harbor"]["harbor"]
+            tcp_port = free_port(harbor.port)
+            gunicorn = start_site_master(args, conf, site, env, tcp_port, workdir)
             services.append(gunicorn)
             nginx_harbor = start_nginx(harbor, workdir)
             services.append(nginx_harbor)
             host = site["canonical_domain"]
-            sock = Path(renderer.for_site(site)["sitekit_site_socket"])
+            sock = bound_socket(conf)
             boot = wait_for("gunicorn (harbor)", lambda: healthy(sock, host, site["name"]),
                             gunicorn, args.boot_timeout)
             log(f"harbor answers /healthz after {boot:.1f}s")
@@ -532,12 +449,10 @@ def run(args: argparse.Namespace, report: dict) -> None:
             if http_request(tcp_port, host, "/healthz")[0] != 200:
                 raise BenchError("gunicorn does not answer /healthz on its TCP port")
             hosts = write_hosts(workdir / "hosts-harbor.txt", [host], args.seed)
-            targets = [
-                Target("nginx -> unix socket -> gunicorn", harbor.port, hosts, "/healthz",
+            targets = [Target("nginx -> unix socket -> gunicorn", harbor.port, hosts, "/healthz",
                        {"nginx": nginx_harbor, "gunicorn": gunicorn}),
-                Target("gunicorn directly (TCP)", tcp_port, hosts, "/healthz",
-                       {"gunicorn": gunicorn}),
-            ]
+                       Target("gunicorn directly (TCP)", tcp_port, hosts, "/healthz",
+                       {"gunicorn": gunicorn})]
             log(f"requests/s to Django, {args.rounds} rounds of {args.duration:g}s each")
             measure(args, targets, script)
             result = compare(targets[0], targets[1], args.target_proxy)
@@ -552,9 +467,47 @@ def run(args: argparse.Namespace, report: dict) -> None:
                 log("stopping nginx and gunicorn")
             for s in reversed(services):
                 s.stop()
-            for cmd, pidfile in daemons:
-                stop_daemon_nginx(cmd, pidfile)
+            for hosts in rendered:
+                stop_nginx(hosts)
             remove_workdir(workdir, args.keep)
+
+
+def validated(raw: list[dict], project: Path, repeat: int = 3) -> tuple[list[dict], float]:
+    """The catalogue validated by sitekit.catalogue.validate: its sites, the median time."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = validate(raw, env="bench", project_root=project)
+        times.append(time.perf_counter() - started)
+    if not result.ok:
+        shown = "\n".join(f"    {p}" for p in result.problems[:10])
+        raise BenchError(f"the generated catalogue is invalid ({len(result.problems)}):\n{shown}")
+    return [site.as_dict() for site in result.sites], statistics.median(times)
+
+
+def render(workdir: Path, hosts: dict[str, dict],
+           settings: Path | None = None) -> tuple[NginxConfig, ...]:
+    """The nginx role run by ansible-playbook on *hosts* (laid out first: the layout's loops
+    over every site are slow); their configurations and the role's run time. The nginx the
+    role started is stopped: the parts start their own, to measure it."""
+    label = "-".join(hosts)
+    laid_out = lay_out(workdir / f"layout-{label}", hosts)
+    if not laid_out.ok:
+        raise BenchError(f"laying out {label} failed:\n{laid_out.output[-3000:]}")
+    for variables in hosts.values():
+        variables["sitekit_laid_out"] = True
+    log(f"the nginx role for {', '.join(hosts)} (ansible-playbook)")
+    configs, run = render_nginx(workdir / f"render-{label}", hosts, settings=settings)
+    stop_nginx(hosts)
+    if not run.ok:
+        raise BenchError(f"the nginx role failed:\n{run.output[-3000:]}")
+    return (*(configs[name] for name in hosts), run.seconds)
+
+
+def configured_hash(conf_text: str) -> dict[str, int]:
+    found = dict(re.findall(r"^\s*server_names_hash_(max_size|bucket_size)\s+(\d+);", conf_text,
+                            re.M))
+    return {k: int(v) for k, v in found.items()}
 
 
 def spot_check(scale: NginxConfig, one: NginxConfig, seed: int) -> None:
@@ -565,7 +518,7 @@ def spot_check(scale: NginxConfig, one: NginxConfig, seed: int) -> None:
         for host in hosts:
             status, body = http_request(config.port, host)
             if status != 200 or body.decode().strip() != f"ok {host}":
-                raise BenchError(f"{config.label}: Host {host} got {status} {body[:80]!r}")
+                raise BenchError(f"{config.name}: Host {host} got {status} {body[:80]!r}")
     with contextlib.suppress(http.client.RemoteDisconnected, ConnectionResetError):
         status, _ = http_request(scale.port, "unknown.example.invalid")
         raise BenchError(f"an unknown Host got an answer ({status}), not 444")
@@ -576,36 +529,28 @@ def healthy(sock: Path, host: str, name: str) -> bool:
     return status == 200 and json.loads(body).get("site") == name
 
 
-def start_site_master(args, renderer: RoleRenderer, site: dict, env: dict, tcp_port: int,
+def start_site_master(args, conf: Path, site: dict, env: dict, tcp_port: int,
                       workdir: Path) -> Service:
-    """The site's master from the gunicorn_site role's template, also bound to 127.0.0.1
-    (and named sitekit-bench-*)."""
-    ctx = renderer.for_site(site)
-    template = REPO / "roles" / "gunicorn_site" / "templates" / "gunicorn.conf.py.j2"
-    text = renderer.render(template, ctx)
-    unix_bind = f'bind = ["unix:{ctx["sitekit_site_socket"]}"]'
+    """The site's master with the configuration the gunicorn_site role's template renders for
+    it, also bound to 127.0.0.1 (and named sitekit-bench-*)."""
+    text = conf.read_text(encoding="utf-8")
+    unix_bind = f'bind = ["unix:{bound_socket(conf)}"]'
     if text.count(unix_bind) != 1:
-        raise BenchError(f"{template} no longer has the line {unix_bind!r}")
-    text = text.replace(unix_bind, f'bind = ["unix:{ctx["sitekit_site_socket"]}", '
-                                   f'"127.0.0.1:{tcp_port}"]')
+        raise BenchError(f"{conf} no longer has the line {unix_bind!r}")
+    text = text.replace(unix_bind, f'bind = ["unix:{bound_socket(conf)}", "127.0.0.1:{tcp_port}"]')
     # named like the other benchmarks' processes, not like a deployed master
     text = re.sub(r'^proc_name = "(.*)"$', r'proc_name = "sitekit-bench-\1"', text, flags=re.M)
-    current = Path(ctx["sitekit_current"])
-    current.parent.mkdir(parents=True, exist_ok=True)
-    if not current.exists():
-        current.symlink_to(REPO)
-    Path(ctx["sitekit_site_run_dir"]).mkdir(parents=True, exist_ok=True)
-    Path(ctx["sitekit_log_dir"], "sites", site["name"]).mkdir(parents=True, exist_ok=True)
-    conf = Path(ctx["sitekit_etc_dir"]) / f"{site['name']}.gunicorn.conf.py"
-    conf.write_text(text, encoding="utf-8")
-    master = Service(
-        f"gunicorn {site['name']}",
-        [args.python, "-m", "gunicorn", "-c", str(conf)],
-        workdir / f"gunicorn-{site['name']}.out",
-        env=dict(env, DJANGO_SETTINGS_MODULE=site["settings_module"],
-                 SITEKIT_WARMUP_HOST=site["canonical_domain"]),
-        cwd=REPO,
-    )
+    for path in re.findall(r'^(?:pidfile|control_socket|accesslog|errorlog) = "(/[^"]+)"', text,
+                           re.M):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    bound_socket(conf).parent.mkdir(parents=True, exist_ok=True)
+    bench_conf = workdir / f"{site['name']}.gunicorn.conf.py"
+    bench_conf.write_text(text, encoding="utf-8")
+    master = Service(f"gunicorn {site['name']}",
+                     [args.python, "-m", "gunicorn", "-c", str(bench_conf)],
+                     workdir / f"gunicorn-{site['name']}.out",
+                     env=dict(env, DJANGO_SETTINGS_MODULE=site["settings_module"],
+                     SITEKIT_WARMUP_HOST=site["canonical_domain"]), cwd=REPO)
     master.start()
     return master
 
@@ -625,10 +570,8 @@ def print_comparison(result: dict, what: str) -> None:
               + "".join(f"{n + ' CPU us/req':>20}" for n in names) + f"{'errors':>8}")
     print(header)
     for s in (a, b):
-        cpu = "".join(
-            f"{s['cpu_us_per_request'][n]:>20.0f}" if n in s["cpu_us_per_request"]
-            else f"{'-':>20}" for n in names
-        )
+        cpu = "".join(f"{s['cpu_us_per_request'][n]:>20.0f}" if n in s["cpu_us_per_request"]
+                      else f"{'-':>20}" for n in names)
         span = f"({s['rps_min']:,.0f}-{s['rps_max']:,.0f})"
         print(f"  {s['label']:<{width}}{s['rps_median']:>8,.0f} {span:<16}{s['p50_ms']:>7.1f}"
               f"{s['p99_ms']:>8.1f}{cpu}{s['errors']:>8}")
@@ -662,17 +605,9 @@ def print_report(report: dict) -> None:
               f"{', '.join(c['example'][:2])}")
         print(f"  validated by sitekit.catalogue.validate in {c['validate_s'] * 1000:.0f} ms "
               "(median of 3, one settings module read per site)")
-        if r["method"] == "playbook":
-            print(f"  rendered by the nginx role (ansible-playbook, preflight + nginx role, "
-                  f"including its nginx -t and start) in {r['seconds']:.1f} s: {r['files']} "
-                  f"files, {r['bytes'] / MB:.1f} MB; 1 site: {r['one_site_s']:.1f} s")
-        else:
-            print(f"  rendered with Jinja2 (the role's templates and defaults, sitekit.deploy "
-                  f"filters) in {r['seconds']:.2f} s: {r['files']} files, "
-                  f"{r['bytes'] / MB:.1f} MB")
-            if "check" in r:
-                print(f"  the same rendering of 1 site is byte for byte {r['check']} to the "
-                      f"nginx role's (ansible-playbook: {r['check_playbook_s']:.1f} s)")
+        print(f"  written by the nginx role (ansible-playbook: preflight and nginx role, with its "
+              f"nginx -t and start, for {c['sites']} sites and for 1 site) in "
+              f"{r['seconds']:.1f} s: {r['files']} files, {r['bytes'] / MB:.1f} MB")
         h = report["server_names_hash"]
         print(f"  server_names_hash_max_size {h['scale'].get('max_size')}, "
               f"server_names_hash_bucket_size {h['scale'].get('bucket_size')} "
@@ -729,21 +664,10 @@ def print_report(report: dict) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/nginx_scale.py",
-        description=(
-            "nginx with many sites. 1: validate and render a generated catalogue (default "
-            "1000 sites x 5 domains) through the nginx role's templates and time nginx -t on "
-            "it. 2: requests/s through nginx with that configuration against 1 site "
-            "configured, every server block proxying to one trivial gunicorn backend. "
-            "3: requests/s to a real site's Django /healthz through nginx and its unix socket "
-            "against the same gunicorn master reached directly. Figures and ratios are "
-            "printed with PASS or MISS against the targets. Load is generated with wrk, "
-            "to 127.0.0.1 only."
-        ),
-        epilog=(
-            "Exit status: 0 when the run completed (whether or not the targets were met), 2 "
-            "when it failed, 130 when it was interrupted or timed out. Every process started "
-            "is stopped in all cases."
-        ),
+        description=__doc__.split("\n\n")[1],
+        epilog=("Exit status: 0 when the run completed (whether or not the targets were met), 2 "
+                "when it failed, 130 when it was interrupted or timed out. Every process started "
+                "is stopped in all cases."),
     )
     parser.add_argument("--only", action="append", choices=sorted(PARTS),
                         help="run only this part (repeatable): "
@@ -752,16 +676,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sites in the generated catalogue (default: 1000)")
     parser.add_argument("--domains-per-site", type=int, default=5, metavar="N",
                         help="domains per generated site (default: 5)")
-    parser.add_argument("--render", choices=("jinja2", "playbook"), default="jinja2",
-                        help="jinja2 (default): the role's templates rendered with Jinja2 as "
-                        "Ansible does, checked against the role run by ansible-playbook for 1 "
-                        "site; playbook: the nginx role run by ansible-playbook for the whole "
-                        "catalogue (about a second per site)")
-    parser.add_argument("--no-render-check", dest="render_check", action="store_false",
-                        help="with --render jinja2: skip the comparison with ansible-playbook")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="an extra variable for every rendered configuration, as "
-                        "ansible-playbook -e (VALUE is YAML), e.g. nginx_worker_processes=1 or "
+                        help="a host variable for every configuration the role writes "
+                        "(VALUE is YAML), e.g. nginx_worker_processes=1 or "
                         "nginx_templates_dir=/tmp/copy (repeatable)")
     parser.add_argument("--connections", type=int, default=16,
                         help="wrk connections (default: 16)")

@@ -1,18 +1,10 @@
 #!/usr/bin/env python3
 """Memory (PSS) an additional site costs: in a pooled master against on its own master.
 
-One run starts, side by side, every master configured as deployed (``preload_app`` and the
-hooks of ``sitekit.runtime.gunicorn_conf``, as ``bench/memory.py``'s "sitekit" masters):
-
-- one dedicated master per site (harbor, meadow, ember): what one more dedicated site adds
-  is one such master with its workers;
-- pooled masters (``settings.pool``) serving the first 1, 2 and 3 of those sites: what one
-  more pooled site adds is the slope of the pool's PSS over its number of sites.
-
-Each master gets the same traffic per site it serves (``/``, ``/healthz``, a 404), in bursts
-of as many concurrent requests as it has workers; then the PSS of each master and its workers
-is sampled (``/proc/<pid>/smaps_rollup``) and the median kept. The last lines print the
-marginal PSS per pooled site and per dedicated site.
+Side by side, a dedicated master for each of harbor, meadow and ember and pooled masters
+(``settings.pool``) of the first 1, 2 and 3 of them, all configured as the gunicorn_site role
+renders them; after the same traffic per site, the marginal PSS per pooled site (the slope over
+the pool's sites) and per dedicated site are printed. bench/README.md has the figures.
 
     python bench/pool_memory.py              # 2 sync workers per master, 200 requests per site
     python bench/pool_memory.py --json
@@ -30,7 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    REPO,
     SITES,
     add_run_arguments,
     base_environment,
@@ -40,10 +31,11 @@ from bench.common import (
     remove_workdir,
     run_guarded,
     shielded,
-    spawn,
     versions,
 )
-from bench.memory import Master, measure, send_traffic, stop_masters, wait_healthy
+from bench.memory import Master, local_sites, measure, send_traffic, stop_masters, wait_healthy
+from sitekit.catalogue import RESOURCE_FIELDS
+from tests.harness import render_gunicorn
 
 
 @dataclass
@@ -56,20 +48,11 @@ class PoolMaster(Master):
     def name(self) -> str:
         return f"pool-{len(self.sites)}"
 
-    def start(self, python: str, base_env: dict[str, str], workers: int, ksm: bool) -> None:
-        conf = self.path("conf.py")
-        conf.write_text(self.config_text(workers), encoding="utf-8")
-        env = dict(
-            base_env,
-            DJANGO_SETTINGS_MODULE="settings.pool",
-            SITEKIT_POOL="bench",
-            SITEKIT_POOL_SITES=json.dumps(
-                [{"name": name, "domains": [domain]} for name, _, domain in self.sites]
-            ),
-            SITEKIT_WARMUP_HOST=",".join(domain for _, _, domain in self.sites),
-        )
-        self.proc = spawn([python, "-m", "gunicorn", "-c", str(conf)], self.path("log"),
-                          env=env, cwd=REPO)
+    def environment(self, base_env: dict[str, str], ksm: bool) -> dict[str, str]:
+        return dict(base_env, DJANGO_SETTINGS_MODULE="settings.pool", SITEKIT_POOL="bench",
+                    SITEKIT_POOL_SITES=json.dumps(
+                    [{"name": name, "domains": [domain]} for name, _, domain in self.sites]
+                    ), SITEKIT_WARMUP_HOST=",".join(domain for _, _, domain in self.sites))
 
 
 def hosts_of(master: Master) -> list[str]:
@@ -90,17 +73,24 @@ def run(args: argparse.Namespace) -> dict:
         env = base_environment(workdir)
         log("migrating, syncing and seeding the sqlite database")
         prepare_database(args.python, env, workdir)
+        sizes = range(1, len(SITES) + 1)
+        log("rendering the masters' gunicorn configurations (ansible-playbook)")
+        rendered = render_gunicorn(
+            workdir / "render",
+            {f"stack-{n}": {"sitekit_root": str(workdir / f"stack-{n}")} for n in (0, *sizes)},
+            sites=local_sites(args.workers))
         for i, (name, module, domain) in enumerate(SITES):
-            masters.append(Master("sitekit", i, name, module, domain, workdir))
-        for size in range(1, len(SITES) + 1):
-            first = SITES[0]
+            masters.append(Master("sitekit", i, name, module, domain, workdir,
+                                  rendered["stack-0"][name]))
+        first = SITES[0]
+        for size in sizes:  # a pool's master is configured as its first site's
             masters.append(
                 PoolMaster("sitekit", 100 + size, first[0], "settings.pool", first[2], workdir,
-                           sites=list(SITES[:size]))
+                           rendered[f"stack-{size}"][first[0]], sites=list(SITES[:size]))
             )
         log(f"starting {len(masters)} gunicorn masters")
         for m in masters:
-            m.start(args.python, env, args.workers, ksm=False)
+            m.start(args.python, m.environment(env, ksm=False))
         boot = wait_healthy(masters, args.boot_timeout)
         log(f"all masters answer /healthz after {boot:.1f}s")
         log(f"sending {args.requests} requests per site to each master")
@@ -112,20 +102,16 @@ def run(args: argparse.Namespace) -> dict:
                      if not isinstance(m, PoolMaster)}
         pooled = {len(m.sites): m.median()["site_pss"] / 1024 for m in masters
                   if isinstance(m, PoolMaster)}
-        return {
-            "run": {
-                "workers": args.workers,
+        return {"run": {"workers": args.workers,
                 "requests_per_site": args.requests,
                 "samples": args.samples,
                 "boot_seconds": round(boot, 1),
-                "versions": versions(args.python),
-            },
-            "dedicated_pss_mb": dedicated,
-            "pool_pss_mb_by_sites": pooled,
-            "marginal_dedicated_mb": statistics.fmean(dedicated.values()),
-            "marginal_pooled_mb": slope(sorted(pooled.items())),
-            "target_pooled_mb": args.target,
-        }
+                "versions": versions(args.python)},
+                "dedicated_pss_mb": dedicated,
+                "pool_pss_mb_by_sites": pooled,
+                "marginal_dedicated_mb": statistics.fmean(dedicated.values()),
+                "marginal_pooled_mb": slope(sorted(pooled.items())),
+                "target_pooled_mb": args.target}
     finally:
         with shielded():
             if masters:
@@ -150,7 +136,8 @@ def print_report(report: dict) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/pool_memory.py", description=__doc__.split(
         "\n\n")[0])
-    parser.add_argument("--workers", type=int, default=2, help="sync workers per master")
+    parser.add_argument("--workers", type=int, default=RESOURCE_FIELDS["workers"].default,
+                        help="sync workers per master")
     parser.add_argument("--requests", type=int, default=200, help="requests per site")
     parser.add_argument("--samples", type=int, default=5, help="PSS samples, 1 s apart")
     parser.add_argument("--target", type=float, default=5.0, help="MB per pooled site")

@@ -2,9 +2,10 @@
 
 Every site has its own access and error log, and nginx's master opens all of them when it loads
 its configuration: 2,000 files for 1,000 sites. The role starts, tests and reloads nginx with
-``nginx_cmd``, which runs it through prlimit with ``nginx_rlimit_nofile``; these tests run that
-very command from a process whose soft limit is 1,024 (as a login shell's or a service's), and
-show that nginx without it fails there. The role's own refusal of a catalogue that needs more
+``nginx_cmd``, which runs it through prlimit with ``nginx_rlimit_nofile``; here the role runs
+(and starts nginx) from a process whose soft limit is 1,024 (as a login shell's or a
+service's), these tests reload with that very command from there, and show that nginx without
+it fails there. The role's own refusal of a catalogue that needs more
 than the hard limit allows is checked through ``ansible-playbook``.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import http.server
-import json
 import os
 import random
 import re
@@ -26,21 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import alive, child_pids, free_port, http_request
-from bench.nginx_render import (
-    ANSIBLE_CFG,
-    INVENTORY,
-    PLAYBOOK,
-    REPO,
-    ansible_playbook,
-    extra_vars,
-    limit_open_files,
-    render_jinja2,
-    stop_daemon_nginx,
-)
-from tests.scale.conftest import SEED, SITES
+from tests.harness import alive, children, http_request, limit_open_files, pid_from, render_nginx
+from tests.scale.conftest import SEED, SITES, SOFT_LIMIT
 
-SOFT_LIMIT = 1024  # systemd's default soft limit for services, and a login shell's usual one
 SAMPLE = 25  # sites asked for by Host
 
 
@@ -73,32 +61,19 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def backend(tmp_path):
-    path = tmp_path / "backend.sock"
-    server = socketserver.ThreadingUnixStreamServer(str(path), EchoHandler)
+@pytest.fixture(scope="module")
+def stack(rendered, backend_socket):
+    """The 1,000 sites as the role wrote and started them, every upstream the echo backend."""
+    server = socketserver.ThreadingUnixStreamServer(str(backend_socket), EchoHandler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield path
+        config = rendered[0]["scale off"]
+        yield config, config.variables
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def stack(tmp_path, big_catalogue, nginx_binary, backend):
-    """The 1,000 sites rendered by the role's templates, every upstream the echo backend."""
-    config, renderer, _ = render_jinja2(
-        "scale", tmp_path / "stack", free_port(),
-        {"nginx_binary": nginx_binary, "sitekit_site_socket": str(backend)},
-        big_catalogue.sites,
-    )
-    try:
-        yield config, renderer.variables
-    finally:
-        stop_daemon_nginx(config.cmd, config.pidfile)
 
 
 def test_the_limit_covers_every_sites_logs(stack):
@@ -115,14 +90,17 @@ def test_the_limit_covers_every_sites_logs(stack):
                               "--"]
 
 
-def test_without_the_raised_limit_nginx_cannot_start(stack):
-    """The same configuration started by nginx alone, from a 1,024 soft limit: it fails."""
+def test_without_the_raised_limit_nginx_cannot_start(stack, tmp_path):
+    """The same configuration started by nginx alone, from a 1,024 soft limit: it fails.
+    (Its error log apart: the running nginx's stays as the role and the test below leave it.)"""
     config, _ = stack
     plain = config.plain_cmd
     assert Path(plain[0]).name == "nginx"
+    plain[plain.index("-e") + 1] = str(tmp_path / "error.log")
+    running = pid_from(config.pidfile)
     started = run(plain)
-    if started.returncode == 0:  # it must not, but then it runs: stop it
-        stop_daemon_nginx(plain, config.pidfile)
+    if started.returncode == 0 and pid_from(config.pidfile) != running:  # it must not
+        os.kill(pid_from(config.pidfile), signal.SIGQUIT)
     assert started.returncode != 0
     assert "Too many open files" in started.stderr, started.stderr
     tested = run([*plain, "-t"])
@@ -134,10 +112,9 @@ def test_nginx_starts_serves_and_reloads_1000_sites_from_a_1024_soft_limit(stack
     config, variables = stack
     limit = int(variables["nginx_rlimit_nofile"])
 
-    # started as the role's "Start nginx" task does: nginx_cmd
-    started = run(config.cmd)
-    assert started.returncode == 0, started.stderr
-    master = int(config.pidfile.read_text().split()[0])
+    # started by the role's "Start nginx" task (nginx_cmd), the playbook run from that limit
+    master = pid_from(config.pidfile)
+    assert alive(master)
     assert nofile_limits(master)[0] == limit
     assert len(os.listdir(f"/proc/{master}/fd")) > 2 * SITES  # every site's logs, well over 1,024
     workers = wait_for_workers(master)
@@ -178,11 +155,11 @@ def wait_for_workers(master: int, replacing: list[int] = (), timeout: float = 30
     """The master's workers once there are some and none of *replacing* is among them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = [p for p in child_pids(master) if alive(p)]
+        workers = [p for p in children(master) if alive(p)]
         if workers and not set(workers) & set(replacing):
             return workers
         time.sleep(0.1)
-    raise AssertionError(f"nginx {master}: workers {child_pids(master)} (before: {replacing})")
+    raise AssertionError(f"nginx {master}: workers {children(master)} (before: {replacing})")
 
 
 def test_the_role_refuses_more_sites_than_the_hard_limit_allows(tmp_path, big_catalogue,
@@ -192,28 +169,16 @@ def test_the_role_refuses_more_sites_than_the_hard_limit_allows(tmp_path, big_ca
     256, as 1,000 under 1,024 would be: the sitekit role's loops make a large catalogue slow.)"""
     sites, hard = 100, 256
     root = tmp_path / "stack"
-    (tmp_path / "hosts.yml").write_text(INVENTORY)
-    (tmp_path / "nginx.yml").write_text(PLAYBOOK)
-    variables = {
-        **extra_vars(root, free_port(), {"nginx_binary": nginx_binary}),
-        "sitekit_sites": big_catalogue.raw[:sites],
-        "bench_project_root": str(big_catalogue.project),
-    }
-    (tmp_path / "vars.json").write_text(json.dumps(variables))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE_CFG), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0")
-    proc = subprocess.run(
-        ["prlimit", f"--nofile={hard}:{hard}", "--", ansible_playbook(),
-         "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "nginx.yml"),
-         "-e", f"@{tmp_path / 'vars.json'}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
-        stdin=subprocess.DEVNULL)
-    output = proc.stdout + proc.stderr
+    hosts = {"refused": {"sitekit_root": str(root), "nginx_binary": nginx_binary,
+                         "sitekit_tls": "off", "sitekit_sites": big_catalogue.raw[:sites]}}
+    _, proc = render_nginx(tmp_path, hosts, settings=big_catalogue.project / "settings",
+                           nofile=(hard, hard))
+    output = proc.output
     assert proc.returncode != 0, output[-3000:]
     message = " ".join(output.split())
     assert f"nginx needs {2 * sites + 128} open files for {sites} sites" in message, \
         output[-3000:]
     assert f"hard limit of open files is {hard}: it cannot go above it" in message
     assert "TASK [nginx : Check that nginx can open every site's logs]" in output
-    assert not re.search(r"TASK \[nginx : Render", output)
+    assert not re.search(r"TASK \[nginx : (Render|Stage)", output)
     assert not list((root / "etc" / "nginx" / "sites").glob("*.conf"))
