@@ -31,7 +31,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import cached_property
 from django.utils.http import http_date
 
-from sitekit.runtime.rules import hsts_header
+from sitekit.runtime.rules import allowed_host, hsts_header
 
 
 def current(request):
@@ -48,7 +48,7 @@ class SiteTable:
         for site in sites:
             for domain in site["domains"]:
                 if domain.startswith("*."):
-                    self.wildcards.append((domain[1:], site))  # ".harbor.example"
+                    self.wildcards.append((allowed_host(domain), site))  # ".harbor.example"
                 else:
                     self.exact[domain] = site
         self.wildcards.sort(key=lambda item: len(item[0]), reverse=True)
