@@ -4,8 +4,9 @@
 Two scratch copies of the checkout (1 site; 50, the others added with ``sitekit site add``) are
 deployed as throwaway local stacks by the real playbook and converged; then, in interleaved
 rounds, a no-op run on each and the fast path (``sitekit domain add``, ``--tags sites``) on the
-1-site stack, whose ratios are judged (no-op 50/1 <= 3, fast path / no-op <= 1.5); a last run of
-each with ``profile_tasks`` lists the slowest tasks. Only exit codes, the PLAY RECAP, the task
+1-site stack, whose ratios are judged (no-op 50/1 <= 3, fast path / no-op <= 1.5), and against
+the floor, a one-task play with fact gathering on the same host (no-op <= 4x, fast path <= 3x);
+a last run of each with ``profile_tasks`` lists the slowest tasks. Only exit codes, the PLAY RECAP, the task
 banners, profile_tasks' summary and HTTP are read. bench/README.md has the figures.
 
     .venv/bin/python bench/playbook.py                    # 50 sites against 1, 5 rounds
@@ -48,7 +49,18 @@ log = common.log
 
 KINDS = {"noop_one": "no-op, 1 site",
          "noop_many": "no-op, {sites} sites",
-         "fast_one": "fast path (+1 domain, --tags sites), 1 site"}
+         "fast_one": "fast path (+1 domain, --tags sites), 1 site",
+         "floor": "a one-task play with fact gathering, same host"}
+# The floor a run cannot go below: one task on the same host, facts gathered as site.yml does.
+FLOOR_PLAY = """\
+- name: The floor of a run
+  hosts: web
+  gather_facts: true
+  gather_subset: ["!all"]
+  tasks:
+    - name: One task
+      ansible.builtin.ping:
+"""
 
 
 # --- scratch copies ---------------------------------------------------------------------------
@@ -334,10 +346,24 @@ def run(args: argparse.Namespace, report: dict) -> None:
         report["converge"] = {s.label: converge(runner, s, canonical) for s in (one, many)}
         fast = FastPath(args, runner, tools, one, one.sites[0])
 
+        floor_play = workdir / "floor.yml"
+        floor_play.write_text(FLOOR_PLAY)
+
+        def floor() -> Run:
+            found = harness.playbook(floor_play, one.checkout / "inventories" / "local",
+                                     cwd=one.checkout,
+                                     config=one.checkout / "ansible" / "ansible.cfg",
+                                     log_path=logs / "floor.log", timeout=args.run_timeout)
+            found.kind, found.load = "floor", os.getloadavg()[0]
+            if not found.ok:
+                raise BenchError(f"the one-task play failed:\n{found.output[-2000:]}")
+            return found
+
         rounds: list[dict] = []
         report["rounds"] = rounds
         for r in range(1, args.rounds + 1):
             entry: dict = {}
+            entry["floor"] = summary(floor())
             entry["noop_one"] = summary(runner.playbook(one, "noop"))
             entry["noop_many"] = summary(runner.playbook(many, "noop"))
             fast_run, served = fast("fast")
@@ -357,7 +383,10 @@ def run(args: argparse.Namespace, report: dict) -> None:
             medians["noop_many"] - medians["noop_one"]
         ) / (args.sites - 1)
         report["ratios"] = {"sites": ratio(rounds, "noop_many", "noop_one", args.target_sites),
-                            "fast_path": ratio(rounds, "fast_one", "noop_one", args.target_fast)}
+                            "fast_path": ratio(rounds, "fast_one", "noop_one", args.target_fast),
+                            "noop_floor": ratio(rounds, "noop_one", "floor", args.target_floor),
+                            "fast_floor": ratio(rounds, "fast_one", "floor",
+                                                args.target_fast_floor)}
 
         if args.profile:
             log("one more run of each kind with the profile_tasks callback")
@@ -438,7 +467,9 @@ def print_report(report: dict, top: int = 15) -> None:
           f"medians / {sites - 1})")
     print()
     for key, label in (("sites", f"no-op {sites} sites / 1 site"),
-                       ("fast_path", "fast path / no-op 1 site")):
+                       ("fast_path", "fast path / no-op 1 site"),
+                       ("noop_floor", "no-op 1 site / one-task play"),
+                       ("fast_floor", "fast path / one-task play")):
         r = report["ratios"][key]
         print(f"  {label:<30} {r['median_of_round_ratios']:.2f} (median of "
               f"{len(r['round_ratios'])} rounds, {min(r['round_ratios']):.2f}-"
@@ -509,6 +540,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="no-op run, many sites / 1 site (default: <= 3)")
     parser.add_argument("--target-fast", type=float, default=1.5, metavar="RATIO",
                         help="fast path / no-op run, 1 site (default: <= 1.5)")
+    parser.add_argument("--target-floor", type=float, default=4.0, metavar="RATIO",
+                        help="no-op (1 site) / one-task play must be at most this (default: 4)")
+    parser.add_argument("--target-fast-floor", type=float, default=3.0, metavar="RATIO",
+                        help="fast path / one-task play must be at most this (default: 3)")
     parser.add_argument("--source", type=Path, default=REPO, metavar="DIR",
                         help="the checkout whose tracked files are copied (default: this one); "
                         "ansible-playbook and sitekit stay this checkout's .venv")
