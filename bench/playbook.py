@@ -6,8 +6,9 @@ deployed as throwaway local stacks by the real playbook and converged; then, in 
 rounds, a no-op run on each and the fast path (``sitekit domain add``, ``--tags sites``) on the
 1-site stack, whose ratios are judged (no-op 50/1 <= 3, fast path / no-op <= 1.5), and against
 the floor, a one-task play with fact gathering on the same host (no-op <= 4x, fast path <= 3x);
-a last run of each with ``profile_tasks`` lists the slowest tasks. Only exit codes, the PLAY RECAP, the task
-banners, profile_tasks' summary and HTTP are read. bench/README.md has the figures.
+a last run of each with ``profile_tasks`` lists the slowest tasks. Only exit codes, the PLAY
+RECAP, the task banners, profile_tasks' summary and HTTP are read. bench/README.md has the
+figures.
 
     .venv/bin/python bench/playbook.py                    # 50 sites against 1, 5 rounds
     .venv/bin/python bench/playbook.py --rounds 3 --json

@@ -77,13 +77,7 @@ def big_catalogue(tmp_path_factory) -> Catalogue:
 
 
 @pytest.fixture(scope="session")
-def backend_socket(tmp_path_factory) -> Path:
-    """Where the 1,000 sites' upstream listens (tests/scale/test_nginx_open_files.py)."""
-    return tmp_path_factory.mktemp("backend") / "backend.sock"
-
-
-@pytest.fixture(scope="session")
-def rendered(tmp_path_factory, big_catalogue, nginx_binary, backend_socket):
+def rendered(tmp_path_factory, big_catalogue, nginx_binary):
     """Shape (``scale off``, ``scale self-signed``, or one of the local catalogue's) ->
     the NginxConfig the nginx role wrote and started, and each run's time."""
     work = tmp_path_factory.mktemp("nginx")
@@ -94,8 +88,7 @@ def rendered(tmp_path_factory, big_catalogue, nginx_binary, backend_socket):
                 **variables}
 
     web = {name: host(name, **shape) for name, shape in WEB_SHAPES.items()}
-    web["scale off"] = host("scale off", sitekit_sites=big_catalogue.raw,
-                            sitekit_site_socket=str(backend_socket))
+    web["scale off"] = host("scale off", sitekit_sites=big_catalogue.raw)
     web["scale self-signed"] = host("scale self-signed", sitekit_sites=big_catalogue.raw,
                                     sitekit_tls="self-signed")
     lb = {name: host(name, **shape) for name, shape in LB_SHAPES.items()}

@@ -45,7 +45,7 @@ def nofile_limits(pid: int) -> tuple[int, int]:
 
 
 class EchoHandler(http.server.BaseHTTPRequestHandler):
-    """The one upstream of every server block: answers with the Host it was sent."""
+    """The upstream of the asked sites' server blocks: answers with the Host it was sent."""
 
     protocol_version = "HTTP/1.0"
 
@@ -62,18 +62,38 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def stack(rendered, backend_socket):
-    """The 1,000 sites as the role wrote and started them, every upstream the echo backend."""
-    server = socketserver.ThreadingUnixStreamServer(str(backend_socket), EchoHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def asked(big_catalogue) -> dict[str, str]:
+    """The sites asked for by Host: site name -> one of its domains."""
+    rng = random.Random(SEED)
+    sample = rng.sample(big_catalogue.sites, SAMPLE)
+    return {site["name"]: rng.choice(site["domains"]) for site in sample}
+
+
+def upstream_socket(config, name: str) -> Path:
+    """The unix socket the server block the role wrote for site *name* proxies to."""
+    block = (Path(config.variables["nginx_sites_dir"]) / f"{name}.conf").read_text()
+    return Path(re.search(r"server unix:(\S+) ", block).group(1))
+
+
+@pytest.fixture(scope="module")
+def stack(rendered, asked):
+    """The 1,000 sites as the role wrote and started them; an echo backend listening where
+    each asked site's server block proxies to (its master's socket, as the model resolved it)."""
+    config = rendered[0]["scale off"]
+    servers = []
     try:
-        config = rendered[0]["scale off"]
+        for name in asked:
+            path = upstream_socket(config, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            server = socketserver.ThreadingUnixStreamServer(str(path), EchoHandler)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            servers.append(server)
         yield config, config.variables
     finally:
-        server.shutdown()
-        server.server_close()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 def test_the_limit_covers_every_sites_logs(stack):
@@ -107,8 +127,7 @@ def test_without_the_raised_limit_nginx_cannot_start(stack, tmp_path):
     assert tested.returncode != 0 and "Too many open files" in tested.stderr
 
 
-def test_nginx_starts_serves_and_reloads_1000_sites_from_a_1024_soft_limit(stack,
-                                                                           big_catalogue):
+def test_nginx_starts_serves_and_reloads_1000_sites_from_a_1024_soft_limit(stack, asked):
     config, variables = stack
     limit = int(variables["nginx_rlimit_nofile"])
 
@@ -120,9 +139,6 @@ def test_nginx_starts_serves_and_reloads_1000_sites_from_a_1024_soft_limit(stack
     workers = wait_for_workers(master)
     assert all(nofile_limits(w)[0] == limit for w in workers)  # worker_rlimit_nofile
 
-    rng = random.Random(SEED)
-    sample = rng.sample(big_catalogue.sites, SAMPLE)
-    asked = {site["name"]: rng.choice(site["domains"]) for site in sample}
     for host in asked.values():
         assert http_request(config.port, host) == (200, f"ok {host}\n".encode())
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
