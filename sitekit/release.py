@@ -18,7 +18,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sitekit.files import replacing, write_atomic
+from sitekit.runtime.files import replacing, write_atomic
 
 RELEASE_PATHS = ("manage.py", "project", "settings", "sitekit", "requirements.txt")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from sitekit.editor.change import Change
-from sitekit.files import create_directory, write_atomic
+from sitekit.runtime.files import create_directory, write_atomic
 
 
 class EditError(Exception):

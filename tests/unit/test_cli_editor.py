@@ -741,7 +741,7 @@ def test_a_failed_write_is_reported_and_leaves_nothing_behind(checkout, capsys, 
     def refuse(src, dst):
         raise PermissionError(13, "Permission denied", str(dst))
 
-    monkeypatch.setattr("sitekit.files.os.replace", refuse)
+    monkeypatch.setattr("sitekit.runtime.files.os.replace", refuse)
     code, _, err = run(checkout, capsys, "domain", "add", "local", "harbor", "x.localhost")
     assert code == 1
     assert err.startswith("sitekit: local: writing failed: [Errno 13] Permission denied")
@@ -759,7 +759,7 @@ def test_a_new_site_whose_catalogue_cannot_be_written_leaves_no_code(checkout, c
             raise PermissionError(13, "Permission denied", str(dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr("sitekit.files.os.replace", refuse_catalogue)
+    monkeypatch.setattr("sitekit.runtime.files.os.replace", refuse_catalogue)
     code, out, err = run(checkout, capsys, "site", "add", "local", "acme", "acme.localhost")
     assert code == 1
     assert "nothing was written" in err

@@ -1,11 +1,11 @@
-"""sitekit.files: a file is replaced whole or not at all."""
+"""sitekit.runtime.files: a file is replaced whole or not at all."""
 
 import os
 import stat
 
 import pytest
 
-from sitekit.files import create_directory, replacing, write_atomic
+from sitekit.runtime.files import create_directory, replacing, write_atomic
 
 
 def mode(path):

@@ -12,9 +12,7 @@ differ; directories of sites that are no longer present are removed. The last li
 ``error pages: W written, U unchanged, R removed``.
 """
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,28 +21,22 @@ from django.core.management.base import CommandError
 from django.template.loader import render_to_string
 
 from project.core.catalogue import CatalogueCommand
+from sitekit.runtime.files import write_atomic
 
 STATUSES = (503, 504)
 TEMPLATE = "unavailable.html"
 
 
 def _write(path, text):
-    """Write *text* to *path* atomically unless it already holds it; True when written."""
+    """Write *text* to *path* atomically (mode 0644) unless it already holds it; True when
+    written."""
     data = text.encode("utf-8")
     try:
         if path.read_bytes() == data:
             return False
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(prefix=".render-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, 0o644)
     return True
 
 

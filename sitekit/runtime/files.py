@@ -1,6 +1,7 @@
 """Writing files whole or not at all: a reader sees the old content or the new, never a part.
 
-Every file the ``sitekit`` package writes goes through here.
+Every file sitekit writes goes through here: the controller's tools (the catalogue editor, the
+release builder) and what a release runs (the error pages of ``render_error_pages``).
 """
 
 from __future__ import annotations
