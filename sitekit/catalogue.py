@@ -23,6 +23,7 @@ from sitekit.runtime.rules import (
     SITE_NAME_RE,
     STATES,
     TLS_MODES,
+    effective_tls,
     settings_site_id,
     tls_mode,
 )
@@ -537,7 +538,7 @@ def tls_problems(env: str, tls: Any, sites: list[Site]) -> list[Problem]:
         return [Problem(env, "", "", choice)]
     problems = []
     for site in sites:
-        mode = site.tls if site.tls is not None else tls_mode(tls)
+        mode = effective_tls(site.tls, tls)
         wildcards = [d for d in site.domains if d.startswith("*.")]
         if site.present and mode == "acme" and wildcards:
             problems.append(Problem(

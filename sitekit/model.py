@@ -27,6 +27,7 @@ from sitekit.runtime.rules import (
     SITE_NAME_RE,
     TLS_MODES,
     allowed_hosts,
+    effective_tls,
     hsts_header,
     origins,
     tls_mode,
@@ -138,10 +139,10 @@ def provided_problems(
 def site_tls(site: Site | Mapping[str, Any], layout: Layout) -> str:
     """A site's TLS mode: its field ``tls``, else the environment's ``sitekit_tls``."""
     own = site.tls if isinstance(site, Site) else site.get("tls")
-    chosen = own if own is not None else layout.tls
-    mode = tls_mode(chosen)
+    mode = effective_tls(own, layout.tls)
     if mode is None:
         name = site.name if isinstance(site, Site) else site.get("name")
+        chosen = own if own is not None else layout.tls
         raise ValueError(f"site '{name}': TLS mode {chosen!r} is not one of {', '.join(TLS_MODES)}")
     return mode
 
@@ -204,15 +205,20 @@ def pool_sites_json(sites: Iterable[Mapping[str, Any]], scheme: str, port: int) 
     return json.dumps([pool_entry(s, scheme, port) for s in sites], separators=(",", ":"))
 
 
+def _served(sites: Sequence[Site], layout: Layout) -> tuple[Site, str, int, list[str]]:
+    """How a master (or one site) serves ``sites``: its first site (which decides the scheme:
+    a pool's sites share one), the scheme, its public port and every domain."""
+    first = sites[0]
+    scheme = _scheme(site_tls(first, layout))
+    return first, scheme, _port(scheme, layout), [d for site in sites for d in site.domains]
+
+
 def _env(
     name: str, kind: str, settings_module: str, sites: Sequence[Site], layout: Layout
 ) -> dict[str, str]:
     """The environment (without secrets) of processes running ``settings_module`` for
     ``sites``: a master's, or a site's own for its management commands."""
-    first = sites[0]
-    scheme = _scheme(site_tls(first, layout))
-    port = _port(scheme, layout)
-    domains = [d for site in sites for d in site.domains]
+    first, scheme, port, domains = _served(sites, layout)
     env = {
         "DJANGO_SETTINGS_MODULE": settings_module,
         "SITEKIT_ALLOWED_HOSTS": ",".join(allowed_hosts(domains)),
@@ -237,10 +243,7 @@ def _master(
     layout: Layout,
     fallbacks: Sequence[str],
 ) -> dict[str, Any]:
-    first = sites[0]
-    scheme = _scheme(site_tls(first, layout))
-    port = _port(scheme, layout)
-    domains = [d for site in sites for d in site.domains]
+    first, scheme, port, domains = _served(sites, layout)
     run_dir = f"{layout.run_dir}/{name}"
     return {
         "name": name,
@@ -277,12 +280,10 @@ def _site(
     data = site.as_dict()
     if not site.present or master is None:
         return data
-    tls = site_tls(site, layout)
-    scheme = _scheme(tls)
-    port = _port(scheme, layout)
+    _, scheme, port, _ = _served([site], layout)
     data.update(
         pooled=bool(site.pool),
-        tls_mode=tls,
+        tls_mode=site_tls(site, layout),
         scheme=scheme,
         port=port,
         probe_host=probe_host(site.canonical_domain),

@@ -31,6 +31,12 @@ def tls_mode(value):
         return "off"
     return value if isinstance(value, str) and value in TLS_MODES else None
 
+def effective_tls(own, environment):
+    """A site's TLS mode: its own field ``tls`` when set, else its environment's
+    ``sitekit_tls``; None when the chosen value is not a TLS mode."""
+    return tls_mode(own if own is not None else environment)
+
+
 #: Names no site may take: settings modules every site, or a pooled master, uses.
 RESERVED_NAMES = frozenset({"base", "pool", "dev"})
 
