@@ -26,13 +26,9 @@ from pathlib import Path
 
 def site_settings_module(value, root):
     """``settings.<name>`` for SITEKIT_SITE, given as a site name or as a SITE_ID."""
-    from sitekit.runtime.rules import RESERVED_NAMES, SITE_NAME_RE, settings_site_id
+    from sitekit.runtime.rules import settings_site_id, site_modules
 
-    settings_dir = Path(root) / "settings"
-    modules = sorted(
-        path for path in settings_dir.glob("*.py")
-        if path.stem not in RESERVED_NAMES and SITE_NAME_RE.match(path.stem)
-    )
+    modules = site_modules(Path(root) / "settings")
     if value.isdigit():
         for path in modules:
             if settings_site_id(path)[0] == int(value):

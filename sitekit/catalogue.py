@@ -23,8 +23,10 @@ from sitekit.runtime.rules import (
     SITE_NAME_RE,
     STATES,
     TLS_MODES,
+    claimed_site_id,
     effective_tls,
     settings_site_id,
+    site_modules,
     tls_mode,
 )
 
@@ -472,6 +474,43 @@ def _check_site(
     )
 
 
+def site_id_problems(env: str, root: Path, site_ids: list[tuple[str, int]]) -> list[Problem]:
+    """SITE_IDs that two settings modules share, where one is a site of this catalogue.
+
+    ``site_ids`` are the catalogue's sites and their SITE_IDs; every other site module in
+    ``root/settings`` counts with the SITE_ID it claims (even when it cannot be parsed: see
+    :func:`~sitekit.runtime.rules.claimed_site_id`). One problem per shared SITE_ID, on the
+    last of the catalogue's sites that has it, naming every module that sets it.
+    """
+    listed = dict(site_ids)
+    claimed: dict[str, int] = {}
+    for path in site_modules(root / "settings"):
+        if path.stem not in listed:
+            site_id = claimed_site_id(path)
+            if site_id is not None:
+                claimed[path.stem] = site_id
+    free = max([0, *listed.values(), *claimed.values()]) + 1
+    problems = []
+    for site_id in dict.fromkeys(listed.values()):
+        names = [n for n, i in site_ids if i == site_id]
+        names = list(dict.fromkeys(names)) + sorted(n for n, i in claimed.items() if i == site_id)
+        if len(names) < 2:
+            continue
+        modules = [f"settings/{name}.py" for name in names]
+        both = "both" if len(modules) == 2 else "all"
+        problems.append(
+            Problem(
+                env,
+                [n for n in names if n in listed][-1],
+                "name",
+                f"{', '.join(modules[:-1])} and {modules[-1]} {both} set SITE_ID {site_id}: "
+                "each site needs its own row in the Sites table (give all but one of them a "
+                f"new SITE_ID; the next free one is {free})",
+            )
+        )
+    return problems
+
+
 def _configured_domains(raw: Any) -> list[tuple[int, Any, str, str]]:
     """(index, entry, state, domain) of each domain string of a raw catalogue, once per site."""
     found = []
@@ -662,19 +701,8 @@ def validate(
                 )
             owner.setdefault(domain, label)
 
-    ids: dict[int, str] = {}
-    for name, site_id in site_ids:
-        if site_id in ids and ids[site_id] != name:
-            problems.append(
-                Problem(
-                    env,
-                    name,
-                    "name",
-                    f"settings/{name}.py uses SITE_ID {site_id}, "
-                    f"already used by site '{ids[site_id]}'",
-                )
-            )
-        ids.setdefault(site_id, name)
+    if root is not None:
+        problems.extend(site_id_problems(env, root, site_ids))
 
     if others:
         problems.extend(cross_environment_problems(env, raw, others))

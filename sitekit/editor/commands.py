@@ -27,6 +27,7 @@ from sitekit.editor.checks import (
 )
 from sitekit.editor.document import load
 from sitekit.editor.scaffold import brand_of, default_brand, next_site_id, scaffold
+from sitekit.runtime.rules import SITE_ID_MAX
 
 # --- sitekit domain add / remove ---------------------------------------------------------
 
@@ -209,8 +210,9 @@ def add_site(
                     env,
                     name,
                     "brand",
-                    f"settings/{name}.py already exists with brand {existing!r}; --brand only "
-                    "names a new site (edit SITEKIT_BRAND there to rename it)",
+                    f"settings/{name}.py already exists "
+                    f"{'with brand ' + repr(existing) if existing else '(with no brand read)'}; "
+                    "--brand only names a new site (edit SITEKIT_BRAND there to rename it)",
                 )
             )
     else:
@@ -226,7 +228,18 @@ def add_site(
             )
         if not problems:
             site_id = next_site_id(root)
-            files = scaffold(name, brand or default_brand(name), site_id)
+            if site_id is None:
+                problems.append(
+                    Problem(
+                        env,
+                        name,
+                        "name",
+                        f"no SITE_ID is left for a new site: a settings module in settings/ "
+                        f"already uses {SITE_ID_MAX}, the highest id the Sites table holds",
+                    )
+                )
+            else:
+                files = scaffold(name, brand or default_brand(name), site_id)
     if problems:
         return refused(source, notes, problems)
 

@@ -22,7 +22,7 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
-from sitekit.runtime.rules import settings_site_id
+from sitekit.runtime.rules import SITE_ID_MAX, claimed_site_id, parse_module, site_modules
 
 #: The directory of the template files, beside this module.
 SITE_TEMPLATE = "site_template"
@@ -44,17 +44,20 @@ def default_brand(name: str) -> str:
     return " ".join(word.capitalize() for word in name.split("_") if word)
 
 
-def next_site_id(project_root: Path) -> int:
-    """One more than the highest SITE_ID of any settings module.
+def next_site_id(project_root: Path) -> int | None:
+    """One more than the highest SITE_ID of any site's settings module; None when that is more
+    than :data:`~sitekit.runtime.rules.SITE_ID_MAX`.
 
     Gaps are not reused: a SITE_ID whose module was deleted may still own rows in the database.
+    A module that cannot be parsed still owns the SITE_ID its text sets; one that sets no
+    usable SITE_ID owns none (see :func:`~sitekit.runtime.rules.claimed_site_id`).
     """
     ids = [0]
-    for path in sorted((project_root / "settings").glob("*.py")):
-        site_id, _ = settings_site_id(path)
+    for path in site_modules(project_root / "settings"):
+        site_id = claimed_site_id(path)
         if site_id is not None:
             ids.append(site_id)
-    return max(ids) + 1
+    return max(ids) + 1 if max(ids) < SITE_ID_MAX else None
 
 
 def palette(name: str) -> dict[str, str]:
@@ -73,8 +76,6 @@ def palette(name: str) -> dict[str, str]:
         "text": colour(hue, 0.16, 0.45),
     }
 
-
-# The files of a new site, modelled on harbor's. ``$name`` and friends are filled in by
 
 def scaffold(name: str, brand: str, site_id: int) -> dict[str, str]:
     """The files of a new site, relative to the checkout: path -> content."""
@@ -99,10 +100,10 @@ def scaffold(name: str, brand: str, site_id: int) -> dict[str, str]:
 
 
 def brand_of(path: Path) -> str | None:
-    """SITEKIT_BRAND['name'] of a settings module, read without importing it."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, SyntaxError):
+    """SITEKIT_BRAND['name'] of a settings module, read without importing it (None when the
+    module cannot be parsed or sets no literal brand)."""
+    tree, _ = parse_module(path)
+    if tree is None:
         return None
     for node in reversed(tree.body):
         if isinstance(node, ast.Assign) and any(
@@ -110,7 +111,9 @@ def brand_of(path: Path) -> str | None:
         ):
             try:
                 value = ast.literal_eval(node.value)
-            except ValueError:
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 return None
-            return value.get("name") if isinstance(value, dict) else None
+            name = value.get("name") if isinstance(value, dict) else None
+            return name if isinstance(name, str) else None
     return None
+

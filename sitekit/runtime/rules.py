@@ -89,18 +89,66 @@ def origins(domains, scheme="https", port=None):
     return [f"{scheme}://{d}{suffix}" for d in domains]
 
 
+#: The highest SITE_ID: the id column of Django's Sites table is an integer (an AutoField,
+#: 1 to 2147483647 in every database Django supports).
+SITE_ID_MAX = 2_147_483_647
+
+#: A settings module larger than this is not read (a site's module is a few hundred bytes).
+SETTINGS_MAX_BYTES = 1 << 20
+
+#: A ``SITE_ID = N`` line at the top level of a module's text (see :func:`claimed_site_id`).
+_SITE_ID_LINE = re.compile(r"^SITE_ID[ \t]*(?::[^=\n]*)?=[ \t]*(\d+)[ \t]*(?:#.*)?$", re.M)
+
+
+def _read_module(path):
+    """A settings module's bytes and how it is shown (``settings/<name>.py``), or a reason."""
+    path = Path(path)
+    shown = f"{path.parent.name}/{path.name}"
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(SETTINGS_MAX_BYTES + 1)
+    except OSError as exc:
+        return None, shown, f"{shown} cannot be read: {exc.strerror or exc}"
+    if len(data) > SETTINGS_MAX_BYTES:
+        return None, shown, f"{shown} is larger than {SETTINGS_MAX_BYTES} bytes (not read)"
+    return data, shown, None
+
+
+def parse_module(path):
+    """A Python module's syntax tree, read without importing it: ``(tree, None)``, or
+    ``(None, reason)`` naming the module when it cannot be read or parsed (a syntax error, a
+    NUL byte, nesting deeper than Python parses, a number too long to convert)."""
+    data, shown, reason = _read_module(path)
+    if reason:
+        return None, reason
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"{shown} is not UTF-8 text (byte {exc.start})"
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        return None, f"{shown} cannot be parsed: it holds a NUL byte (line {line})"
+    try:
+        return ast.parse(text, filename=shown), None
+    except SyntaxError as exc:
+        why = str(exc.msg).split(";")[0]  # Python's advice after ';' is for programmers
+        return None, f"{shown} has a syntax error on line {exc.lineno}: {why}"
+    except (MemoryError, RecursionError):
+        return None, f"{shown} cannot be parsed: it nests expressions too deeply"
+    except ValueError as exc:
+        return None, f"{shown} cannot be parsed: {exc}"
+
+
 def settings_site_id(path):
     """Read ``SITE_ID`` from a settings module without importing it.
 
-    Returns ``(site_id, None)`` or ``(None, reason)``.
+    Returns ``(site_id, None)`` or ``(None, reason)``; the reason names the module. A SITE_ID
+    is a whole number from 1 to :data:`SITE_ID_MAX`.
     """
-    path = Path(path)
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except SyntaxError as exc:
-        return None, f"{path} has a syntax error on line {exc.lineno}"
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"{path} cannot be read: {exc}"
+    tree, reason = parse_module(path)
+    if reason:
+        return None, reason
+    shown = f"{Path(path).parent.name}/{Path(path).name}"
     for node in reversed(tree.body):  # the last assignment is the one Python keeps
         if isinstance(node, ast.Assign):
             targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
@@ -114,8 +162,45 @@ def settings_site_id(path):
                 isinstance(value, ast.Constant)
                 and isinstance(value.value, int)
                 and not isinstance(value.value, bool)
-                and value.value > 0
+                and 1 <= value.value <= SITE_ID_MAX
             ):
                 return value.value, None
-            return None, f"{path} sets SITE_ID to something other than a positive whole number"
-    return None, f"{path} does not set SITE_ID"
+            if isinstance(value, ast.Constant) and type(value.value) is int and value.value > 0:
+                digits = len(str(value.value))
+                number = str(value.value) if digits <= 20 else f"a number of {digits} digits"
+                return None, (
+                    f"{shown} sets SITE_ID to {number}, more than {SITE_ID_MAX}, the highest "
+                    "id the Sites table holds"
+                )
+            return None, (
+                f"{shown} sets SITE_ID to something other than a whole number from 1 to "
+                f"{SITE_ID_MAX}"
+            )
+    return None, f"{shown} does not set SITE_ID"
+
+
+def site_modules(settings_dir):
+    """The sites' settings modules in ``settings_dir``, by name (``base``, ``pool`` and
+    ``dev`` are shared modules, not sites), sorted."""
+    return sorted(
+        path
+        for path in Path(settings_dir).glob("*.py")
+        if path.stem not in RESERVED_NAMES and valid_name(path.stem)
+    )
+
+
+def claimed_site_id(path):
+    """The SITE_ID a settings module holds on to, or None: its SITE_ID when the module can be
+    read (:func:`settings_site_id`), else the last top-level ``SITE_ID = N`` line of its text
+    (a module that cannot be parsed still owns its number). Numbers outside 1 to
+    :data:`SITE_ID_MAX` are no SITE_ID."""
+    site_id, _ = settings_site_id(path)
+    if site_id is not None:
+        return site_id
+    data, _, reason = _read_module(path)
+    if reason:
+        return None
+    found = _SITE_ID_LINE.findall(data.decode("utf-8", "replace"))
+    if not found or len(found[-1]) > len(str(SITE_ID_MAX)):
+        return None
+    return int(found[-1]) if 1 <= int(found[-1]) <= SITE_ID_MAX else None

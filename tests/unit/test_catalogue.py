@@ -265,16 +265,19 @@ def test_project_root_without_settings_dir_reports_every_site(tmp_path):
     assert "site 'meadow': field 'name': no settings module" in found[1]
 
 
+NOT_A_SITE_ID = "sets SITE_ID to something other than a whole number from 1 to 2147483647"
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
         ("from .base import *\n", "does not set SITE_ID"),
         ("if True:\n    SITE_ID = 2\n", "does not set SITE_ID"),
-        ("SITE_ID = '2'\n", "sets SITE_ID to something other than a positive whole number"),
-        ("SITE_ID = 0\n", "sets SITE_ID to something other than a positive whole number"),
-        ("SITE_ID = True\n", "sets SITE_ID to something other than a positive whole number"),
-        ("SITE_ID = 2.0\n", "sets SITE_ID to something other than a positive whole number"),
-        ("SITE_ID = int('2')\n", "sets SITE_ID to something other than a positive whole number"),
+        ("SITE_ID = '2'\n", NOT_A_SITE_ID),
+        ("SITE_ID = 0\n", NOT_A_SITE_ID),
+        ("SITE_ID = True\n", NOT_A_SITE_ID),
+        ("SITE_ID = 2.0\n", NOT_A_SITE_ID),
+        ("SITE_ID = int('2')\n", NOT_A_SITE_ID),
         ("SITE_ID = = 2\n", "has a syntax error on line 1"),
     ],
 )
@@ -295,13 +298,16 @@ def test_site_id_is_read_without_importing(settings_root, body):
     assert result.sites[0].site_id == 7
 
 
+SHARED = (
+    "settings/harbor.py and settings/meadow.py both set SITE_ID 1: each site needs its own row "
+    "in the Sites table (give all but one of them a new SITE_ID; the next free one is 2)"
+)
+
+
 def test_two_sites_sharing_a_site_id(settings_root):
     root = settings_root(harbor="SITE_ID = 1\n", meadow="SITE_ID = 1\n")
     raw = [site("harbor", "harbor.localhost"), site("meadow", "meadow.localhost")]
-    assert only_problem(raw, root) == (
-        "prod: site 'meadow': field 'name': settings/meadow.py uses SITE_ID 1, "
-        "already used by site 'harbor'"
-    )
+    assert only_problem(raw, root) == f"prod: site 'meadow': field 'name': {SHARED}"
 
 
 def test_shared_site_id_is_reported_alongside_other_problems(settings_root):
@@ -310,10 +316,106 @@ def test_shared_site_id_is_reported_alongside_other_problems(settings_root):
     found = problems(raw, root)
     assert len(found) == 2, found
     assert found[0].startswith("prod: site 'meadow': field 'workers': ")
-    assert found[1].startswith(
-        "prod: site 'meadow': field 'name': settings/meadow.py uses SITE_ID 1, "
-        "already used by site 'harbor'"
+    assert found[1] == f"prod: site 'meadow': field 'name': {SHARED}"
+
+
+#: Settings modules that cannot be parsed, or whose SITE_ID the Sites table cannot hold:
+#: (module text, what the problem says after "settings/meadow.py ").
+HOSTILE_MODULES = {
+    "nul_byte": (b"SITE_ID = 2\n\x00\n", "cannot be parsed: it holds a NUL byte (line 2)"),
+    "deep_unary": (
+        b"SITE_ID = 2\nX = " + b"-" * 200_000 + b"1\n",
+        "cannot be parsed: it nests expressions too deeply",
+    ),
+    "deep_sum": (
+        b"SITE_ID = 2\nX = " + b"1+" * 200_000 + b"1\n",
+        "cannot be parsed: it nests expressions too deeply",
+    ),
+    "deep_brackets": (
+        b"SITE_ID = 2\nX = " + b"[" * 1000 + b"]" * 1000 + b"\n",
+        "has a syntax error on line 2: too many nested parentheses",
+    ),
+    "site_id_above_the_column": (
+        b"SITE_ID = 2147483648\n",
+        "sets SITE_ID to 2147483648, more than 2147483647, the highest id the Sites table "
+        "holds",
+    ),
+    "site_id_of_4000_digits": (
+        b"SITE_ID = " + b"9" * 4000 + b"\n",
+        "sets SITE_ID to a number of 4000 digits, more than 2147483647",
+    ),
+    "site_id_of_5000_digits": (
+        b"SITE_ID = " + b"9" * 5000 + b"\n",
+        "has a syntax error on line 1: Exceeds the limit (4300 digits) for integer string "
+        "conversion: value has 5000 digits",
+    ),
+    "negative": (b"SITE_ID = -1\n", NOT_A_SITE_ID),
+    "not_utf8": (b"SITE_ID = 2\n\xff\n", "is not UTF-8 text (byte 12)"),
+    "huge_file": (b"SITE_ID = 2\n" + b"#" * (1 << 20) + b"\n", "is larger than 1048576 bytes"),
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE_MODULES.values(), ids=HOSTILE_MODULES)
+def test_a_hostile_settings_module_is_one_problem_naming_it(settings_root, body):
+    text, says = body
+    root = settings_root(harbor="SITE_ID = 1\n")
+    (root / "settings" / "meadow.py").write_bytes(text)
+    raw = [site("harbor", "harbor.localhost"), site("meadow", "meadow.localhost")]
+    message = only_problem(raw, root)
+    assert message.startswith("prod: site 'meadow': field 'name': settings/meadow.py "), message
+    assert says in message
+    assert len(message) < 300  # a number of 4000 digits is not repeated
+
+
+def test_the_highest_site_id_the_column_holds_is_accepted(settings_root):
+    root = settings_root(harbor="SITE_ID = 2147483647\n")
+    result = validate([site("harbor", "harbor.localhost")], env=ENV, project_root=root)
+    assert result.ok, result.problems
+    assert result.sites[0].site_id == 2147483647
+
+
+@pytest.mark.parametrize("body", HOSTILE_MODULES.values(), ids=HOSTILE_MODULES)
+def test_a_hostile_module_of_no_site_of_the_catalogue_is_not_its_problem(settings_root, body):
+    root = settings_root(harbor="SITE_ID = 1\n")
+    (root / "settings" / "acme.py").write_bytes(body[0])
+    result = validate([site("harbor", "harbor.localhost")], env=ENV, project_root=root)
+    assert result.ok, result.problems
+
+
+def test_a_site_id_shared_with_a_module_of_no_catalogue_names_both(settings_root):
+    # what two `sitekit site add` at once, without a lock, would leave: one site's module
+    # in the catalogue, the other's orphaned, both with the same SITE_ID
+    root = settings_root(harbor="SITE_ID = 1\n", meadow="SITE_ID = 2\n", acme="SITE_ID = 2\n")
+    raw = [site("harbor", "harbor.localhost"), site("meadow", "meadow.localhost")]
+    assert only_problem(raw, root) == (
+        "prod: site 'meadow': field 'name': settings/meadow.py and settings/acme.py both set "
+        "SITE_ID 2: each site needs its own row in the Sites table (give all but one of them a "
+        "new SITE_ID; the next free one is 3)"
     )
+
+
+def test_a_module_that_cannot_be_parsed_still_owns_its_site_id(settings_root):
+    root = settings_root(harbor="SITE_ID = 1\n")
+    (root / "settings" / "acme.py").write_bytes(b"SITE_ID = 1\n\x00\n")
+    (root / "settings" / "zenith.py").write_bytes(b"SITE_ID = 9\n\x00\n")
+    message = only_problem([site("harbor", "harbor.localhost")], root)
+    assert "settings/harbor.py and settings/acme.py both set SITE_ID 1" in message
+    assert "the next free one is 10" in message
+
+
+def test_three_modules_sharing_a_site_id_are_one_problem(settings_root):
+    root = settings_root(harbor="SITE_ID = 1\n", meadow="SITE_ID = 1\n", acme="SITE_ID = 1\n")
+    raw = [site("harbor", "harbor.localhost"), site("meadow", "meadow.localhost")]
+    assert only_problem(raw, root).startswith(
+        "prod: site 'meadow': field 'name': settings/harbor.py, settings/meadow.py and "
+        "settings/acme.py all set SITE_ID 1: "
+    )
+
+
+def test_site_ids_of_the_shared_modules_are_no_site_s(settings_root):
+    # base, pool and dev are shared modules, not sites: whatever they set is not compared
+    root = settings_root(harbor="SITE_ID = 1\n", dev="SITE_ID = 1\n", pool="SITE_ID = 1\n")
+    assert validate([site("harbor", "harbor.localhost")], env=ENV, project_root=root).ok
 
 
 # --- fields --------------------------------------------------------------------------------
@@ -488,7 +590,9 @@ def test_unreadable_settings_module_is_a_problem_not_a_traceback(settings_root):
     root = settings_root()
     (root / "settings" / "harbor.py").write_bytes(b"SITE_ID = 1\n\xff\xfe\n")
     message = only_problem([site("harbor", "harbor.example.org")], root)
-    assert "site 'harbor'" in message and "cannot be read" in message
+    assert message == (
+        "prod: site 'harbor': field 'name': settings/harbor.py is not UTF-8 text (byte 12)"
+    )
 
 
 # --- a domain belongs to one environment ---------------------------------------------------

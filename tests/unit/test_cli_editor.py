@@ -552,6 +552,41 @@ def test_site_add_of_a_present_site(checkout, capsys):
     catalogue.assert_untouched()
 
 
+#: Settings modules no Python reads: (text, the SITE_ID `site add` gives the next site).
+UNPARSEABLE = {
+    "nul_byte": (b"SITE_ID = 7\n\x00\n", 8),
+    "deep_nesting": (b"SITE_ID = 7\nX = " + b"-" * 200_000 + b"1\n", 8),
+    "huge_site_id": (b"SITE_ID = 99999999999\n", 4),
+}
+
+
+def sitekit(root, *args):
+    """The real command, in its own process."""
+    return subprocess.run([str(SITEKIT), "--project", str(root), *args],
+                          capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("body", UNPARSEABLE.values(), ids=UNPARSEABLE)
+def test_check_names_a_site_s_module_that_cannot_be_parsed(checkout, body):
+    (checkout / "settings" / "harbor.py").write_bytes(body[0])
+    check = sitekit(checkout, "check", "local")
+    assert check.returncode == 1
+    assert "Traceback" not in check.stderr
+    lines = check.stderr.splitlines()
+    assert lines[0] == "local: 1 problem:"
+    assert lines[1].startswith("  local: site 'harbor': field 'name': settings/harbor.py ")
+
+
+@pytest.mark.parametrize("body", UNPARSEABLE.values(), ids=UNPARSEABLE)
+def test_site_add_does_not_depend_on_unrelated_modules(checkout, body):
+    text, site_id = body
+    (checkout / "settings" / "old.py").write_bytes(text)  # in no catalogue
+    add = sitekit(checkout, "site", "add", "local", "acme", "acme.localhost")
+    assert add.returncode == 0, add.stderr
+    assert f"local: site 'acme': new to the codebase: SITE_ID {site_id}," in add.stdout
+    assert sitekit(checkout, "check", "local").returncode == 0
+
+
 # --- site remove ---------------------------------------------------------------------------
 
 

@@ -655,6 +655,35 @@ def test_next_site_id_is_one_more_than_the_highest(tmp_path):
     assert editor.next_site_id(REPO) == 4
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # a module that cannot be parsed still owns the SITE_ID its text sets
+        (b"SITE_ID = 7\n\x00\n", 8),
+        (b"SITE_ID = 7\nX = " + b"-" * 200_000 + b"1\n", 8),
+        (b"SITE_ID = 7\nX = " + b"(" * 300 + b"1" + b")" * 300 + b"\n", 8),
+        (b"SITE_ID: int = 7  # seven\n\xff\n", 8),
+        # a SITE_ID the Sites table cannot hold is no SITE_ID: it is reported, never followed
+        (b"SITE_ID = 2147483648\n", 3),
+        (b"SITE_ID = " + b"9" * 5000 + b"\n", 3),
+        (b"SITE_ID = -9\n", 3),
+    ],
+)
+def test_next_site_id_reads_every_module_it_can(tmp_path, body, expected):
+    (tmp_path / "settings").mkdir()
+    (tmp_path / "settings" / "harbor.py").write_text("SITE_ID = 2\n")
+    (tmp_path / "settings" / "broken.py").write_bytes(body)
+    assert editor.next_site_id(tmp_path) == expected
+
+
+def test_no_site_id_is_left_after_the_highest_the_column_holds(tmp_path):
+    (tmp_path / "settings").mkdir()
+    (tmp_path / "settings" / "harbor.py").write_text("SITE_ID = 2147483646\n")
+    assert editor.next_site_id(tmp_path) == 2147483647
+    (tmp_path / "settings" / "meadow.py").write_text("SITE_ID = 2147483647\n")
+    assert editor.next_site_id(tmp_path) is None
+
+
 def test_scaffold_escapes_what_the_user_typed():
     files = editor.scaffold("acme", 'Ça "va" <bien> \\ ok', 9)
     namespace: dict = {}
@@ -707,6 +736,42 @@ def checkout(tmp_path):
 
 def read(root):
     return editor.read_source(inventory.find("local", root))
+
+
+@pytest.mark.parametrize("body", [b"SITE_ID = 7\n\x00\n", b"SITE_ID = 99999999999\n",
+                                  b"X = " + b"1+" * 200_000 + b"1\n"])
+def test_add_a_site_next_to_a_module_that_cannot_be_read(checkout, body):
+    # an unrelated module (in no catalogue) does not stop a new site
+    (checkout / "settings" / "broken.py").write_bytes(body)
+    change = editor.add_site(read(checkout), "acme", ["acme.localhost"])
+    assert change.ok, problems(change)
+    site_id = 8 if body.startswith(b"SITE_ID = 7") else 4
+    assert f"SITE_ID = {site_id}\n" in change.files["settings/acme.py"]
+
+
+def test_add_a_site_when_no_site_id_is_left(checkout):
+    (checkout / "settings" / "last.py").write_text("SITE_ID = 2147483647\n")
+    change = editor.add_site(read(checkout), "acme", ["acme.localhost"])
+    assert problems(change) == [
+        "local: site 'acme': field 'name': no SITE_ID is left for a new site: a settings module "
+        "in settings/ already uses 2147483647, the highest id the Sites table holds"
+    ]
+    assert change.files == {}
+
+
+def test_bring_back_a_site_whose_module_cannot_be_parsed(checkout):
+    # the module of the site itself: its problem is reported (naming it), not a traceback
+    (checkout / "settings" / "ember.py").write_bytes(b"SITE_ID = 3\n\x00\n")
+    change = editor.add_site(read(checkout), "ember", [], brand="Ember")
+    assert problems(change) == [
+        "local: site 'ember': field 'brand': settings/ember.py already exists (with no brand "
+        "read); --brand only names a new site (edit SITEKIT_BRAND there to rename it)"
+    ]
+    found = problems(editor.add_site(read(checkout), "ember", []))
+    assert found == [
+        "local: site 'ember': field 'name': settings/ember.py cannot be parsed: it holds a NUL "
+        "byte (line 2) (already so before this change)"
+    ]
 
 
 def test_apply_writes_the_new_text_and_keeps_the_mode(checkout):
