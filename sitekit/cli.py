@@ -61,7 +61,35 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             failed = True
             _report(inv.name, result.problems)
+    _warn_unlisted_code(root)
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _warn_unlisted_code(root: Path) -> None:
+    """Warn about sites whose code is in the checkout but in no environment's catalogue (what
+    an interrupted `sitekit site add` leaves). Not a problem of a catalogue: the exit status
+    stays that of the catalogues, as the deploy's preflight would judge them."""
+    listed: set[str] = set()
+    for name in inventory.all_names(root):
+        try:
+            raw = inventory.read_catalogue(inventory.find(name, root))
+        except inventory.InventoryError:
+            return  # reported above; without it, which code is listed is not known
+        for entry in raw if isinstance(raw, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                listed.add(entry["name"])
+    for site, paths in editor.unlisted_code(root, listed).items():
+        if paths[0].startswith("settings/"):
+            how = "which keeps its code"
+        else:  # a package without its settings module
+            how = "which completes its code when it is what that command creates"
+        print(
+            f"warning: site '{site}' is in no environment's catalogue, but "
+            f"{' and '.join(paths)} {'exist' if len(paths) > 1 else 'exists'} (left by an "
+            f"interrupted `sitekit site add`?): add the site with `sitekit site add ENV {site} "
+            f"DOMAIN...`, {how}, or remove {'them' if len(paths) > 1 else 'it'}",
+            file=sys.stderr,
+        )
 
 
 def cmd_urls(args: argparse.Namespace) -> int:
@@ -113,6 +141,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"between 0 and 3600 seconds, got {text}")
+    return value
+
+
 def cmd_release_build(args: argparse.Namespace) -> int:
     root = _root(args)
     built = release.build(root, Path(args.out), python=args.python)
@@ -130,8 +168,9 @@ def cmd_release_id(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _show_change(change: editor.Change, dry_run: bool) -> int:
-    """Print a planned catalogue edit and, unless ``dry_run``, write it."""
+def _show_change(change: editor.Change, dry_run: bool, scaffolds: bool = False) -> int:
+    """Print a planned catalogue edit and, unless ``dry_run``, write it (while the locks of
+    :func:`_edit` are held; the codebase's too when the edit ``scaffolds``)."""
     source = change.source
     for note in change.notes:
         print(note)
@@ -143,11 +182,9 @@ def _show_change(change: editor.Change, dry_run: bool) -> int:
         return EXIT_OK
     print(change.diff(), end="")
     if not dry_run:
-        try:
-            editor.apply(change)
-        except editor.EditError as exc:
-            print(f"sitekit: {source.env}: {exc}", file=sys.stderr)
-            return EXIT_INVALID
+        for path in editor.remove_leftovers(change, code=scaffolds):
+            print(f"removed {_relative(path, source.project_root)} (left by an interrupted edit)")
+        editor.apply(change)
     for path in change.files:
         print(f"{'would create' if dry_run else 'created'} {path}")
     for line in change.summary:
@@ -159,29 +196,52 @@ def _show_change(change: editor.Change, dry_run: bool) -> int:
     return EXIT_OK
 
 
-def _source(args: argparse.Namespace) -> editor.Source:
-    return editor.read_source(inventory.find(args.env, _root(args)))
+def _edit(
+    args: argparse.Namespace,
+    plan: Callable[[editor.Source], editor.Change],
+    *,
+    scaffolds: bool = False,
+) -> int:
+    """Plan an edit of ``args.env``'s catalogue and show it; unless it is a dry run, under the
+    catalogue's lock (and the codebase's when it ``scaffolds`` a site's code), taken before
+    the catalogue is read and held until it is written."""
+    inv = inventory.find(args.env, _root(args))
+    if args.dry_run:
+        return _show_change(plan(editor.read_source(inv)), dry_run=True)
+
+    def waiting(message: str) -> None:
+        print(f"sitekit: {inv.name}: {message}", file=sys.stderr, flush=True)
+
+    try:
+        with editor.editing(
+            inv, scaffolds=scaffolds, by=args.command_line, wait=args.wait, waiting=waiting
+        ) as source:
+            return _show_change(plan(source), dry_run=False, scaffolds=scaffolds)
+    except editor.EditError as exc:
+        print(f"sitekit: {inv.name}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
 
 
 def cmd_domain_add(args: argparse.Namespace) -> int:
-    change = editor.add_domains(_source(args), args.site, args.domains)
-    return _show_change(change, args.dry_run)
+    return _edit(args, lambda source: editor.add_domains(source, args.site, args.domains))
 
 
 def cmd_domain_remove(args: argparse.Namespace) -> int:
-    change = editor.remove_domains(_source(args), args.site, args.domains)
-    return _show_change(change, args.dry_run)
+    return _edit(args, lambda source: editor.remove_domains(source, args.site, args.domains))
 
 
 def cmd_site_add(args: argparse.Namespace) -> int:
-    change = editor.add_site(
-        _source(args), args.site, args.domains, workers=args.workers, brand=args.brand
+    return _edit(
+        args,
+        lambda source: editor.add_site(
+            source, args.site, args.domains, workers=args.workers, brand=args.brand
+        ),
+        scaffolds=True,
     )
-    return _show_change(change, args.dry_run)
 
 
 def cmd_site_remove(args: argparse.Namespace) -> int:
-    return _show_change(editor.remove_site(_source(args), args.site), args.dry_run)
+    return _edit(args, lambda source: editor.remove_site(source, args.site))
 
 
 def cmd_site_move(args: argparse.Namespace) -> int:
@@ -189,8 +249,9 @@ def cmd_site_move(args: argparse.Namespace) -> int:
         raise inventory.InventoryError(
             "--workers is for --dedicated: a pooled site runs with its pool's resources"
         )
-    change = editor.move_site(_source(args), args.site, args.pool, workers=args.workers)
-    return _show_change(change, args.dry_run)
+    return _edit(
+        args, lambda source: editor.move_site(source, args.site, args.pool, workers=args.workers)
+    )
 
 
 def _ansible_playbook() -> str:
@@ -285,7 +346,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 EDIT_EPILOG = (
     "The catalogue file is edited in place: comments, order, list styles and quoting stay as "
     "they are, and a diff of the change is printed. The whole resulting catalogue is validated "
-    "first; if it is invalid, every problem is listed and nothing is written. "
+    "first; if it is invalid, every problem is listed and nothing is written. One edit of a "
+    "catalogue (and, for `site add`, of the sites' code) is made at a time: a command that "
+    "finds another one editing says so and waits for it (see --wait), then makes its change "
+    "to what that one wrote. "
     "Exit status: 0 when the change was made (or there was nothing to change), 1 when it was "
     "refused, 2 on a usage error."
 )
@@ -323,6 +387,14 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
         "--dry-run",
         action="store_true",
         help="print the diff and the files a new site needs; write nothing",
+    )
+    edit.add_argument(
+        "--wait",
+        type=_seconds,
+        default=editor.WAIT_SECONDS,
+        metavar="SECONDS",
+        help="how long to wait while another sitekit command edits the same catalogue (or, "
+        f"for `site add`, the sites' code) before giving up (default: {editor.WAIT_SECONDS:g})",
     )
 
     def command(
@@ -597,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown and not getattr(args, "passes_through", False):
         top.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.ansible_args = unknown
+    args.command_line = shlex.join(["sitekit", *(sys.argv[1:] if argv is None else argv)])
     try:
         return args.func(args)
     except (inventory.InventoryError, release.ReleaseError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -26,7 +27,13 @@ from sitekit.editor.checks import (
     ownership_problems,
 )
 from sitekit.editor.document import load
-from sitekit.editor.scaffold import brand_of, default_brand, next_site_id, scaffold
+from sitekit.editor.scaffold import (
+    brand_of,
+    default_brand,
+    next_site_id,
+    package_is_scaffold,
+    scaffold,
+)
 from sitekit.runtime.rules import SITE_ID_MAX
 
 # --- sitekit domain add / remove ---------------------------------------------------------
@@ -215,31 +222,21 @@ def add_site(
                     "--brand only names a new site (edit SITEKIT_BRAND there to rename it)",
                 )
             )
-    else:
-        if app_dir.exists() or app_dir.with_suffix(".py").exists():
+    elif not problems:
+        site_id = next_site_id(root)
+        if site_id is None:
             problems.append(
                 Problem(
                     env,
                     name,
                     "name",
-                    f"project/sites/{name} exists but settings/{name}.py does not; create the "
-                    "settings module by hand, or remove that code first",
+                    f"no SITE_ID is left for a new site: a settings module in settings/ "
+                    f"already uses {SITE_ID_MAX}, the highest id the Sites table holds",
                 )
             )
-        if not problems:
-            site_id = next_site_id(root)
-            if site_id is None:
-                problems.append(
-                    Problem(
-                        env,
-                        name,
-                        "name",
-                        f"no SITE_ID is left for a new site: a settings module in settings/ "
-                        f"already uses {SITE_ID_MAX}, the highest id the Sites table holds",
-                    )
-                )
-            else:
-                files = scaffold(name, brand or default_brand(name), site_id)
+        else:
+            files = scaffold(name, brand or default_brand(name), site_id)
+            problems += _existing_package(env, name, app_dir, files, notes)
     if problems:
         return refused(source, notes, problems)
 
@@ -274,6 +271,41 @@ def add_site(
         )
     summary.append(f"the next deploy of {env} starts it ({DEPLOY_HINT.format(env=env)})")
     return finish(doc, notes, summary, new_site=name if files else None, files=files)
+
+
+def _existing_package(
+    env: str, name: str, app_dir: Path, files: dict[str, str], notes: list[str]
+) -> list[Problem]:
+    """A new site's package that is already there (without its settings module). When it is
+    exactly what ``files`` would create (an interrupted ``sitekit site add`` of this site and
+    brand left it), it is kept and taken out of ``files``; anything else refuses the edit."""
+    rel = f"project/sites/{name}"
+    if app_dir.with_suffix(".py").exists():
+        return [
+            Problem(env, name, "name", f"{rel}.py exists but settings/{name}.py does not; "
+                    f"remove {rel}.py first (or write settings/{name}.py by hand)")
+        ]
+    if not app_dir.exists():
+        return []
+    if app_dir.is_dir() and package_is_scaffold(app_dir, files):
+        for key in [k for k in files if k.startswith(f"{rel}/")]:
+            del files[key]
+        notes.append(
+            f"{subject(env, name)}: {rel}/ is what an interrupted `sitekit site add` left; "
+            f"it is kept, and settings/{name}.py completes it"
+        )
+        return []
+    return [
+        Problem(
+            env,
+            name,
+            "name",
+            f"{rel}/ exists but settings/{name}.py does not, and it is not what this command "
+            f"would create (written by hand, or left by an interrupted `sitekit site add` "
+            f"with another --brand): remove {rel}/ and run this command again, or write "
+            f"settings/{name}.py by hand",
+        )
+    ]
 
 
 def remove_site(source: Source, name: str) -> Change:

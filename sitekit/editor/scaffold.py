@@ -22,7 +22,14 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 
-from sitekit.runtime.rules import SITE_ID_MAX, claimed_site_id, parse_module, site_modules
+from sitekit.runtime.rules import (
+    RESERVED_NAMES,
+    SITE_ID_MAX,
+    claimed_site_id,
+    parse_module,
+    site_modules,
+    valid_name,
+)
 
 #: The directory of the template files, beside this module.
 SITE_TEMPLATE = "site_template"
@@ -117,3 +124,36 @@ def brand_of(path: Path) -> str | None:
             return name if isinstance(name, str) else None
     return None
 
+
+def unlisted_code(project_root: Path, listed: set[str]) -> dict[str, list[str]]:
+    """The sites whose code is in the codebase but whose name is not in ``listed`` (the names
+    of every environment's catalogue): name -> its settings module and package, as paths
+    relative to the checkout (a package ends with '/'). What an interrupted ``sitekit site
+    add`` leaves looks like this."""
+    found: dict[str, list[str]] = {}
+    for path in site_modules(project_root / "settings"):
+        found.setdefault(path.stem, []).append(f"settings/{path.name}")
+    sites = project_root / "project" / "sites"
+    for path in sorted(sites.iterdir()) if sites.is_dir() else []:
+        if path.is_dir() and valid_name(path.name) and path.name not in RESERVED_NAMES:
+            found.setdefault(path.name, []).append(f"project/sites/{path.name}/")
+    return {name: paths for name, paths in sorted(found.items()) if name not in listed}
+
+
+def package_is_scaffold(package: Path, files: dict[str, str]) -> bool:
+    """Whether the directory ``package`` (``project/sites/<name>``) holds exactly the files
+    of ``files`` (a new site's files, relative to the checkout) that belong in it, with their
+    content, and nothing else but Python's caches: what an interrupted ``sitekit site add``
+    of the same site and brand left."""
+    prefix = package.relative_to(package.parents[2]).as_posix() + "/"
+    expected = {rel[len(prefix) :]: text for rel, text in files.items() if rel.startswith(prefix)}
+    found: dict[str, str] = {}
+    try:
+        for path in package.rglob("*"):
+            rel = path.relative_to(package)
+            if "__pycache__" in rel.parts or path.is_dir():
+                continue
+            found[rel.as_posix()] = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return found == expected

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from sitekit.editor.change import Change
-from sitekit.runtime.files import create_directory, write_atomic
+from sitekit.runtime.files import create_directory, temporaries, write_atomic
 
 
 class EditError(Exception):
@@ -46,6 +46,34 @@ def _create_files(root: Path, files: dict[str, str], made: list[Path]) -> list[P
         made.append(path)
         created.append(path)
     return created
+
+
+def remove_leftovers(change: Change, *, code: bool) -> list[Path]:
+    """Remove what an interrupted edit (a killed process) left where ``change`` writes: the
+    catalogue's temporary files and, with ``code``, those of the sites' code (settings modules
+    in ``settings/``, packages staged in the checkout). Returns what was removed.
+
+    Only while holding the locks of :func:`sitekit.editor.lock.editing` (``code``: the
+    codebase's too): then no other edit is writing there, and each of these temporaries is a
+    leftover.
+    """
+    source = change.source
+    found = temporaries(source.path.parent, source.path.name)
+    if code:
+        root = source.project_root
+        found += [p for p in temporaries(root) if p.name.startswith(".sitekit-new-")]
+        found += temporaries(root / "settings")
+    removed = []
+    for path in found:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue  # left for the next edit; it is never read
+        removed.append(path)
+    return removed
 
 
 def apply(change: Change) -> list[Path]:

@@ -7,6 +7,7 @@ release builder) and what a release runs (the error pages of ``render_error_page
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -14,6 +15,30 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+#: The names of the temporaries below: ``.<name>.<random>.tmp`` (:func:`replacing`) and
+#: ``.sitekit-new-<name>-<random>`` (:func:`create_directory`), ``<random>`` as
+#: :mod:`tempfile` makes it.
+_TEMPORARY = re.compile(
+    r"\A\.(?:(?P<file>.+)\.[a-z0-9_]{8}\.tmp|sitekit-new-(?P<dir>.+)-[a-z0-9_]{8})\Z"
+)
+
+
+def temporaries(directory: Path, name: str | None = None) -> list[Path]:
+    """The temporaries :func:`replacing` and :func:`create_directory` made in ``directory``
+    (only those for ``name`` when given), sorted. Their process removes them unless it was
+    killed; a live writer's look the same, so only a caller that holds the lock every writer
+    of ``directory`` takes may take them for leftovers."""
+    try:
+        entries = sorted(Path(directory).iterdir())
+    except OSError:
+        return []
+    found = []
+    for path in entries:
+        match = _TEMPORARY.match(path.name)
+        if match and (name is None or name in (match["file"], match["dir"])):
+            found.append(path)
+    return found
 
 
 def _umask() -> int:

@@ -584,7 +584,9 @@ def test_site_add_does_not_depend_on_unrelated_modules(checkout, body):
     add = sitekit(checkout, "site", "add", "local", "acme", "acme.localhost")
     assert add.returncode == 0, add.stderr
     assert f"local: site 'acme': new to the codebase: SITE_ID {site_id}," in add.stdout
-    assert sitekit(checkout, "check", "local").returncode == 0
+    check = sitekit(checkout, "check", "local")
+    assert check.returncode == 0, check.stderr
+    assert check.stderr.startswith("warning: site 'old' is in no environment's catalogue")
 
 
 # --- site remove ---------------------------------------------------------------------------
@@ -782,7 +784,8 @@ def test_a_failed_write_is_reported_and_leaves_nothing_behind(checkout, capsys, 
     assert err.startswith("sitekit: local: writing failed: [Errno 13] Permission denied")
     assert err.endswith("; nothing was written\n")
     catalogue.assert_untouched()
-    assert sorted(os.listdir(catalogue.path.parent)) == ["main.yml", "sites.yml"]
+    # no temporary file; the lock file stays for the next edit
+    assert sorted(os.listdir(catalogue.path.parent)) == [".sites.yml.lock", "main.yml", "sites.yml"]
 
 
 def test_a_new_site_whose_catalogue_cannot_be_written_leaves_no_code(checkout, capsys, monkeypatch):

@@ -139,7 +139,9 @@ def test_check_and_the_preflight_accept_the_same_catalogues(tmp_path, capsys):
         root = _cli(tmp_path, name, sites_yaml, tls)
         code = main(["--project", str(root), "check", name])
         err = capsys.readouterr().err
-        cli[name] = (code == 0, sorted(line.strip() for line in err.splitlines()[1:]))
+        # a warning about the code (a site module in no catalogue) is no problem of a catalogue
+        problems = [line for line in err.splitlines()[1:] if not line.startswith("warning: ")]
+        cli[name] = (code == 0, sorted(line.strip() for line in problems))
 
     # the preflight, one host per environment, in one run
     hosts = {}
