@@ -516,7 +516,9 @@ def _add_edit_commands(sub: argparse._SubParsersAction, common: argparse.Argumen
         "remove it (--dedicated: its own master again, with the default resources or "
         "--workers N). POOL must be declared in sitekit_pools. The next deploy starts the "
         "master that will serve the site, points the site's nginx server block at it and only "
-        "then stops or reloads the master it left: no request fails during the move.",
+        "then stops or reloads the master it left: no request fails during the move. An absent "
+        "site's entry is changed for when it is present again; no master starts or stops for "
+        "it until then.",
     )
     where = move.add_mutually_exclusive_group(required=True)
     where.add_argument("--pool", metavar="POOL", help="the pool whose master will serve it")

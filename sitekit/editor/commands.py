@@ -346,6 +346,7 @@ def move_site(source: Source, name: str, pool: str | None, workers: int | None =
     if current == pool and (pool or workers is None or entry.get("workers") == workers):
         state = f"already in pool '{pool}'" if pool else "already served by its own master"
         return Change(source, source.text, [f"{where}: {state}"])
+    present = entry.get("state", "present") == "present"
     deploy = f"the next deploy of {env} ({DEPLOY_HINT.format(env=env)}), on every host:"
     if pool:
         dropped = [f"{key}: {entry[key]}" for key in RESOURCE_FIELDS if key in entry]
@@ -359,8 +360,7 @@ def move_site(source: Source, name: str, pool: str | None, workers: int | None =
                 f"its own resources go ({', '.join(dropped)}): the pool's master has its own "
                 f"(sitekit_pools.{pool})"
             )
-        summary += [
-            deploy,
+        steps = [
             f"  - starts the master of pool '{pool}' if it is not running, or reloads it "
             f"gracefully with {name} among its sites",
             f"  - points {name}'s nginx server block at that master's socket",
@@ -371,15 +371,25 @@ def move_site(source: Source, name: str, pool: str | None, workers: int | None =
             doc.delete_field(index, "pool")
         if workers is not None:
             doc.set_field(index, "workers", workers)
-        summary = [f"{where}: now served by its own master"]
-        summary += [
-            deploy,
+        summary = [
+            f"{where}: now served by its own master"
+            if present
+            else f"{where}: to be served by its own master when it is present again"
+        ]
+        steps = [
             f"  - starts {name}'s own master (sitekit-{name})",
             f"  - points {name}'s nginx server block at its socket",
         ]
         if current is not None:
-            summary.append(
+            steps.append(
                 f"  - then reloads the master of pool '{current}' without {name} (or stops it, "
                 "when it has no site left)"
             )
+    if present:
+        summary += [deploy, *steps]
+    else:
+        summary.append(
+            f"{where}: it is absent, so the next deploy starts and stops no master for it; "
+            f"bring it back with: sitekit site add {env} {name}"
+        )
     return finish(doc, [], summary)

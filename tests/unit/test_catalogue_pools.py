@@ -396,3 +396,37 @@ def test_site_move_to_its_own_master_and_refusals(project, capsys):
     assert main(["--project", str(root), "site", "move", "pools", "harbor", "--pool",
                  "shared", "--workers", "2"]) != 0
     assert "--workers is for --dedicated" in capsys.readouterr().err
+
+
+def test_site_move_of_an_absent_site_promises_no_master(project, capsys):
+    """An absent site can be moved (its entry is prepared for its return), and the output says
+    that no master starts or stops for it, as `site remove` and `domain remove` do for absent
+    sites."""
+    from sitekit.cli import main
+
+    text = MOVABLE_SITES_YML.replace("    workers: 4 ", "    state: absent\n    workers: 4 ")
+    root = project.env("pools", text)
+    catalogue = root / "inventories" / "pools" / "group_vars" / "all" / "sites.yml"
+    assert main(["--project", str(root), "site", "move", "pools", "meadow", "--dedicated",
+                 "--workers", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "starts" not in out.replace("starts and stops no master", "")
+    assert out.splitlines()[-3:] == [
+        "pools: site 'meadow': to be served by its own master when it is present again",
+        "pools: site 'meadow': it is absent, so the next deploy starts and stops no master for "
+        "it; bring it back with: sitekit site add pools meadow",
+        "wrote inventories/pools/group_vars/all/sites.yml",
+    ]
+    assert "    state: absent\n    workers: 3 " in catalogue.read_text()
+    assert main(["--project", str(root), "site", "move", "pools", "meadow", "--pool",
+                 "shared"]) == 0
+    out = capsys.readouterr().out
+    assert "starts" not in out.replace("starts and stops no master", "")
+    assert "pools: site 'meadow': now in pool 'shared'" in out
+    assert "its own resources go (workers: 3)" in out
+    assert "it is absent, so the next deploy starts and stops no master for it" in out
+    # a present site is told what the deploy does
+    assert main(["--project", str(root), "site", "add", "pools", "meadow"]) == 0
+    capsys.readouterr()
+    assert main(["--project", str(root), "site", "move", "pools", "meadow", "--dedicated"]) == 0
+    assert "  - starts meadow's own master (sitekit-meadow)" in capsys.readouterr().out
