@@ -131,24 +131,27 @@ def cmd_hosts(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {value}")
-    return value
+def _bounded(convert: Callable[[str], Any], low: float, high: float, noun: str, name: str,
+             unit: str = "") -> Callable[[str], Any]:
+    """An argument type: ``convert`` the text (else 'not NOUN'), then require ``low`` to
+    ``high`` (else 'NAME is between LOW and HIGH UNIT')."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{name} is between {low:g} and {high:g}{unit}, got {value:g}"
+            )
+        return value
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"between 0 and 3600 seconds, got {text}")
-    return value
+_port = _bounded(int, 1, 65535, "a port number", "a port")
+_seconds = _bounded(float, 0, 3600, "a number of seconds", "a wait", " seconds")
 
 
 def cmd_release_build(args: argparse.Namespace) -> int:

@@ -33,3 +33,22 @@ def project(tmp_path):
             return root
 
     return Project()
+
+
+@pytest.fixture
+def copy_checkout(tmp_path):
+    """``copy_checkout(*envs)``: a copy of what the editing commands read and write (manage.py,
+    settings/, project/ and the inventories of ``envs``) under tmp_path; returns its root."""
+
+    def copy(*envs):
+        root = tmp_path / "checkout"
+        root.mkdir()
+        shutil.copy2(REPO / "manage.py", root / "manage.py")
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for name in ("settings", "project"):
+            shutil.copytree(REPO / name, root / name, ignore=ignore)
+        for env in envs:
+            shutil.copytree(REPO / "inventories" / env, root / "inventories" / env)
+        return root
+
+    return copy

@@ -6,7 +6,6 @@ inventories, settings and project/ are never written.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,17 +41,10 @@ sitekit_sites:
 
 
 @pytest.fixture
-def checkout(tmp_path):
+def checkout(copy_checkout):
     """A copy of what the commands read and write: manage.py, settings/, project/ and the
     local inventory (the real catalogue file)."""
-    root = tmp_path / "checkout"
-    root.mkdir()
-    shutil.copy2(REPO / "manage.py", root / "manage.py")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("settings", "project"):
-        shutil.copytree(REPO / name, root / name, ignore=ignore)
-    shutil.copytree(REPO / "inventories" / "local", root / "inventories" / "local")
-    return root
+    return copy_checkout("local")
 
 
 class Catalogue:

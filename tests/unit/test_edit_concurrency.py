@@ -56,18 +56,10 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.fixture
-def checkout(tmp_path):
+def checkout(copy_checkout, tmp_path):
     """The code (manage.py, settings/, project/) and two environments, local and staging."""
-    root = tmp_path / "checkout"
-    root.mkdir()
-    shutil.copy2(REPO / "manage.py", root / "manage.py")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("settings", "project"):
-        shutil.copytree(REPO / name, root / name, ignore=ignore)
-    for env in ("local", "staging"):
-        shutil.copytree(REPO / "inventories" / env, root / "inventories" / env)
     (tmp_path / "park.py").write_text(PARK)
-    return root
+    return copy_checkout("local", "staging")
 
 
 class Command:
