@@ -31,7 +31,10 @@ _POLL_SECONDS = 0.05
 
 
 def lock_path(path: Path) -> Path:
-    """The lock file of ``path``: ``.<name>.lock`` beside it."""
+    """The lock file of ``path``: ``.<name>.lock`` beside it (beside the file a symbolic link
+    points to, so that every way to the file takes the same lock, as the atomic write replaces
+    that file)."""
+    path = path.resolve()
     return path.with_name(f".{path.name}.lock")
 
 
@@ -63,7 +66,8 @@ def _holder(fd: int) -> str:
         text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
     except OSError:
         text = ""
-    return text.splitlines()[0] if text else "another sitekit command"
+    line = text.splitlines()[0] if text else "another sitekit command"
+    return "".join(ch if ch.isprintable() else "?" for ch in line)[:300]
 
 
 @contextmanager
