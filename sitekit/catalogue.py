@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sitekit.domains import DomainError, check_stored_domain
+from sitekit.domains import DomainError, check_stored_domain, valid_hint
+from sitekit.echo import clean, shown
+from sitekit.loader import Loaded
 from sitekit.runtime.rules import (
     HSTS_POLICIES,
     POOL_SETTINGS_MODULE,
@@ -55,6 +57,9 @@ RESOURCE_FIELDS: dict[str, IntField] = {
 
 KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS, "hsts", "tls", "pool")
 
+#: The catalogue: ``sitekit_sites`` in sites.yml, the list of the environment's sites.
+SITES_VAR = "sitekit_sites"
+
 #: The environment's pools: ``sitekit_pools`` in sites.yml, next to ``sitekit_sites``.
 POOLS_VAR = "sitekit_pools"
 #: What a pool's entry may set: the resources of its master, which its sites share.
@@ -71,12 +76,14 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = [self.env] if self.env else []
+        # names and fields may come from the file as written: escaped and cut, as values are
+        where = [clean(self.env)] if self.env else []
         if self.site:
-            where.append(f"site '{self.site}'")
+            where.append(f"site '{clean(self.site)}'")
         if self.field:
-            where.append(f"field '{self.field}'")
-        return f"{': '.join(where)}: {self.message}" if where else self.message
+            where.append(f"field '{clean(self.field)}'")
+        message = self.message if self.message.isprintable() else clean(self.message, 10_000)
+        return f"{': '.join(where)}: {message}" if where else message
 
 
 @dataclass(kw_only=True)
@@ -174,6 +181,8 @@ class Result:
     sites: list[Site]
     problems: list[Problem]
     pools: list[Pool] = field(default_factory=list)
+    #: What could not be checked (a neighbour whose catalogue cannot be read); not problems.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -186,9 +195,16 @@ def _label(entry: Any, index: int) -> str:
     return f"#{index + 1}"
 
 
-def _suggest(name: str, choices: tuple[str, ...]) -> str:
+def _suggest(name: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(name, str):
+        return ""
     close = difflib.get_close_matches(name, choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _key(key: Any) -> str:
+    """A mapping's key as a field names it: as written when it is text."""
+    return key if isinstance(key, str) else shown(key)
 
 
 def _check_int(
@@ -198,7 +214,7 @@ def _check_int(
     where = where or name
     if isinstance(value, bool) or not isinstance(value, int):
         problems.append(
-            Problem(env, site, where, f"must be a whole number, got {value!r} ({spec.help})")
+            Problem(env, site, where, f"must be a whole number, got {shown(value)} ({spec.help})")
         )
         return None
     if not spec.low <= value <= spec.high:
@@ -207,7 +223,7 @@ def _check_int(
                 env,
                 site,
                 where,
-                f"must be between {spec.low} and {spec.high}, got {value} ({spec.help})",
+                f"must be between {spec.low} and {spec.high}, got {shown(value)} ({spec.help})",
             )
         )
         return None
@@ -228,20 +244,20 @@ def _check_pools(env: str, raw: Any, problems: list[Problem]) -> dict[str, dict[
                 env,
                 "",
                 POOLS_VAR,
-                f"must be a mapping of pool names to their resources, got {raw!r}",
+                f"must be a mapping of pool names to their resources, got {shown(raw)}",
             )
         )
         return {}
     pools: dict[str, dict[str, int]] = {}
     for name, entry in raw.items():
-        where = f"{POOLS_VAR}.{name}"
+        where = f"{POOLS_VAR}.{_key(name)}"
         if not isinstance(name, str) or not SITE_NAME_RE.match(name) or keyword.iskeyword(name):
             problems.append(
                 Problem(
                     env,
                     "",
                     where,
-                    f"{name!r} is not a valid pool name: use 1 to 29 characters, lower-case "
+                    f"{shown(name)} is not a valid pool name: use 1 to 29 characters, lower-case "
                     "letters, digits and '_', starting with a letter (it names a socket, a "
                     "supervisor program and a unix user)",
                 )
@@ -256,7 +272,7 @@ def _check_pools(env: str, raw: Any, problems: list[Problem]) -> dict[str, dict[
                     "",
                     where,
                     f"must be a mapping of the pool's resources ({', '.join(POOL_FIELDS)}), "
-                    f"got {entry!r}",
+                    f"got {shown(entry)}",
                 )
             )
             entry = {}
@@ -267,8 +283,8 @@ def _check_pools(env: str, raw: Any, problems: list[Problem]) -> dict[str, dict[
                     Problem(
                         env,
                         "",
-                        f"{where}.{key}",
-                        f"unknown field{_suggest(str(key), POOL_FIELDS)}; "
+                        f"{where}.{_key(key)}",
+                        f"unknown field{_suggest(key, POOL_FIELDS)}; "
                         f"a pool sets its master's resources: {', '.join(POOL_FIELDS)}",
                     )
                 )
@@ -293,7 +309,7 @@ def _check_site(
     label = _label(entry, index)
     if not isinstance(entry, dict):
         problems.append(
-            Problem(env, label, "", f"each site must be a mapping of fields, got {entry!r}")
+            Problem(env, label, "", f"each site must be a mapping of fields, got {shown(entry)}")
         )
         return None
 
@@ -304,8 +320,8 @@ def _check_site(
                 Problem(
                     env,
                     label,
-                    str(key),
-                    f"unknown field{_suggest(str(key), KNOWN_FIELDS)}; "
+                    _key(key),
+                    f"unknown field{_suggest(key, KNOWN_FIELDS)}; "
                     f"known fields: {', '.join(KNOWN_FIELDS)}",
                 )
             )
@@ -319,7 +335,8 @@ def _check_site(
                 env,
                 label,
                 "name",
-                f"{name!r} is not a valid site name: use 1 to 29 characters, lower-case letters, "
+                f"{shown(name)} is not a valid site name: use 1 to 29 characters, lower-case "
+                "letters, "
                 "digits and '_', starting with a letter (it names a Python module, a socket "
                 "and a unix user)",
             )
@@ -334,7 +351,7 @@ def _check_site(
     state = entry.get("state", "present")
     if state not in STATES:
         problems.append(
-            Problem(env, label, "state", f"must be 'present' or 'absent', got {state!r}")
+            Problem(env, label, "state", f"must be 'present' or 'absent', got {shown(state)}")
         )
 
     hsts = entry.get("hsts", HSTS_POLICIES[0])
@@ -345,7 +362,7 @@ def _check_site(
                 label,
                 "hsts",
                 f"must be {', '.join(repr(p) for p in HSTS_POLICIES[:-1])} or "
-                f"{HSTS_POLICIES[-1]!r}, got {hsts!r} (the site's HSTS policy over https)",
+                f"{HSTS_POLICIES[-1]!r}, got {shown(hsts)} (the site's HSTS policy over https)",
             )
         )
 
@@ -357,7 +374,7 @@ def _check_site(
                 label,
                 "tls",
                 f"must be {', '.join(repr(m) for m in TLS_MODES[:-1])} or {TLS_MODES[-1]!r}, "
-                f"got {tls!r} (how the site's certificate is obtained; leave it out to use "
+                f"got {shown(tls)} (how the site's certificate is obtained; leave it out to use "
                 "the environment's sitekit_tls)",
             )
         )
@@ -368,7 +385,9 @@ def _check_site(
         domains = []
     if not isinstance(domains, list):
         problems.append(
-            Problem(env, label, "domains", f"must be a list of domain names, got {domains!r}")
+            Problem(
+                env, label, "domains", f"must be a list of domain names, got {shown(domains)}"
+            )
         )
         domains = []
     seen: set[str] = set()
@@ -385,14 +404,15 @@ def _check_site(
         seen.add(domain)
         clean_domains.append(domain)
     if clean_domains and clean_domains[0].startswith("*."):
+        concrete = valid_hint(clean_domains[0].replace("*", "www", 1))
         problems.append(
             Problem(
                 env,
                 label,
                 "domains[0]",
                 f"the first domain is the site's canonical domain and cannot be a wildcard "
-                f"('{clean_domains[0]}'); put a concrete name such as "
-                f"'{clean_domains[0].replace('*', 'www', 1)}' first",
+                f"('{clean_domains[0]}'); put a concrete name"
+                f"{f' such as {concrete}' if concrete else ''} first",
             )
         )
     if state == "present" and not entry.get("domains"):
@@ -420,7 +440,7 @@ def _check_site(
                 env,
                 label,
                 "pool",
-                f"unknown pool {pool!r}{suggestion}; pools of this environment: {declared}",
+                f"unknown pool {shown(pool)}{suggestion}; pools of this environment: {declared}",
             )
         )
     else:
@@ -440,7 +460,8 @@ def _check_site(
 
     site_id = None
     name_ok = isinstance(name, str) and SITE_NAME_RE.match(name) and not keyword.iskeyword(name)
-    if name_ok and project_root is not None:
+    # a reserved name has been refused once above: its shared module is not a site's
+    if name_ok and name not in RESERVED_NAMES and project_root is not None:
         module = project_root / "settings" / f"{name}.py"
         if not module.is_file():
             problems.append(
@@ -526,10 +547,18 @@ def _configured_domains(raw: Any) -> list[tuple[int, Any, str, str]]:
     return found
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """In ``others`` (of :func:`validate`): a neighbouring environment whose catalogue cannot be
+    read. Its domains cannot be compared; the result warns that they were not (checking that
+    environment says why)."""
+
+
 def cross_environment_problems(env: str, raw: Any, others: Mapping[str, Any]) -> list[Problem]:
     """Domains of ``env``'s catalogue ``raw`` that another environment's catalogue also lists.
 
-    ``others`` maps the names of the other environments to their raw catalogues. DNS points a
+    ``others`` maps the names of the other environments to their raw catalogues (or
+    :class:`Unreadable`, whose domains are not compared). DNS points a
     name at one environment, so a domain in two environments' catalogues is always a mistake
     in one of them (a production domain pasted into staging would put production's name into
     staging's Sites table). Sites of every state count, as within one environment; wildcards
@@ -538,13 +567,13 @@ def cross_environment_problems(env: str, raw: Any, others: Mapping[str, Any]) ->
     elsewhere: dict[str, list[tuple[str, str, str]]] = {}
     for other in sorted(others):
         for index, entry, state, domain in _configured_domains(others[other]):
-            elsewhere.setdefault(domain, []).append((other, _label(entry, index), str(state)))
+            elsewhere.setdefault(domain, []).append((other, _label(entry, index), state))
     problems = []
     for index, entry, _state, domain in _configured_domains(raw):
         if domain not in elsewhere:
             continue
         places = [
-            f"'{other}' (site '{site}'{', absent' if state == 'absent' else ''})"
+            f"{shown(other)} (site {shown(site)}{', absent' if state == 'absent' else ''})"
             for other, site, state in elsewhere[domain]
         ]
         noun = "environment" if len(places) == 1 else "environments"
@@ -553,11 +582,42 @@ def cross_environment_problems(env: str, raw: Any, others: Mapping[str, Any]) ->
                 env,
                 _label(entry, index),
                 "domains",
-                f"'{domain}' is already configured in {noun} {', '.join(places)}; "
+                f"{shown(domain)} is already configured in {noun} {', '.join(places)}; "
                 "a domain belongs to one environment only",
             )
         )
     return problems
+
+
+def file_problems(env: str, loaded: Loaded, label: str) -> list[Problem]:
+    """What keeps a YAML file of an environment from being read (the loader's flaws,
+    :mod:`sitekit.loader`), as problems: a flaw in a site of a catalogue names the site and
+    the field, any other the field (the keys that lead to it), and each its line of ``label``
+    (the file as shown to the user)."""
+    partial = loaded.partial
+    entries = partial.get(SITES_VAR) if isinstance(partial, dict) else None
+    problems = []
+    for flaw in loaded.flaws:
+        path, site = flaw.path, ""
+        if not path:
+            problems.append(Problem(env, "", "", f"{label} {flaw.message}"))
+            continue
+        if len(path) > 1 and path[0] == SITES_VAR and isinstance(path[1], int):
+            index = path[1]
+            entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
+            site, path = _label(entry, index), path[2:]
+        problems.append(
+            Problem(env, site, _field_of(path), f"{flaw.message} (line {flaw.line} of {label})")
+        )
+    return problems
+
+
+def _field_of(path: tuple[str | int, ...]) -> str:
+    """A path of keys and list positions as a field: ``domains[2]``, ``sitekit_pools.shared``."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else f".{step}" if text else step
+    return text
 
 
 def tls_choice_problem(value: Any) -> str | None:
@@ -565,7 +625,7 @@ def tls_choice_problem(value: Any) -> str | None:
     if tls_mode(value) is not None:
         return None
     return (f"sitekit_tls must be {', '.join(map(repr, TLS_MODES[:-1]))} or {TLS_MODES[-1]!r}, "
-            f"got {value!r}")
+            f"got {shown(value)}")
 
 
 def tls_problems(env: str, tls: Any, sites: list[Site]) -> list[Problem]:
@@ -601,7 +661,8 @@ def validate(
     ``project_root``, when given, is the codebase whose ``settings/`` must hold a module for
     every site. ``others``, when given, maps the other environments' names to their raw
     catalogues: a domain that one of them also lists is a problem
-    (:func:`cross_environment_problems`). ``pools`` is the value of ``sitekit_pools``: pool
+    (:func:`cross_environment_problems`); one that is :class:`Unreadable` is a warning (its
+    domains were not compared). ``pools`` is the value of ``sitekit_pools``: pool
     name -> the resources of its master (a site joins one with ``pool: NAME``). ``tls``, when
     given, is the environment's ``sitekit_tls``: it must be a TLS mode, and what a site's mode
     (its own or this one) cannot serve is a problem (:func:`tls_problems`). All problems are
@@ -609,11 +670,24 @@ def validate(
     """
     root = Path(project_root) if project_root is not None else None
     problems: list[Problem] = []
+    warnings = [
+        Problem(
+            env,
+            "",
+            "",
+            f"domains not checked against environment {shown(other)}: its catalogue cannot be "
+            f"read (`sitekit check {clean(other)}` says why)",
+        )
+        for other in sorted(others or {})
+        if isinstance(others[other], Unreadable)
+    ]
     if raw is None:
         raw = []
     if not isinstance(raw, list):
         return Result(
-            [], [Problem(env, "", "sitekit_sites", f"must be a list of sites, got {raw!r}")]
+            [],
+            [Problem(env, "", SITES_VAR, f"must be a list of sites, got {shown(raw)}")],
+            warnings=warnings,
         )
 
     declared = _check_pools(env, pools, problems)
@@ -695,7 +769,7 @@ def validate(
                         env,
                         label,
                         f"domains[{i}]",
-                        f"'{domain}' already belongs to site '{owner[domain]}': "
+                        f"{shown(domain)} already belongs to site {shown(owner[domain])}: "
                         "a domain may belong to one site only",
                     )
                 )
@@ -710,7 +784,7 @@ def validate(
         problems.extend(tls_problems(env, tls, sites))
 
     if problems:
-        return Result([], problems)
+        return Result([], problems, warnings=warnings)
     return Result(
         sites,
         problems,
@@ -718,4 +792,5 @@ def validate(
             Pool(name, [s for s in sites if s.pool == name], **values)
             for name, values in declared.items()
         ],
+        warnings,
     )

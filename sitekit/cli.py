@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sitekit import editor, inventory, model, plan, release
+from sitekit.echo import clean
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 #: ``sitekit plan --detailed-exitcode``: the plan was computed and a deploy would change something.
@@ -27,9 +28,15 @@ def _root(args: argparse.Namespace) -> Path:
 
 def _report(name: str, problems: list) -> None:
     count = len(problems)
-    print(f"{name}: {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
+    print(f"{clean(name)}: {count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
+
+
+def _warn(warnings: list) -> None:
+    """What a check could not check (a neighbour's catalogue it cannot read)."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -44,9 +51,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             inv = inventory.find(name, root)
         except inventory.InventoryError as exc:
             failed = True
-            print(f"{name}: {exc}", file=sys.stderr)
+            print(f"{clean(name) if name.strip() else repr(name)}: {exc}", file=sys.stderr)
             continue
         result = inventory.check(inv)
+        _warn(result.warnings)
         if result.ok:
             present = [s for s in result.sites if s.present]
             domains = sum(len(s.domains) for s in present)
@@ -96,6 +104,7 @@ def cmd_urls(args: argparse.Namespace) -> int:
     inv = inventory.find(args.env, _root(args))
     env_tls, port, tls_port = inventory.public_endpoint(inv)
     result = inventory.check(inv)
+    _warn(result.warnings)
     if not result.ok:
         _report(inv.name, result.problems)
         return EXIT_INVALID
@@ -119,6 +128,7 @@ def cmd_urls(args: argparse.Namespace) -> int:
 def cmd_hosts(args: argparse.Namespace) -> int:
     inv = inventory.find(args.env, _root(args))
     result = inventory.check(inv)
+    _warn(result.warnings)
     if not result.ok:
         _report(inv.name, result.problems)
         return EXIT_INVALID

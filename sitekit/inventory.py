@@ -6,14 +6,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sitekit.catalogue import POOLS_VAR, Problem, Result, tls_choice_problem, validate
+from sitekit import loader
+from sitekit.catalogue import (
+    POOLS_VAR,
+    SITES_VAR,
+    Problem,
+    Result,
+    Unreadable,
+    file_problems,
+    tls_choice_problem,
+    validate,
+)
+from sitekit.echo import shown
 from sitekit.model import private_address
 from sitekit.runtime.rules import tls_mode
 
 CATALOGUE_FILE = Path("group_vars") / "all" / "sites.yml"
-CATALOGUE_VAR = "sitekit_sites"
+CATALOGUE_VAR = SITES_VAR
 
 
 class InventoryError(Exception):
@@ -30,6 +39,18 @@ class Inventory:
     def catalogue_path(self) -> Path:
         return self.path / CATALOGUE_FILE
 
+    def label(self, path: Path) -> str:
+        """A file of the inventory as messages show it: relative to the checkout, when in it."""
+        return shown_path(path, self.project_root)
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """``path`` as messages show it: relative to the checkout ``root`` when inside it."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
 
 def project_root(start: Path | None = None) -> Path:
     """The checkout holding ``inventories/`` and ``settings/``, found upwards from ``start``."""
@@ -44,8 +65,14 @@ def project_root(start: Path | None = None) -> Path:
 
 def find(env: str, root: Path | None = None) -> Inventory:
     """Resolve ``env`` (a name such as ``local`` or a path such as ``inventories/local``)."""
+    if not env.strip():
+        raise InventoryError(
+            "an environment name cannot be empty: give one such as 'local', or an inventory "
+            "directory (inventories/local); without any, `sitekit check` checks them all"
+        )
     as_path = Path(env)
-    if "/" not in env and root is not None and (root / "inventories" / env).is_dir():
+    by_name = "/" not in env and env not in (".", "..")  # a name, not inventories/ itself
+    if by_name and root is not None and (root / "inventories" / env).is_dir():
         return Inventory(env, root / "inventories" / env, root)
     if as_path.is_dir():
         path = as_path.resolve()
@@ -56,9 +83,9 @@ def find(env: str, root: Path | None = None) -> Inventory:
         return Inventory(path.name, path, proj)
     proj = root or project_root()
     path = proj / "inventories" / env
-    if not path.is_dir():
+    if not by_name or not path.is_dir():
         known = ", ".join(all_names(proj)) or "none"
-        raise InventoryError(f"no environment '{env}' (known: {known})")
+        raise InventoryError(f"no environment {shown(env)} (known: {known})")
     return Inventory(env, path, proj)
 
 
@@ -67,32 +94,54 @@ def all_names(root: Path) -> list[str]:
     return sorted(p.name for p in base.iterdir() if (p / CATALOGUE_FILE).is_file())
 
 
-def read_catalogue(inv: Inventory) -> Any:
-    """The raw value of ``sitekit_sites`` from the environment's catalogue file."""
-    return _read_catalogue_file(inv)[CATALOGUE_VAR]
+def load_catalogue(env: str, text: str, label: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The variables of a catalogue file's ``text`` (``sitekit_sites``, ``sitekit_pools``), or
+    the problems that keep it from being read (``label``: the file as shown to the user).
+
+    The one reading of a catalogue file, for ``sitekit check``, the editing commands and the
+    preflight: :func:`sitekit.loader.load` (a key given twice, a value YAML cannot construct,
+    nesting or aliases beyond measure are problems naming the site, the field and the line).
+    """
+    loaded = loader.load(text)
+    if not loaded.ok:
+        return None, file_problems(env, loaded, label)
+    if not isinstance(loaded.data, dict) or CATALOGUE_VAR not in loaded.data:
+        return None, [Problem(env, "", "", f"{label} does not define '{CATALOGUE_VAR}'")]
+    return loaded.data, []
 
 
-def _read_catalogue_file(inv: Inventory) -> dict[str, Any]:
+def read_catalogue_file(inv: Inventory) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The environment's catalogue file read by :func:`load_catalogue`, or why it cannot be."""
     path = inv.catalogue_path
     if not path.is_file():
-        raise InventoryError(f"{inv.name}: no catalogue file {path}")
+        return None, [Problem(inv.name, "", "", f"no catalogue file {path}")]
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"{inv.name}: {path} is not valid YAML: {exc}") from None
+        text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(f"{inv.name}: {path} cannot be read: {exc}") from None
-    if not isinstance(data, dict) or CATALOGUE_VAR not in data:
-        raise InventoryError(f"{inv.name}: {path} does not define '{CATALOGUE_VAR}'")
-    return data
+        return None, [Problem(inv.name, "", "", f"{inv.label(path)} cannot be read: {exc}")]
+    return load_catalogue(inv.name, text, inv.label(path))
+
+
+def catalogue_file_problems(inventory_dir: Path, env: str) -> list[Problem]:
+    """What keeps the catalogue file of the inventory at ``inventory_dir`` (named ``env``)
+    from being read by :func:`load_catalogue` ([] when it can be, or when there is none).
+
+    The preflight checks it: Ansible reads the file with a loader of its own, which warns
+    where this one refuses (a key given twice)."""
+    path = Path(inventory_dir).resolve()
+    inv = Inventory(env, path, path.parent.parent)  # inventories/<env> in its checkout
+    if not inv.catalogue_path.is_file():
+        return []
+    return read_catalogue_file(inv)[1]
 
 
 def other_catalogues(inventory_dir: Path) -> dict[str, Any]:
     """The raw catalogues of the environments next to ``inventory_dir``, by directory name.
 
-    Only each environment's plaintext catalogue file is read (never its vault). An environment
-    whose catalogue cannot be read, or that has none, is left out: checking it reports its own
-    problem, and it must not stop the others from being checked.
+    Only each environment's plaintext catalogue file is read (never its vault). One that
+    cannot be read is :class:`~sitekit.catalogue.Unreadable` (the validator warns that its
+    domains were not compared): checking it reports its own problems, and it must not stop the
+    others from being checked. A directory without a catalogue file is left out.
     """
     here = Path(inventory_dir).resolve()
     others: dict[str, Any] = {}
@@ -104,10 +153,25 @@ def other_catalogues(inventory_dir: Path) -> dict[str, Any]:
         try:
             if path.resolve() == here or not (path / CATALOGUE_FILE).is_file():
                 continue
-            others[path.name] = read_catalogue(Inventory(path.name, path, here.parent.parent))
-        except (InventoryError, OSError):
+        except OSError:
             continue
+        data, _ = read_catalogue_file(Inventory(path.name, path, here.parent.parent))
+        others[path.name] = Unreadable() if data is None else data[CATALOGUE_VAR]
     return others
+
+
+def read_yaml_file(inv: Inventory, path: Path) -> Any:
+    """A YAML file of the inventory besides its catalogue (its variables, its hosts), read by
+    :func:`sitekit.loader.load`; InventoryError naming the file and line when it cannot be."""
+    label = inv.label(path)
+    try:
+        loaded = loader.load(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"{inv.name}: {label} cannot be read: {exc}") from None
+    if not loaded.ok:
+        problem = file_problems(inv.name, loaded, label)[0]
+        raise InventoryError(str(problem))
+    return loaded.data
 
 
 def environment_vars(inv: Inventory) -> dict[str, Any]:
@@ -115,12 +179,9 @@ def environment_vars(inv: Inventory) -> dict[str, Any]:
     path = inv.path / "group_vars" / "all" / "main.yml"
     data = {}
     if path.is_file():
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise InventoryError(f"{inv.name}: {path} is not valid YAML: {exc}") from None
+        data = read_yaml_file(inv, path) or {}
         if not isinstance(data, dict):
-            raise InventoryError(f"{inv.name}: {path} must be a mapping of variables")
+            raise InventoryError(f"{inv.name}: {inv.label(path)} must be a mapping of variables")
     return data
 
 
@@ -148,15 +209,13 @@ def entry_address(inv: Inventory) -> str:
     connection.
     """
     path = inv.path / "hosts.yml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InventoryError(f"{inv.name}: {path} cannot be read: {exc}") from None
-    children = (data.get("all") or {}).get("children") or {}
+    if not path.is_file():
+        raise InventoryError(f"{inv.name}: no hosts file {path}")
+    children = _mapping(_mapping(read_yaml_file(inv, path)).get("all")).get("children")
     for group in ("lb", "web"):
-        hosts = (children.get(group) or {}).get("hosts") or {}
+        hosts = _mapping(_mapping(_mapping(children).get(group)).get("hosts"))
         for name, hostvars in hosts.items():
-            if (hostvars or {}).get("ansible_connection") == "local":
+            if _mapping(hostvars).get("ansible_connection") == "local":
                 return "127.0.0.1"
             return private_address(name, hosts)
     raise InventoryError(f"{inv.name}: {path} has no host in the 'lb' or 'web' group")
@@ -172,10 +231,16 @@ def validation_context(inventory_dir: Path) -> dict[str, Any]:
     return {"others": other_catalogues(path), "tls": env_vars.get("sitekit_tls", "self-signed")}
 
 
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def check(inv: Inventory) -> Result:
     """Read and validate one environment's catalogue, against its neighbours' domains too."""
+    data, problems = read_catalogue_file(inv)
+    if data is None:
+        return Result([], problems)
     try:
-        data = _read_catalogue_file(inv)
         context = validation_context(inv.path)
     except InventoryError as exc:
         return Result([], [Problem(inv.name, "", "", str(exc).removeprefix(f"{inv.name}: "))])

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sitekit.catalogue import Problem
-from sitekit.inventory import CATALOGUE_FILE, Inventory, InventoryError
+from sitekit.echo import clean
+from sitekit.inventory import CATALOGUE_FILE, Inventory, InventoryError, shown_path
 
 #: How a summary names the deploy that carries a change out.
 DEPLOY_HINT = "ansible-playbook -i inventories/{env} ansible/site.yml"
@@ -26,10 +27,7 @@ class Source:
     @property
     def label(self) -> str:
         """The file's path as shown to the user (relative to the checkout when inside it)."""
-        try:
-            return self.path.relative_to(self.project_root).as_posix()
-        except ValueError:
-            return str(self.path)
+        return shown_path(self.path, self.project_root)
 
     @property
     def inventory_dir(self) -> Path:
@@ -88,7 +86,7 @@ def read_source(inv: Inventory) -> Source:
 
 def subject(env: str, site: str = "") -> str:
     """How a message names what it is about: ``local: site 'harbor'``, or ``local``."""
-    return f"{env}: site '{site}'" if site else env
+    return f"{clean(env)}: site '{clean(site)}'" if site else clean(env)
 
 
 def refused(source: Source, notes: list[str], problems: list[Problem]) -> Change:

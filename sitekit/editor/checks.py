@@ -9,13 +9,12 @@ import keyword
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
 from sitekit.catalogue import POOLS_VAR, Problem, validate
 from sitekit.domains import DomainError, normalize_domain
+from sitekit.echo import clean, shown
 from sitekit.editor.change import Change, Source, subject
 from sitekit.editor.document import Document, load
-from sitekit.inventory import CATALOGUE_VAR, InventoryError, validation_context
+from sitekit.inventory import CATALOGUE_VAR, InventoryError, load_catalogue, validation_context
 from sitekit.runtime.rules import RESERVED_NAMES, SITE_NAME_RE
 
 #: The longest brand name: it becomes the name of the site's row in the Sites table.
@@ -34,11 +33,11 @@ def normalise_domains(
         try:
             domain = normalize_domain(text)
         except DomainError as exc:
-            problems.append(Problem(env, site, "domains", f"cannot {verb} '{text}': {exc}"))
+            problems.append(Problem(env, site, "domains", f"cannot {verb} {shown(text)}: {exc}"))
             continue
         if domain != text:
             why = " (internationalised names are stored as punycode)" if not text.isascii() else ""
-            notes.append(f"{subject(env, site)}: '{text}' normalised to '{domain}'{why}")
+            notes.append(f"{subject(env, site)}: {shown(text)} normalised to '{domain}'{why}")
         if domain in spelled:
             spelled[domain].append(text)
         else:
@@ -47,7 +46,7 @@ def normalise_domains(
     done = {"add": "added", "remove": "removed"}[verb]
     for domain, texts in spelled.items():
         if len(texts) > 1:
-            as_typed = ", ".join(f"'{t}'" for t in texts)
+            as_typed = ", ".join(map(shown, texts))
             notes.append(
                 f"{subject(env, site)}: '{domain}' was given {len(texts)} times ({as_typed}); "
                 f"it is {done} once"
@@ -65,9 +64,15 @@ def domain_owners(raw: list[Any], skip: int | None = None) -> dict[str, tuple[st
         for domain in domains if isinstance(domains, list) else []:
             if isinstance(domain, str):
                 owners.setdefault(
-                    domain, (str(entry.get("name")), str(entry.get("state", "present")))
+                    domain, (_text(entry.get("name")), _text(entry.get("state", "present")))
                 )
     return owners
+
+
+def _text(value: Any) -> str:
+    """A name or state of an entry as a message writes it (it may be anything until the
+    catalogue is validated)."""
+    return clean(value) if isinstance(value, str) else shown(value)
 
 
 def ownership_problems(
@@ -106,15 +111,18 @@ def finish(
     """Render the edited document, validate the whole catalogue, and build the change."""
     source = doc.source
     after, problems = doc.render()
+    warnings: list[str] = []
     if not problems:
-        problems = _validate(source, after, new_site)
+        problems, warnings = _validate(source, after, new_site)
+    notes = notes + warnings
     if problems:
         return Change(source, source.text, notes, [], problems)
     return Change(source, after, notes, summary, [], files or {})
 
 
-def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]:
-    """Problems of the catalogue ``after`` would hold (the same check as ``sitekit check``).
+def _validate(source: Source, after: str, new_site: str | None) -> tuple[list[Problem], list[str]]:
+    """Problems of the catalogue ``after`` would hold (the same check as ``sitekit check``),
+    and its warnings (what could not be checked), as notes.
 
     ``new_site`` is a site whose settings module is about to be created: the validator cannot
     see it yet, and its SITE_ID is free by construction.
@@ -122,11 +130,14 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
     try:
         context = validation_context(source.inventory_dir)
     except InventoryError as exc:
-        return [Problem(source.env, "", "", str(exc).removeprefix(f"{source.env}: "))]
-    data = yaml.safe_load(after)
+        return [Problem(source.env, "", "", str(exc).removeprefix(f"{source.env}: "))], []
+    data, unread = load_catalogue(source.env, after, source.label)
+    if data is None:
+        return unread, []
     raw, pools = data[CATALOGUE_VAR], data.get(POOLS_VAR)
     result = validate(raw, env=source.env, project_root=source.project_root, pools=pools,
                       **context)
+    warnings = [f"warning: {warning}" for warning in result.warnings]
     problems = [
         p
         for p in result.problems
@@ -137,14 +148,14 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
         )
     ]
     if problems:
-        data = yaml.safe_load(source.text)
+        data, _ = load_catalogue(source.env, source.text, source.label)
         earlier = {
             str(p)
             for p in validate(
-                data[CATALOGUE_VAR],
+                data[CATALOGUE_VAR] if data else [],
                 env=source.env,
                 project_root=source.project_root,
-                pools=data.get(POOLS_VAR),
+                pools=data.get(POOLS_VAR) if data else None,
                 **context,
             ).problems
         }
@@ -154,11 +165,11 @@ def _validate(source: Source, after: str, new_site: str | None) -> list[Problem]
             else p
             for p in problems
         ]
-    return problems
+    return problems, warnings
 
 
 def _unknown_site(env: str, name: str, raw: list[Any], hint: str) -> Problem:
-    names = [str(e.get("name")) for e in raw if isinstance(e, dict) and e.get("name")]
+    names = [_text(e.get("name")) for e in raw if isinstance(e, dict) and e.get("name")]
     close = difflib.get_close_matches(name, names, n=1)
     suggestion = f"did you mean '{close[0]}'? " if close else ""
     known = ", ".join(names) or "none"
@@ -202,7 +213,8 @@ def check_name(env: str, name: str) -> list[Problem]:
                 env,
                 name,
                 "name",
-                f"{name!r} is not a valid site name: use 1 to 29 characters, lower-case letters, "
+                f"{shown(name)} is not a valid site name: use 1 to 29 characters, lower-case "
+                "letters, "
                 "digits and '_', starting with a letter (it names a Python module, a socket and "
                 "a unix user)",
             )
@@ -216,7 +228,7 @@ def check_brand(env: str, name: str, brand: str) -> list[Problem]:
     if not brand.strip():
         return [Problem(env, name, "brand", "must not be empty")]
     if any(not ch.isprintable() for ch in brand):
-        return [Problem(env, name, "brand", f"{brand!r} contains control characters")]
+        return [Problem(env, name, "brand", f"{shown(brand)} contains control characters")]
     if len(brand.strip()) > BRAND_MAX:
         return [
             Problem(

@@ -15,6 +15,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from sitekit.catalogue import RESOURCE_FIELDS, Problem
+from sitekit.echo import shown
 from sitekit.editor.change import DEPLOY_HINT, Change, Source, refused, subject
 from sitekit.editor.checks import (
     check_brand,
@@ -218,7 +219,7 @@ def add_site(
                     name,
                     "brand",
                     f"settings/{name}.py already exists "
-                    f"{'with brand ' + repr(existing) if existing else '(with no brand read)'}; "
+                    f"{'with brand ' + shown(existing) if existing else '(with no brand read)'}; "
                     "--brand only names a new site (edit SITEKIT_BRAND there to rename it)",
                 )
             )
@@ -344,12 +345,12 @@ def move_site(source: Source, name: str, pool: str | None, workers: int | None =
     where = subject(env, name)
     current = entry.get("pool")
     if current == pool and (pool or workers is None or entry.get("workers") == workers):
-        state = f"already in pool '{pool}'" if pool else "already served by its own master"
+        state = f"already in pool {shown(pool)}" if pool else "already served by its own master"
         return Change(source, source.text, [f"{where}: {state}"])
     present = entry.get("state", "present") == "present"
     deploy = f"the next deploy of {env} ({DEPLOY_HINT.format(env=env)}), on every host:"
     if pool:
-        dropped = [f"{key}: {entry[key]}" for key in RESOURCE_FIELDS if key in entry]
+        dropped = [f"{key}: {shown(entry[key])}" for key in RESOURCE_FIELDS if key in entry]
         for key in RESOURCE_FIELDS:
             if key in entry:
                 doc.delete_field(index, key)
@@ -382,8 +383,8 @@ def move_site(source: Source, name: str, pool: str | None, workers: int | None =
         ]
         if current is not None:
             steps.append(
-                f"  - then reloads the master of pool '{current}' without {name} (or stops it, "
-                "when it has no site left)"
+                f"  - then reloads the master of pool {shown(current)} without {name} (or stops "
+                "it, when it has no site left)"
             )
     if present:
         summary += [deploy, *steps]

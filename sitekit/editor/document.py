@@ -15,7 +15,6 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
@@ -25,8 +24,9 @@ from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from sitekit.catalogue import Problem
+from sitekit.echo import EXPLANATION_LIMIT, clean, shown
 from sitekit.editor.change import Source
-from sitekit.inventory import CATALOGUE_VAR
+from sitekit.inventory import CATALOGUE_VAR, load_catalogue
 
 # --- where ruamel keeps comments ---------------------------------------------------------
 
@@ -113,6 +113,8 @@ class Document:
 
     def __init__(self, source: Source, rt: YAML, data: Any, expected: list[Any]):
         self.source = source
+        #: A file without a final newline is written without one too.
+        self.final_newline = source.text.endswith("\n")
         self.lines = source.text.splitlines()
         self.rt = rt
         self.data = data
@@ -282,16 +284,21 @@ class Document:
     # -- output -------------------------------------------------------------------------
 
     def render(self) -> tuple[str, list[Problem]]:
-        for fix in self._column_fixes:
-            fix()
-        out = io.StringIO()
-        self.rt.dump(self.data, out)
-        text = out.getvalue()
+        reread: Any = None
         try:
-            reread = yaml.safe_load(text)[CATALOGUE_VAR] or []
-        except (yaml.YAMLError, TypeError, KeyError) as exc:
-            reread = exc
-        if reread != self.expected:
+            for fix in self._column_fixes:
+                fix()
+            out = io.StringIO()
+            self.rt.dump(self.data, out)
+            text = out.getvalue()
+            if not self.final_newline:
+                text = text.removesuffix("\n")
+            data, _ = load_catalogue(self.source.env, text, self.source.label)
+            if data is not None:
+                reread = data[CATALOGUE_VAR] or []
+        except Exception:  # whatever the round-trip model raises: the edit is not made
+            reread = None
+        if reread is None or reread != self.expected:
             return self.source.text, [
                 Problem(
                     self.source.env,
@@ -329,37 +336,51 @@ def load(source: Source) -> tuple[Document | None, list[Problem]]:
     def refuse(message: str, field_name: str = "") -> tuple[None, list[Problem]]:
         return None, [Problem(env, "", field_name, message)]
 
-    try:
-        plain = yaml.safe_load(source.text)
-    except yaml.YAMLError as exc:
-        return refuse(f"{label} is not valid YAML: {exc}")
-    if not isinstance(plain, dict) or CATALOGUE_VAR not in plain:
-        return refuse(f"{label} does not define '{CATALOGUE_VAR}'")
+    plain, problems = load_catalogue(env, source.text, label)
+    if plain is None:
+        return None, problems
     sites = plain[CATALOGUE_VAR]
     if sites is None:
         sites = []
     if not isinstance(sites, list):
-        return refuse(f"must be a list of sites, got {sites!r}", CATALOGUE_VAR)
+        return refuse(f"must be a list of sites, got {shown(sites)}", CATALOGUE_VAR)
 
-    rt = _round_trip_yaml(source.text)
+    # A missing final newline is the one difference the round trip makes that is kept as it
+    # was (the edited text gets none either); any other is refused, naming the line.
+    text = source.text if source.text.endswith("\n") else f"{source.text}\n"
     try:
-        data = rt.load(source.text)
+        rt = _round_trip_yaml(text)
+        data = rt.load(text)
         out = io.StringIO()
         rt.dump(data, out)
-    except RoundTripError as exc:
-        return refuse(f"{label} cannot be edited by this command: {exc}")
-    if out.getvalue() != source.text:
-        old = source.text.splitlines(keepends=True)
-        new = out.getvalue().splitlines(keepends=True)
-        number = next(
-            (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
-            min(len(old), len(new)),
-        )
-        shown = old[number] if number < len(old) else "(the end of the file)"
-        return refuse(
-            f"{label} cannot be edited by this command without also reformatting line "
-            f"{number + 1} ({shown.strip()!r}). Write that line in the "
-            "usual layout (one line per list, one space after ':', LF line endings) or make "
-            "the change by hand"
-        )
+    except Exception as exc:  # whatever the round-trip model raises: the file is not edited
+        why = clean(str(exc), EXPLANATION_LIMIT)
+        return refuse(f"{label} cannot be edited by this command: {why}")
+    if out.getvalue() != text:
+        return refuse(_reformatted(label, text, out.getvalue()))
     return Document(source, rt, data, sites), []
+
+
+def _reformatted(label: str, text: str, again: str) -> str:
+    """Why a file that the round-trip model would reformat is refused: the first line it
+    would change, and what about it when that can be told."""
+    old = text.splitlines(keepends=True)
+    new = again.splitlines(keepends=True)
+    number = next(
+        (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+        min(len(old), len(new)),
+    )
+    line = old[number] if number < len(old) else ""
+    if line.endswith("\r\n"):
+        cause = "it ends with CR LF; the catalogue's lines end with LF only"
+    elif line.rstrip("\r\n") != line.rstrip("\r\n").rstrip(" \t"):
+        cause = "it ends with white space"
+    else:
+        cause = ""
+    where = f"line {number + 1} ({shown(line.strip())})" if line else "the end of the file"
+    return (
+        f"{label} cannot be edited by this command without also reformatting {where}"
+        f"{f': {cause}' if cause else ''}. Write that line in the usual layout (one line per "
+        "list, one space after ':', LF line endings, no white space at its end) or make the "
+        "change by hand"
+    )

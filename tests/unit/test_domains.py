@@ -90,7 +90,7 @@ def test_stored_domain_rejects_with_reason(domain, fragment):
         check_stored_domain(domain)
     message = str(caught.value)
     assert fragment in message
-    assert f"'{domain}'" in message  # the message quotes what was written
+    assert repr(domain) in message  # the message quotes what was written, escaped
 
 
 @pytest.mark.parametrize("value", ["", None, 42, ["example.org"]])

@@ -1,10 +1,13 @@
 """Validate the site catalogue on the control machine and publish the resolved model.
 
-The one validator (:func:`sitekit.catalogue.validate`, which ``sitekit check`` and the editing
-commands run too) checks the catalogue against the environment's TLS choice and its
-neighbours' domains; :func:`sitekit.model.layout_problems` the environment's own settings and
-secrets. When all is well, :func:`sitekit.model.resolve` turns the catalogue into what every
-site and master becomes on this host, published as facts (none of them secret).
+The one reader of catalogue files (:func:`sitekit.inventory.load_catalogue`) first checks the
+environment's catalogue file for what Ansible's own loader only warns about (a key given
+twice). Then the one validator (:func:`sitekit.catalogue.validate`, which ``sitekit check``
+and the editing commands run too) checks the catalogue against the environment's TLS choice
+and its neighbours' domains (a neighbour whose catalogue cannot be read is a warning);
+:func:`sitekit.model.layout_problems` the environment's own settings and secrets. When all is
+well, :func:`sitekit.model.resolve` turns the catalogue into what every site and master
+becomes on this host, published as facts (none of them secret).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ ensure_importable()
 
 from sitekit import model  # noqa: E402
 from sitekit.catalogue import validate  # noqa: E402
-from sitekit.inventory import other_catalogues  # noqa: E402
+from sitekit.inventory import catalogue_file_problems, other_catalogues  # noqa: E402
 
 
 class ActionModule(ActionBase):
@@ -32,18 +35,24 @@ class ActionModule(ActionBase):
         # The other environments are the inventories next to this one (inventories/<env>):
         # a domain may be configured in one of them only.
         inventory_dir = args.get("inventory_dir") or (task_vars or {}).get("inventory_dir")
-        others = other_catalogues(Path(str(inventory_dir))) if inventory_dir else {}
+        inventory = Path(str(inventory_dir)) if inventory_dir else None
+        project_root = args.get("project_root")
+        # as `sitekit check`: a catalogue file that cannot be read is not validated
+        problems = catalogue_file_problems(inventory, env) if inventory else []
         layout = model.Layout.from_mapping({**(args.get("layout") or {}), "env": env})
-        checked = validate(
-            args.get("sites"),
-            env=env,
-            project_root=args.get("project_root"),
-            others=others,
-            pools=args.get("pools") or None,
-            tls=layout.tls if args.get("layout") else None,
-        )
-        problems = list(checked.problems)
-        if args.get("layout") and checked.ok:
+        checked = None
+        if not problems:
+            checked = validate(
+                args.get("sites"),
+                env=env,
+                project_root=project_root,
+                others=other_catalogues(inventory) if inventory else {},
+                pools=args.get("pools"),
+                tls=layout.tls if args.get("layout") else None,
+            )
+            result["warnings"] = [str(warning) for warning in checked.warnings]
+            problems = list(checked.problems)
+        if checked is not None and args.get("layout") and not problems:
             problems += model.layout_problems(
                 layout,
                 secret_key_base=str(args.get("secret_key_base") or ""),
@@ -60,6 +69,7 @@ class ActionModule(ActionBase):
                 "nothing was changed on any host.\n" + "\n".join(result["problems"])
             )
             return result
+        assert checked is not None
         resolved = model.resolve(checked, layout)
         result["ansible_facts"] = resolved.facts()
         present = len(resolved.present_sites)
