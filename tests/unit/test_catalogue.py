@@ -586,6 +586,13 @@ def test_last_site_id_assignment_wins(settings_root):
     assert result.sites[0].site_id == 7
 
 
+@pytest.mark.parametrize("name", ["base", "pool", "dev"])
+def test_a_reserved_name_is_one_problem_though_its_shared_module_exists(name):
+    assert only_problem([site(name, "x.example.org")], REPO) == (
+        f"prod: site '{name}': field 'name': '{name}' is reserved (settings/{name}.py is shared)"
+    )
+
+
 def test_unreadable_settings_module_is_a_problem_not_a_traceback(settings_root):
     root = settings_root()
     (root / "settings" / "harbor.py").write_bytes(b"SITE_ID = 1\n\xff\xfe\n")

@@ -200,6 +200,27 @@ def test_check_unknown_environment_lists_known_ones(project, capsys):
     assert err == "staging: no environment 'staging' (known: bad, good)\n"
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+def test_check_refuses_an_empty_environment_name(project, capsys, name):
+    # it used to check inventories/ itself as an environment named ""
+    root = project.env("good", GOOD_SITES)
+    assert main(["--project", str(root), "check", name, "good"]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("good: OK: ")
+    assert err == (
+        f"{name!r}: an environment name cannot be empty: give one such as 'local', or an "
+        "inventory directory (inventories/local); without any, `sitekit check` checks them all\n"
+    )
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_dot_is_a_directory_not_an_environment_name(project, capsys, monkeypatch, name):
+    root = project.env("good", GOOD_SITES)
+    monkeypatch.chdir(root / "inventories" / "good" / ("group_vars" if name == ".." else ""))
+    assert main(["--project", str(root), "check", name]) == 0
+    assert capsys.readouterr().out.startswith("good: OK: ")
+
+
 def test_check_goes_on_past_an_unknown_environment(project, capsys):
     project.env("good", GOOD_SITES)
     root = project.env("bad", BAD_SITES)

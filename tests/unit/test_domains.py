@@ -160,3 +160,56 @@ def test_normalize_rejects_what_cannot_be_a_domain(typed, fragment):
 def test_normalize_rejects_non_text():
     with pytest.raises(DomainError, match="must be a domain name"):
         normalize_domain(None)
+
+
+# --- a hint offers only what the rule accepts -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        # the fix is valid: offered
+        ("Harbor.example.org",
+         "'Harbor.example.org' must be lower-case; write 'harbor.example.org'"),
+        ("harbor.example.org.",
+         "'harbor.example.org.' ends with a dot; write 'harbor.example.org'"),
+        ("harbor", "'harbor' has a single label; use a full name such as 'harbor.example.org' "
+                   "or 'harbor.localhost'"),
+        # lower-case, without the dot, with a suffix: still invalid, so not offered
+        ("Har_bor.example.org", "'Har_bor.example.org' must be lower-case"),
+        ("Harbor..org", "'Harbor..org' must be lower-case"),
+        ("har_bor.", "'har_bor.' ends with a dot"),
+        ("a..", "'a..' ends with a dot"),
+        ("har_bor", "'har_bor' has a single label; use a full name"),
+        (LABEL_64, f"'{LABEL_64}' has a single label; use a full name"),
+        ("Ü_x.org", "'Ü_x.org' is an internationalised name; the catalogue stores it as punycode"),
+    ],
+)
+def test_a_fix_is_offered_only_when_the_rule_accepts_it(domain, message):
+    with pytest.raises(DomainError) as caught:
+        check_stored_domain(domain)
+    assert str(caught.value) == message
+
+
+def test_the_canonical_wildcard_hint_is_offered_only_when_valid():
+    from sitekit.catalogue import validate
+
+    def hint_of(wildcard):
+        result = validate([{"name": "harbor", "domains": [wildcard, "harbor.example.org"]}])
+        return next(p.message for p in result.problems if p.field == "domains[0]")
+
+    assert "put a concrete name such as 'www.harbor.example.org' first" in hint_of(
+        "*.harbor.example.org")
+    longest = f"*.{LABEL_63}.{LABEL_63}.{LABEL_63}.{'b' * 59}"  # 253: www. would make 255
+    assert len(longest) == 253
+    assert hint_of(longest).endswith("put a concrete name first")
+
+
+def test_a_domain_is_shown_escaped_and_a_huge_one_cut():
+    with pytest.raises(DomainError) as caught:
+        check_stored_domain("\x1b[31mx.example.org")
+    assert str(caught.value).startswith("'\\x1b[31mx.example.org': label '\\x1b[31mx' may hold")
+    with pytest.raises(DomainError) as caught:
+        check_stored_domain("a" * 10_000_000 + ".org")
+    assert str(caught.value) == (
+        f"'{'a' * 256}'... (10000004 characters) is 10000004 characters long; the limit is 253")

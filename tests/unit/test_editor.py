@@ -620,6 +620,35 @@ def test_a_file_that_would_be_reformatted_is_refused(text, line):
 
 
 @pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        ("sitekit_sites:\r\n  - name: harbor\r\n",
+         "line 1 ('sitekit_sites:'): it ends with CR LF; the catalogue's lines end with LF only"),
+        ("sitekit_sites:  \n  - name: harbor\n",
+         "line 1 ('sitekit_sites:'): it ends with white space"),
+    ],
+)
+def test_a_file_that_would_be_reformatted_is_refused_naming_the_cause(text, cause):
+    found = problems(editor.add_domains(source(text), "harbor", ["new.localhost"]))
+    assert f"without also reformatting {cause}. Write that line" in found[0]
+
+
+@pytest.mark.parametrize("edit", [
+    lambda src: editor.add_domains(src, "harbor", ["new.localhost"]),
+    lambda src: editor.remove_domains(src, "ember", ["old-ember.localhost"]),
+    lambda src: editor.remove_site(src, "harbor"),
+    lambda src: editor.move_site(src, "harbor", None, workers=3),
+])
+def test_a_file_without_a_final_newline_is_edited_and_keeps_none(edit):
+    # it used to be refused, "without also reformatting" its last line, naming no cause
+    text = ODD.removesuffix("\n")
+    change = edit(source(text))
+    assert change.ok, change.problems
+    assert not change.after.endswith("\n")
+    assert changes(text + "\n", change.after + "\n") == changes(ODD, edit(source(ODD)).after)
+
+
+@pytest.mark.parametrize(
     ("text", "fragment"),
     [
         ("sitekit_sites: [\n", "inventories/local/group_vars/all/sites.yml is not valid YAML"),
