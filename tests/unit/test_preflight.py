@@ -104,13 +104,69 @@ def test_preflight_accepts_an_environment_with_its_own_domains(inventories, tmp_
           - name: meadow
             domains: [meadow.mine.test]
         """)
-    # a neighbour whose catalogue cannot be read does not stop the check
-    inventories("sitekit_sites: [\n", name="broken")
+    # neighbours whose catalogues cannot be read do not stop the check: it names them
+    for name, text in UNREADABLE.items():
+        inventories(text, name=name)
     book = tmp_path / "preflight.yml"
     book.write_text(PREFLIGHT)
     code, output = playbook(mine, book)
     assert code == 0, output
     assert "sites: harbor,meadow" in output
+    assert "Traceback" not in output
+    for name in UNREADABLE:
+        assert (
+            f"[WARNING]: mine: domains not checked against environment '{name}': its catalogue "
+            f"cannot be read (`sitekit check {name}` says why)"
+        ) in output
+
+
+# neighbours' catalogues that cannot be read: each used to end the preflight in a traceback
+# (but the first)
+UNREADABLE = {
+    "syntax": "sitekit_sites: [\n",
+    "date": "sitekit_sites:\n  - name: 2024-02-30\n",
+    "tagged": "sitekit_sites:\n  - name: a\n    workers: !!int abc\n",
+    "digits": "sitekit_sites:\n  - name: a\n    workers: 1" + "0" * 5000 + "\n",
+    "deep": "sitekit_sites: " + "[" * 5000 + "]" * 5000 + "\n",
+    "twice": "sitekit_sites:\n  - name: a\n    name: b\n",
+}
+
+
+def test_preflight_refuses_a_catalogue_with_a_key_given_twice(inventories, tmp_path):
+    # Ansible warns and keeps the last; the preflight reads the file as `sitekit check` does
+    mine = inventories("""\
+        sitekit_sites:
+          - name: harbor
+            domains: [harbor.mine.test]
+            domains: [www.harbor.mine.test]
+        """)
+    book = tmp_path / "preflight.yml"
+    book.write_text(PREFLIGHT)
+    code, output = playbook(mine, book)
+    assert code != 0
+    assert (
+        "mine: site 'harbor': field 'domains': 'domains' is given twice in one mapping (lines 3 "
+        "and 4); a YAML reader keeps one of them silently: remove the other (line 4 of "
+        "inventories/mine/group_vars/all/sites.yml)"
+    ) in output
+    assert "sites: harbor" not in output
+
+
+def test_site_yml_stops_before_any_task_on_a_value_yaml_cannot_construct(inventories, tmp_path):
+    # Ansible's own loader refuses the file while it reads the inventory's variables: the
+    # preflight does not run, nor anything after it, and no traceback is shown
+    mine = inventories("""\
+        sitekit_sites:
+          - name: 2024-02-30
+            domains: [harbor.mine.test]
+        """)
+    root = tmp_path / "root"
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"sitekit_root={root}")
+    assert code != 0
+    assert "day is out of range for month" in output
+    assert "Traceback" not in output
+    assert "Validate the site catalogue" not in output
+    assert not root.exists()
 
 
 def test_preflight_names_the_neighbour_that_has_the_domain(inventories, tmp_path):
