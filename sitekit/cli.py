@@ -608,8 +608,9 @@ def parser() -> argparse.ArgumentParser:
         help="validate environments' site catalogues",
         description="Validate the site catalogue of each ENV (all environments when none is "
         "given). Each is also checked against the other environments' catalogues: a domain "
-        "belongs to one environment only. Every problem is listed, naming the environment, the "
-        "site and the field. Exit status: 0 when all are valid, 1 when any is not.",
+        "belongs to one environment only (one that cannot be read is named in a warning). "
+        "Every problem is listed, naming the environment, the site and the field (or the file "
+        "and its line). Exit status: 0 when all are valid, 1 when any is not.",
     )
     check.add_argument("env", nargs="*", metavar="ENV", help=ENV_HELP)
 

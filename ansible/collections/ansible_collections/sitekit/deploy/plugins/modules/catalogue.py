@@ -8,10 +8,14 @@ description:
   - Runs C(sitekit.catalogue.validate) from the checkout on the control machine.
   - On any problem the task fails listing every problem with its environment, site and field;
     no connection to the host is made.
+  - The inventory's own catalogue file (C(group_vars/all/sites.yml) under O(inventory_dir)) is
+    read as C(sitekit check) reads it; what Ansible's loader only warns about (a key given
+    twice) is a problem naming the key and its line.
   - A domain that the catalogue of another environment also lists is a problem (a domain
     belongs to one environment only). The other environments are the directories next to
     the inventory (C(inventories/*)); only their plaintext catalogue files
-    (C(group_vars/all/sites.yml)) are read, and one that cannot be read is left out.
+    (C(group_vars/all/sites.yml)) are read, and one that cannot be read is named in a warning
+    (its domains are not compared).
   - With O(layout), the environment's own settings are checked too (C(sitekit_mode), the
     TLS choice, the secrets, a certificate in O(certificates) for every provided site), and
     the catalogue is resolved by C(sitekit.model.resolve) into what every site and master
