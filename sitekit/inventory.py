@@ -110,6 +110,15 @@ def load_catalogue(env: str, text: str, label: str) -> tuple[dict[str, Any] | No
     return loaded.data, []
 
 
+def read_catalogue(inv: Inventory) -> Any:
+    """The raw value of ``sitekit_sites`` from the environment's catalogue file; InventoryError
+    (its first problem) when the file cannot be read."""
+    data, problems = read_catalogue_file(inv)
+    if data is None:
+        raise InventoryError(str(problems[0]))
+    return data[CATALOGUE_VAR]
+
+
 def read_catalogue_file(inv: Inventory) -> tuple[dict[str, Any] | None, list[Problem]]:
     """The environment's catalogue file read by :func:`load_catalogue`, or why it cannot be."""
     path = inv.catalogue_path
