@@ -222,6 +222,8 @@ def _env(
     env = {
         "DJANGO_SETTINGS_MODULE": settings_module,
         "SITEKIT_ALLOWED_HOSTS": ",".join(allowed_hosts(domains)),
+        # what nginx routes here: within ALLOWED_HOSTS, "*.name" is name's subdomains only
+        "SITEKIT_DOMAINS": ",".join(domains),
         "SITEKIT_CSRF_TRUSTED_ORIGINS": ",".join(origins(domains, scheme, port)),
         "SITEKIT_PUBLIC_SCHEME": scheme,
         "SITEKIT_WARMUP_HOST": probe_host(first.canonical_domain),

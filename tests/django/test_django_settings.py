@@ -58,7 +58,7 @@ def settings_values(env, module="settings.harbor"):
         db = m.DATABASES["default"]
         print(json.dumps({{
             "SECRET_KEY": m.SECRET_KEY, "FALLBACKS": m.SECRET_KEY_FALLBACKS, "DEBUG": m.DEBUG,
-            "ALLOWED_HOSTS": m.ALLOWED_HOSTS,
+            "ALLOWED_HOSTS": m.ALLOWED_HOSTS, "DOMAINS": m.SITEKIT_DOMAINS,
             "CSRF_TRUSTED_ORIGINS": m.CSRF_TRUSTED_ORIGINS, "ENGINE": db["ENGINE"],
             "NAME": str(db["NAME"]), "HOST": db.get("HOST"), "PORT": db.get("PORT"),
             "USER": db.get("USER"), "PASSWORD": db.get("PASSWORD"),
@@ -104,6 +104,8 @@ def test_every_site_app_is_installed():
 
 def test_release_middleware_is_outermost():
     assert base.MIDDLEWARE[0] == "project.core.middleware.ReleaseHeaderMiddleware"
+    # then the Host, before anything reads it
+    assert base.MIDDLEWARE[1] == "project.core.middleware.HostMiddleware"
     assert "django.contrib.sites.middleware.CurrentSiteMiddleware" in base.MIDDLEWARE
 
 
@@ -156,6 +158,7 @@ def test_env_file_configures_settings(tmp_path):
             # written by the deploy
             SITEKIT_SECRET_KEY=file-secret
             SITEKIT_ALLOWED_HOSTS=harbor.example.com, .harbor.test
+            SITEKIT_DOMAINS=harbor.example.com, *.harbor.test
             SITEKIT_CSRF_TRUSTED_ORIGINS=https://harbor.example.com
             SITEKIT_DB_NAME={tmp_path}/shared.sqlite3
             SITEKIT_STATIC_ROOT={tmp_path}/static
@@ -168,6 +171,7 @@ def test_env_file_configures_settings(tmp_path):
     values = settings_values(env)
     assert values["SECRET_KEY"] == "file-secret"
     assert values["ALLOWED_HOSTS"] == ["harbor.example.com", ".harbor.test"]
+    assert values["DOMAINS"] == ["harbor.example.com", "*.harbor.test"]
     assert values["CSRF_TRUSTED_ORIGINS"] == ["https://harbor.example.com"]
     assert values["NAME"] == f"{tmp_path}/shared.sqlite3"
     assert values["STATIC_ROOT"] == f"{tmp_path}/static"
@@ -184,6 +188,7 @@ def test_defaults(tmp_path):
     values = settings_values(env)
     assert values["DEBUG"] is False
     assert values["ALLOWED_HOSTS"] == [".localhost", "localhost", "127.0.0.1", "[::1]"]
+    assert values["DOMAINS"] == []  # development: ALLOWED_HOSTS alone
     assert values["CSRF_TRUSTED_ORIGINS"] == []
     assert values["ENGINE"] == "django.db.backends.sqlite3"
     assert values["NAME"] == str(REPO / "db.sqlite3")
