@@ -138,6 +138,56 @@ def test_load_env_file(tmp_path):
     assert loaded == ["SITEKIT_A", "SITEKIT_B", "SITEKIT_C", "SITEKIT_D", "SITEKIT_E"]
 
 
+def render_env_file(shared):
+    """A master's env file as roles/gunicorn_site/templates/site.env.j2 renders it (Jinja's
+    options as Ansible's template module sets them), and the environment it is made from."""
+    import jinja2
+
+    from sitekit import model
+    from sitekit.catalogue import validate
+
+    checked = validate([{"name": "harbor", "domains": ["harbor.example", "*.harbor.example"]}],
+                       env="local", project_root=REPO)
+    master = model.resolve(checked, model.Layout(env="local")).master_of("harbor")
+    environment = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True,
+                                     undefined=jinja2.StrictUndefined)
+    environment.filters["sitekit.deploy.master_env"] = (
+        lambda site, base, shared, catalogue, keeps: model.master_env(
+            site, secret_key_base=base, shared=shared, catalogue=catalogue))
+    template = environment.from_string(
+        (REPO / "roles/gunicorn_site/templates/site.env.j2").read_text())
+    text = template.render(site=master, sitekit_secret_key_base="k" * 40,
+                           sitekit_shared_env=shared, sitekit_catalogue=[],
+                           gunicorn_site_keeps={})
+    return text, model.master_env(master, secret_key_base="k" * 40, shared=shared)
+
+
+def test_an_env_file_reads_back_exactly_the_environment_it_was_rendered_from(tmp_path):
+    """Every value the deploy accepts is one line of the env file, read back as it is."""
+    shared = {
+        "SITEKIT_DB_PASSWORD": "p=a#s s'w\"o\\rd $HOME ${X} `id` é 🙂 \\n",
+        "SITEKIT_DB_USER": "#not-a-comment",
+        "SITEKIT_DB_NAME": "",
+        "SITEKIT_LOG_LEVEL": "INFO",
+    }
+    text, environ = render_env_file(shared)
+    (tmp_path / "harbor.env").write_text(text)
+    read = {}
+    load_env_file(tmp_path / "harbor.env", read)
+    assert read == environ
+    assert {key: read[key] for key in shared} == shared
+
+
+@pytest.mark.parametrize("value", ["pw\nEVIL=1", "pw\rEVIL=1", "pw\u2028EVIL=1", "pw\x85EVIL=1",
+                                   "pw\x0bEVIL=1", "pw\x00", " pw", "pw\t"])
+def test_a_value_an_env_file_cannot_hold_is_never_rendered(value):
+    """A value with a line break would add a variable (EVIL); it is refused, not written, and
+    the message names the variable without showing the value."""
+    with pytest.raises(ValueError, match="cannot hold SITEKIT_DB_PASSWORD") as refused:
+        render_env_file({"SITEKIT_DB_PASSWORD": value})
+    assert "pw" not in str(refused.value) and "EVIL" not in str(refused.value)
+
+
 @pytest.mark.parametrize("line", ["NO_EQUALS_SIGN", "=value"])
 def test_load_env_file_rejects_malformed_lines(tmp_path, line):
     env_file = tmp_path / "site.env"
