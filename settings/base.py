@@ -13,6 +13,9 @@ win over the file.
     SITEKIT_SECRET_KEY            required unless SITEKIT_DEBUG=1 (or under pytest)
     SITEKIT_DEBUG                 "1" or "0" (default "0")
     SITEKIT_ALLOWED_HOSTS         comma-separated (default: localhost variants)
+    SITEKIT_DOMAINS               comma-separated: the site's catalogue domains (``name``,
+                                  ``*.name`` for its subdomains only); any Host they do not
+                                  serve as nginx routes it gets 400 (default: none, unchecked)
     SITEKIT_CSRF_TRUSTED_ORIGINS  comma-separated (default: none)
     SITEKIT_PUBLIC_SCHEME         "http" (default) or "https": the scheme browsers use; "https"
                                   turns on the HTTPS redirect, secure cookies and HSTS
@@ -251,6 +254,9 @@ ALLOWED_HOSTS = _env_list(
     "SITEKIT_ALLOWED_HOSTS", [".localhost", "localhost", "127.0.0.1", "[::1]"]
 )
 CSRF_TRUSTED_ORIGINS = _env_list("SITEKIT_CSRF_TRUSTED_ORIGINS", [])
+# What nginx routes to this site (project.core.middleware.HostMiddleware): within
+# ALLOWED_HOSTS, whose ".example.org" for the domain "*.example.org" admits "example.org" too.
+SITEKIT_DOMAINS = _env_list("SITEKIT_DOMAINS", [])
 
 SITEKIT_RELEASE_ID = read_release_id(BASE_DIR)
 
@@ -285,6 +291,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost, so that every response (404 and 500 included) carries the headers.
     "project.core.middleware.ReleaseHeaderMiddleware",
+    # Any Host the site's domains do not serve: 400, before anything reads it.
+    "project.core.middleware.HostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

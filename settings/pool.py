@@ -33,9 +33,11 @@ SITEKIT_SITE = ""
 SITEKIT_BRAND = None
 ROOT_URLCONF = "project.core.pool_urls"  # only a request no site claims could use it
 
-# Every domain of the pool's sites (wildcards as Django's leading dot); the exact site is
-# chosen per request.
-ALLOWED_HOSTS = allowed_hosts(domain for site in SITEKIT_POOL_SITES for domain in site["domains"])
+# Every domain of the pool's sites (wildcards as Django's leading dot); the site is chosen per
+# request by the one rule of sitekit.runtime.rules.ServerNames, which refuses the Hosts that
+# the leading dot lets in but nginx does not route here (the apex of a "*." domain).
+SITEKIT_DOMAINS = [domain for site in SITEKIT_POOL_SITES for domain in site["domains"]]
+ALLOWED_HOSTS = allowed_hosts(SITEKIT_DOMAINS)
 # Each site trusts its own origins only (project.core.pool.PoolCsrfViewMiddleware).
 CSRF_TRUSTED_ORIGINS = []
 
@@ -50,15 +52,13 @@ _POOLED_MIDDLEWARE = {
     "django.middleware.csrf.CsrfViewMiddleware": "project.core.pool.PoolCsrfViewMiddleware",
     # PoolSiteMiddleware sets request.site itself.
     "django.contrib.sites.middleware.CurrentSiteMiddleware": None,
+    # In its place (right after the release header, which then names the site on every
+    # response, 400 included, and before everything that reads the Host, the URLconf or the
+    # site): the request's site by its Host, any other Host refused.
+    "project.core.middleware.HostMiddleware": "project.core.pool.PoolSiteMiddleware",
 }
 MIDDLEWARE = [_POOLED_MIDDLEWARE.get(name, name) for name in MIDDLEWARE]
 MIDDLEWARE = [name for name in MIDDLEWARE if name]
-# Right after the release header (which then names the site on every response, 400 included)
-# and before everything that reads the Host, the URLconf or the site.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("project.core.middleware.ReleaseHeaderMiddleware") + 1,
-    "project.core.pool.PoolSiteMiddleware",
-)
 # Django's SecurityMiddleware stays (and so do its deployment checks); just inside it, the
 # site's own HSTS header, which Django's then leaves as it is.
 MIDDLEWARE.insert(

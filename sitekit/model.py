@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -42,6 +44,8 @@ SECRET_KEYS = ("SITEKIT_SECRET_KEY", "SITEKIT_SECRET_KEY_FALLBACKS", "SITEKIT_DB
 #: Shortest environment secret accepted (each site's SECRET_KEY is derived from it).
 MIN_SECRET_LENGTH = 32
 MODES = ("local", "system")
+#: What names a variable of a master's env file.
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 @dataclass(frozen=True)
@@ -89,13 +93,53 @@ class Layout:
         return f"{self.log_dir}/sites"
 
 
+def env_fault(key: str, value: str) -> str | None:
+    """Why ``KEY=VALUE`` cannot be one line of a master's env file that reads back as exactly
+    this variable with exactly this value, or None.
+
+    ``settings.base.load_env_file`` reads one variable per line (any line break ends one:
+    ``str.splitlines``) and strips the value. A line break in a value would start another
+    variable (``"x\nEVIL=1"`` sets EVIL), so values with one, or with any other control
+    character, are refused rather than escaped; so are values starting or ending with white
+    space, which would be read without it.
+    """
+    if not ENV_KEY_RE.match(key):
+        return "is not a variable name (letters, digits and '_', not starting with a digit)"
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        return "contains a line break or another control character"
+    if value != value.strip():
+        return "starts or ends with white space"
+    return None
+
+
+def env_problems(env: str, shared: Mapping[str, Any] | None) -> list[Problem]:
+    """The values of ``sitekit_shared_env`` (every master's env file holds them) that an env
+    file cannot hold as they are (:func:`env_fault`), each named by its variable, never shown."""
+    problems = []
+    for key, value in (shared or {}).items():
+        fault = env_fault(str(key), str(value))
+        if fault:
+            source = str(key).lower() if str(key).startswith("SITEKIT_") else "sitekit_shared_env"
+            problems.append(Problem(
+                env, "", source,
+                f"{key} (every site's env file holds it) {fault}; each line of an env file is "
+                "one variable, so it would not read back as it is (the value is not shown): "
+                "change it, in the environment's vault if it is a secret"))
+    return problems
+
+
 def layout_problems(
-    layout: Layout, *, secret_key_base: str = "", db_password: str = ""
+    layout: Layout,
+    *,
+    secret_key_base: str = "",
+    db_password: str = "",
+    shared_env: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
     """What in the environment's own settings stops a deploy, each naming its variable (its
-    TLS choice is the validator's: :func:`sitekit.catalogue.tls_problems`)."""
+    TLS choice is the validator's: :func:`sitekit.catalogue.tls_problems`); ``shared_env`` is
+    what every master's env file holds besides its own (``sitekit_shared_env``)."""
     env = layout.env
-    problems = []
+    problems = env_problems(env, shared_env)
     if layout.mode not in MODES:
         problems.append(Problem(env, "", "sitekit_mode",
                                 f"must be 'local' or 'system', got {layout.mode!r}"))
@@ -222,6 +266,8 @@ def _env(
     env = {
         "DJANGO_SETTINGS_MODULE": settings_module,
         "SITEKIT_ALLOWED_HOSTS": ",".join(allowed_hosts(domains)),
+        # what nginx routes here: within ALLOWED_HOSTS, "*.name" is name's subdomains only
+        "SITEKIT_DOMAINS": ",".join(domains),
         "SITEKIT_CSRF_TRUSTED_ORIGINS": ",".join(origins(domains, scheme, port)),
         "SITEKIT_PUBLIC_SCHEME": scheme,
         "SITEKIT_WARMUP_HOST": probe_host(first.canonical_domain),
@@ -416,4 +462,9 @@ def master_env(
         env["SITEKIT_POOL_SITES"] = pool_sites_json(
             (s for s in catalogue if s["name"] in serving and s.get("state") == "present"),
             master["scheme"], master["port"])
+    for key, value in env.items():
+        fault = env_fault(key, value)
+        if fault:  # the preflight refuses it first (env_problems); never written
+            raise ValueError(f"{master.get('kind', 'site')} '{master['name']}': its environment "
+                             f"cannot hold {key}: it {fault} (the value is not shown)")
     return env

@@ -31,7 +31,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import cached_property
 from django.utils.http import http_date
 
-from sitekit.runtime.rules import allowed_host, hsts_header
+from sitekit.runtime.rules import ServerNames, hsts_header
 
 
 def current(request):
@@ -40,27 +40,19 @@ def current(request):
 
 
 class SiteTable:
-    """Host -> site for the pool's sites: exact names first, then the longest wildcard."""
+    """Host -> site for the pool's sites, as nginx routes the host (exact names first, then the
+    longest wildcard: :class:`sitekit.runtime.rules.ServerNames`)."""
 
     def __init__(self, sites):
-        self.exact = {}
-        self.wildcards = []
-        for site in sites:
-            for domain in site["domains"]:
-                if domain.startswith("*."):
-                    self.wildcards.append((allowed_host(domain), site))  # ".harbor.example"
-                else:
-                    self.exact[domain] = site
-        self.wildcards.sort(key=lambda item: len(item[0]), reverse=True)
+        self.by_domain = {domain.lower(): site for site in sites for domain in site["domains"]}
+        self.names = ServerNames(self.by_domain)
 
     def find(self, domain):
-        site = self.exact.get(domain)
-        if site is not None:
-            return site, True
-        for suffix, site in self.wildcards:
-            if domain.endswith(suffix):
-                return site, False
-        return None, False
+        """(site, whether by an exact name), or (None, False) when no site serves ``domain``."""
+        matched = self.names.match(domain)
+        if matched is None:
+            return None, False
+        return self.by_domain[matched], not matched.startswith("*.")
 
 
 def site_row(site, domain, exact):

@@ -72,8 +72,44 @@ def hsts_settings(policy):
     return policy in ("subdomains", "preload"), policy == "preload"
 
 
+class ServerNames:
+    """Which of a list of catalogue domains serves a host, exactly as nginx's ``server_name``
+    routes it: the name itself, else the longest wildcard ``*.name`` covering it. A wildcard
+    covers every name under ``name`` (``a.name``, ``a.b.name``), never ``name`` itself.
+
+    The one rule of which Host a site answers: a dedicated master checks each request with it
+    (``project.core.middleware.HostMiddleware``), a pooled one picks the request's site with it
+    (``project.core.pool``).
+    """
+
+    def __init__(self, domains):
+        self.exact = set()
+        self.wildcards = []  # (".name", "*.name"), the longest first
+        for domain in domains:
+            domain = domain.lower()
+            if domain.startswith("*."):
+                self.wildcards.append((domain[1:], domain))
+            else:
+                self.exact.add(domain)
+        self.wildcards.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def match(self, host):
+        """The domain serving ``host`` (lower-case, without port or trailing dot, as Django's
+        ``split_domain_port`` gives it), or None."""
+        if host in self.exact:
+            return host
+        for suffix, domain in self.wildcards:
+            if len(host) > len(suffix) and host.endswith(suffix):
+                return domain
+        return None
+
+
 def allowed_host(domain):
-    """Django's ALLOWED_HOSTS entry for a domain (``*.example.org`` becomes ``.example.org``)."""
+    """Django's ALLOWED_HOSTS entry for a domain (``*.example.org`` becomes ``.example.org``).
+
+    Django has no pattern for "subdomains only": ``.example.org`` lets ``example.org`` in too,
+    which a site whose domain is ``*.example.org`` refuses by :class:`ServerNames`.
+    """
     return domain[1:] if domain.startswith("*.") else domain
 
 

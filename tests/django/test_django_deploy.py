@@ -137,3 +137,36 @@ def test_wsgi_requires_settings_module(deployed):
     )
     assert result.returncode != 0
     assert "DJANGO_SETTINGS_MODULE is not set" in result.stderr
+
+
+def test_a_wildcard_domain_serves_its_subdomains_only_as_nginx_routes_them(deployed):
+    """A site of ``www.harbor.example`` and ``*.harbor.example`` (its master's environment as the
+    deploy resolves it): Django's ALLOWED_HOSTS has ".harbor.example", which admits the apex
+    too; the apex, which nginx does not route to the site, is refused all the same."""
+    from sitekit import model
+    from sitekit.catalogue import validate
+
+    checked = validate([{"name": "harbor", "domains": ["www.harbor.example", "*.harbor.example"]}],
+                       env="local", project_root=REPO)
+    assert checked.ok, [str(p) for p in checked.problems]
+    master = model.resolve(checked, model.Layout(env="local", tls="off")).master_of("harbor")
+    env = {**deployed["env"], **master["env"]}
+    assert env["SITEKIT_ALLOWED_HOSTS"] == "www.harbor.example,.harbor.example"
+
+    def get(host):
+        result = subprocess.run([sys.executable, "-c", WSGI_PROBE, host, "/healthz"],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+                                check=False)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["/healthz"]
+
+    for host in ("www.harbor.example", "a.harbor.example", "b.a.harbor.example",
+                 "A.Harbor.Example.", "a.harbor.example:80"):
+        page = get(host)
+        assert (page["status"], page["headers"]["X-Sitekit-Site"]) == ("200 OK", "harbor"), host
+    for host in ("harbor.example", "HARBOR.example.", "harbor.example:80", ".harbor.example",
+                 "evil.example"):
+        page = get(host)
+        assert page["status"] == "400 Bad Request", host
+        assert page["headers"]["X-Sitekit-Site"] == "harbor"  # the site said so, not nginx
+        assert "Bad Request" in page["body"]

@@ -174,6 +174,29 @@ def test_a_site_outside_the_pool_is_refused_by_it(pool_env):
     assert meadow["status"] == 400
 
 
+def test_a_wildcard_domain_serves_its_subdomains_only_as_nginx_routes_them(pool_env):
+    """meadow's domains are ``www.meadow.localhost`` and ``*.meadow.localhost``: Django's
+    ALLOWED_HOSTS has ".meadow.localhost", which admits the apex too; the pool refuses it as
+    nginx does."""
+    pool = [REAL_POOL[0],
+            {**REAL_POOL[1], "domains": ["www.meadow.localhost", "*.meadow.localhost"]}]
+    hosts = ["news.meadow.localhost", "a.b.meadow.localhost", "NEWS.meadow.localhost.",
+             "meadow.localhost", "MEADOW.localhost.", ".meadow.localhost", "harbor.localhost"]
+    responses = wsgi(pool_env, [[host, "/healthz"] for host in hosts],
+                     SITEKIT_POOL_SITES=json.dumps(pool))
+    answers = {host: (r["status"], r["header"].get("X-Sitekit-Site"))
+               for host, r in zip(hosts, responses, strict=True)}
+    assert answers == {
+        "news.meadow.localhost": (200, ["meadow"]),
+        "a.b.meadow.localhost": (200, ["meadow"]),
+        "NEWS.meadow.localhost.": (200, ["meadow"]),
+        "meadow.localhost": (400, None),
+        "MEADOW.localhost.": (400, None),
+        ".meadow.localhost": (400, None),
+        "harbor.localhost": (200, ["harbor"]),
+    }
+
+
 def test_get_current_site_returns_the_requests_site_for_every_domain(pool_env):
     script = textwrap.dedent("""
         import json, django

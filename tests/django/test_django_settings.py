@@ -58,7 +58,7 @@ def settings_values(env, module="settings.harbor"):
         db = m.DATABASES["default"]
         print(json.dumps({{
             "SECRET_KEY": m.SECRET_KEY, "FALLBACKS": m.SECRET_KEY_FALLBACKS, "DEBUG": m.DEBUG,
-            "ALLOWED_HOSTS": m.ALLOWED_HOSTS,
+            "ALLOWED_HOSTS": m.ALLOWED_HOSTS, "DOMAINS": m.SITEKIT_DOMAINS,
             "CSRF_TRUSTED_ORIGINS": m.CSRF_TRUSTED_ORIGINS, "ENGINE": db["ENGINE"],
             "NAME": str(db["NAME"]), "HOST": db.get("HOST"), "PORT": db.get("PORT"),
             "USER": db.get("USER"), "PASSWORD": db.get("PASSWORD"),
@@ -104,6 +104,8 @@ def test_every_site_app_is_installed():
 
 def test_release_middleware_is_outermost():
     assert base.MIDDLEWARE[0] == "project.core.middleware.ReleaseHeaderMiddleware"
+    # then the Host, before anything reads it
+    assert base.MIDDLEWARE[1] == "project.core.middleware.HostMiddleware"
     assert "django.contrib.sites.middleware.CurrentSiteMiddleware" in base.MIDDLEWARE
 
 
@@ -136,6 +138,56 @@ def test_load_env_file(tmp_path):
     assert loaded == ["SITEKIT_A", "SITEKIT_B", "SITEKIT_C", "SITEKIT_D", "SITEKIT_E"]
 
 
+def render_env_file(shared):
+    """A master's env file as roles/gunicorn_site/templates/site.env.j2 renders it (Jinja's
+    options as Ansible's template module sets them), and the environment it is made from."""
+    import jinja2
+
+    from sitekit import model
+    from sitekit.catalogue import validate
+
+    checked = validate([{"name": "harbor", "domains": ["harbor.example", "*.harbor.example"]}],
+                       env="local", project_root=REPO)
+    master = model.resolve(checked, model.Layout(env="local")).master_of("harbor")
+    environment = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True,
+                                     undefined=jinja2.StrictUndefined)
+    environment.filters["sitekit.deploy.master_env"] = (
+        lambda site, base, shared, catalogue, keeps: model.master_env(
+            site, secret_key_base=base, shared=shared, catalogue=catalogue))
+    template = environment.from_string(
+        (REPO / "roles/gunicorn_site/templates/site.env.j2").read_text())
+    text = template.render(site=master, sitekit_secret_key_base="k" * 40,
+                           sitekit_shared_env=shared, sitekit_catalogue=[],
+                           gunicorn_site_keeps={})
+    return text, model.master_env(master, secret_key_base="k" * 40, shared=shared)
+
+
+def test_an_env_file_reads_back_exactly_the_environment_it_was_rendered_from(tmp_path):
+    """Every value the deploy accepts is one line of the env file, read back as it is."""
+    shared = {
+        "SITEKIT_DB_PASSWORD": "p=a#s s'w\"o\\rd $HOME ${X} `id` é 🙂 \\n",
+        "SITEKIT_DB_USER": "#not-a-comment",
+        "SITEKIT_DB_NAME": "",
+        "SITEKIT_LOG_LEVEL": "INFO",
+    }
+    text, environ = render_env_file(shared)
+    (tmp_path / "harbor.env").write_text(text)
+    read = {}
+    load_env_file(tmp_path / "harbor.env", read)
+    assert read == environ
+    assert {key: read[key] for key in shared} == shared
+
+
+@pytest.mark.parametrize("value", ["pw\nEVIL=1", "pw\rEVIL=1", "pw\u2028EVIL=1", "pw\x85EVIL=1",
+                                   "pw\x0bEVIL=1", "pw\x00", " pw", "pw\t"])
+def test_a_value_an_env_file_cannot_hold_is_never_rendered(value):
+    """A value with a line break would add a variable (EVIL); it is refused, not written, and
+    the message names the variable without showing the value."""
+    with pytest.raises(ValueError, match="cannot hold SITEKIT_DB_PASSWORD") as refused:
+        render_env_file({"SITEKIT_DB_PASSWORD": value})
+    assert "pw" not in str(refused.value) and "EVIL" not in str(refused.value)
+
+
 @pytest.mark.parametrize("line", ["NO_EQUALS_SIGN", "=value"])
 def test_load_env_file_rejects_malformed_lines(tmp_path, line):
     env_file = tmp_path / "site.env"
@@ -156,6 +208,7 @@ def test_env_file_configures_settings(tmp_path):
             # written by the deploy
             SITEKIT_SECRET_KEY=file-secret
             SITEKIT_ALLOWED_HOSTS=harbor.example.com, .harbor.test
+            SITEKIT_DOMAINS=harbor.example.com, *.harbor.test
             SITEKIT_CSRF_TRUSTED_ORIGINS=https://harbor.example.com
             SITEKIT_DB_NAME={tmp_path}/shared.sqlite3
             SITEKIT_STATIC_ROOT={tmp_path}/static
@@ -168,6 +221,7 @@ def test_env_file_configures_settings(tmp_path):
     values = settings_values(env)
     assert values["SECRET_KEY"] == "file-secret"
     assert values["ALLOWED_HOSTS"] == ["harbor.example.com", ".harbor.test"]
+    assert values["DOMAINS"] == ["harbor.example.com", "*.harbor.test"]
     assert values["CSRF_TRUSTED_ORIGINS"] == ["https://harbor.example.com"]
     assert values["NAME"] == f"{tmp_path}/shared.sqlite3"
     assert values["STATIC_ROOT"] == f"{tmp_path}/static"
@@ -184,6 +238,7 @@ def test_defaults(tmp_path):
     values = settings_values(env)
     assert values["DEBUG"] is False
     assert values["ALLOWED_HOSTS"] == [".localhost", "localhost", "127.0.0.1", "[::1]"]
+    assert values["DOMAINS"] == []  # development: ALLOWED_HOSTS alone
     assert values["CSRF_TRUSTED_ORIGINS"] == []
     assert values["ENGINE"] == "django.db.backends.sqlite3"
     assert values["NAME"] == str(REPO / "db.sqlite3")

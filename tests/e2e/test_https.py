@@ -1,7 +1,8 @@
 """TLS on the local stack: every site over https with a certificate from the environment's CA
 (verified, never skipped), http redirected to https, unknown names refused at the handshake,
-HSTS per site, TLS 1.2 and 1.3 only, certificates following the catalogue, provided
-certificates from the inventory, and the ACME challenge location.
+HSTS per site, Mozilla's intermediate profile (TLS 1.2 and 1.3 only, its key-exchange groups and
+cipher suites, certificates valid at most 366 days), certificates following the catalogue,
+provided certificates from the inventory, and the ACME challenge location.
 
 These run on the session's stack before test_local_stack.py (whose last test stops it) and
 leave it deployed as they found it.
@@ -12,9 +13,11 @@ from __future__ import annotations
 import datetime
 import http.client
 import json
+import re
 import socket
 import ssl
 import stat
+import subprocess
 
 import pytest
 from cryptography import x509
@@ -117,6 +120,94 @@ def test_tls_1_2_and_1_3_only(stack, sites, version, accepted):
         cipher = conn.cipher()[0]
         if version == ssl.TLSVersion.TLSv1_2:
             assert cipher.startswith("ECDHE-") and ("GCM" in cipher or "CHACHA20" in cipher)
+
+
+# Mozilla's "intermediate" configuration (https://ssl-config.mozilla.org/guidelines/5.7.json),
+# written out here so that a change to the role's defaults is caught, not followed.
+INTERMEDIATE_GROUPS = ("X25519", "prime256v1", "secp384r1")
+INTERMEDIATE_TLS13 = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                      "TLS_CHACHA20_POLY1305_SHA256")
+INTERMEDIATE_TLS12 = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+)
+INTERMEDIATE_LIFESPAN = datetime.timedelta(days=366)
+
+
+def _s_client(stack, domain: str, *options: str) -> str | None:
+    """One handshake by ``openssl s_client`` (the certificate verified with the stack's CA):
+    the key exchange it used (``X25519``, ``prime256v1``, ...), or None when it failed."""
+    proc = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{stack.tls_port}",
+         "-servername", domain, "-CAfile", str(stack.ca), "-verify_return_error", *options],
+        input="", capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        return None
+    key = re.search(r"^Server Temp Key: (?:ECDH, )?([^,]+),", proc.stdout, re.MULTILINE)
+    assert key, proc.stdout
+    return {"P-256": "prime256v1", "P-384": "secp384r1"}.get(key[1], key[1])
+
+
+def test_only_the_intermediate_key_exchange_groups_are_accepted(stack, sites):
+    domain = sites[0]["domains"][0]
+    for group in INTERMEDIATE_GROUPS:  # each one alone: accepted
+        assert _s_client(stack, domain, "-tls1_3", "-groups", group) == group, group
+    # OpenSSL's own defaults beyond the profile: refused (X448 and secp521r1 with ECDHE, the
+    # FFDHE groups of TLS 1.3)
+    for group in ("X448", "secp521r1", "ffdhe2048", "ffdhe3072"):
+        assert _s_client(stack, domain, "-tls1_3", "-groups", group) is None, group
+    # TLS 1.2: the client's first choice is taken when the profile has it, never otherwise
+    # (P-256 is offered last: the certificate's curve, which a TLS 1.2 client must accept)
+    for group in INTERMEDIATE_GROUPS:
+        offered = ":".join(dict.fromkeys([group, "prime256v1"]))
+        assert _s_client(stack, domain, "-tls1_2", "-groups", offered) == group, group
+    for group in ("X448", "secp521r1"):
+        offered = f"{group}:prime256v1"
+        assert _s_client(stack, domain, "-tls1_2", "-groups", offered) == "prime256v1", group
+
+
+def test_only_the_intermediate_cipher_suites_are_accepted(stack, sites):
+    domain = sites[0]["domains"][0]
+    # TLS 1.3: its three suites, not OpenSSL's CCM ones
+    for suite in (*INTERMEDIATE_TLS13, "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"):
+        accepted = _s_client(stack, domain, "-tls1_3", "-ciphersuites", suite) is not None
+        assert accepted == (suite in INTERMEDIATE_TLS13), suite
+    # TLS 1.2: every cipher this client knows, one at a time. The sites' certificates are
+    # ECDSA and there is no dhparam file: of the profile's list, its ECDHE-ECDSA ciphers.
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.set_ciphers("ALL:@SECLEVEL=0")
+    known = [c["name"] for c in client.get_ciphers() if c["protocol"] == "TLSv1.2"]
+    assert len(known) > 30 and set(INTERMEDIATE_TLS12) <= set(known)
+    accepted = []
+    for name in known:
+        context = stack.tls_context(minimum=ssl.TLSVersion.TLSv1_2,
+                                    maximum=ssl.TLSVersion.TLSv1_2)
+        context.set_ciphers(f"{name}:@SECLEVEL=0")
+        try:
+            with stack.tls_socket(domain, context) as conn:
+                assert conn.cipher()[0] == name
+                accepted.append(name)
+        except ssl.SSLError:
+            pass
+    assert sorted(accepted) == sorted(c for c in INTERMEDIATE_TLS12 if c.startswith("ECDHE-ECDSA"))
+    # the RSA and DHE ciphers of the list cannot be shown by a handshake here: nginx is told
+    # exactly the profile's list (and its groups, and its protocols)
+    conf = (stack.root / "etc" / "nginx" / "nginx.conf").read_text()
+    assert f"ssl_ciphers {':'.join(INTERMEDIATE_TLS12)};" in conf
+    assert f"ssl_ecdh_curve {':'.join(INTERMEDIATE_GROUPS)};" in conf
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf
+
+
+def test_self_signed_certificates_are_valid_at_most_366_days(stack, sites):
+    now = datetime.datetime.now(datetime.UTC)
+    for site in sites:
+        with stack.tls_socket(site["domains"][0]) as conn:
+            served = x509.load_der_x509_certificate(conn.getpeercert(binary_form=True))
+        lifespan = served.not_valid_after_utc - served.not_valid_before_utc
+        assert lifespan <= INTERMEDIATE_LIFESPAN, (site["name"], lifespan)
+        assert served.not_valid_before_utc <= now <= served.not_valid_after_utc
 
 
 def test_hsts_is_on_every_https_response_once(stack, sites):

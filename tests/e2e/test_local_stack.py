@@ -328,6 +328,28 @@ def test_invalid_catalogue_fails_before_touching_the_host(stack, sites):
     assert masters(stack) == pids
 
 
+def test_a_value_an_env_file_cannot_hold_fails_before_touching_the_host(stack, sites, tmp_path):
+    """A shared value with a line break would add a variable to every env file (EVIL=1)."""
+    def contents():
+        return {p: p.read_bytes() for p in (stack.root / "etc").rglob("*") if p.is_file()}
+
+    before, pids = contents(), masters(stack)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"sitekit_log_level": "INFO\nEVIL=1"}))
+    run = stack.playbook("-e", f"@{extra}")
+    assert run.returncode != 0
+    assert ("local: field 'sitekit_log_level': SITEKIT_LOG_LEVEL (every site's env file holds "
+            "it) contains a line break or another control character") in " ".join(
+                run.output.split())
+    assert "EVIL" not in run.output
+    assert "Deploy the release" not in run.output  # the deploy play never started
+    assert contents() == before
+    for site in sites:
+        env_file = stack.root / "etc" / "sites" / f"{site['name']}.env"
+        assert "EVIL" not in env_file.read_text()
+    assert masters(stack) == pids
+
+
 def test_new_release_reloads_every_master_in_place_without_failed_requests(
     stack, sites, tmp_path
 ):

@@ -99,6 +99,34 @@ def test_allowed_hosts_of_no_domains():
     assert rules.allowed_hosts([]) == []
 
 
+@pytest.mark.parametrize(
+    ("host", "domain"),
+    [
+        ("example.org", "example.org"),
+        ("www.example.org", "www.example.org"),  # the exact name before any wildcard
+        ("a.example.org", "*.example.org"),
+        ("a.b.example.org", "*.example.org"),  # nginx's *. covers every level below
+        ("a.shop.example.org", "*.shop.example.org"),  # the longest wildcard
+        ("shop.example.org", "*.example.org"),
+        ("other.org", None),
+        ("example.org.evil", None),
+        ("evilexample.org", None),
+        ("", None),
+    ],
+)
+def test_server_names_match_as_nginx_routes(host, domain):
+    names = rules.ServerNames(["example.org", "www.example.org", "*.example.org",
+                               "*.shop.example.org"])
+    assert names.match(host) == domain
+
+
+@pytest.mark.parametrize("host", ["example.org", ".example.org", "org"])
+def test_a_wildcard_serves_subdomains_only_which_allowed_hosts_cannot_say(host):
+    """``*.example.org`` never serves ``example.org``, though its ALLOWED_HOSTS entry admits it."""
+    assert rules.ServerNames(["*.example.org"]).match(host) is None
+    assert rules.ServerNames(["*.Example.ORG"]).match("a.example.org") == "*.example.org"
+
+
 # --- origins -------------------------------------------------------------------------------
 
 

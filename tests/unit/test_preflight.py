@@ -1,10 +1,12 @@
 """The playbook's preflight (``sitekit.deploy.catalogue``) checks a catalogue against the
-environments next to it: a domain belongs to one environment only.
+environments next to it (a domain belongs to one environment only) and the environment's own
+settings (its TLS choice, the values every env file holds).
 
 Each test runs ansible-playbook against a throwaway ``inventories/`` directory whose hosts are
 this machine (local connection); nothing is deployed.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -241,3 +243,46 @@ def test_site_yml_preflight_accepts_a_provided_certificate_and_tls_off(inventori
                             "--tags", "never")
     assert code == 0, output[-3000:]
     assert "TLS cannot be set up" not in output
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"sitekit_db_password": "pw\nEVIL=1"},
+         "mine: field 'sitekit_db_password': SITEKIT_DB_PASSWORD (every site's env file holds "
+         "it) contains a line break or another control character; each line of an env file is "
+         "one variable, so it would not read back as it is (the value is not shown)"),
+        ({"sitekit_db_password": "pw\u2028EVIL=1"},
+         "mine: field 'sitekit_db_password': SITEKIT_DB_PASSWORD (every site's env file holds "
+         "it) contains a line break or another control character"),
+        ({"sitekit_db_user": "sitekit\nEVIL=1"},
+         "mine: field 'sitekit_db_user': SITEKIT_DB_USER (every site's env file holds it) "
+         "contains a line break or another control character"),
+        ({"sitekit_db_password": "pw "},
+         "mine: field 'sitekit_db_password': SITEKIT_DB_PASSWORD (every site's env file holds "
+         "it) starts or ends with white space"),
+    ],
+    ids=["newline", "unicode-line-separator", "not-a-secret", "trailing-space"],
+)
+def test_site_yml_stops_on_a_value_an_env_file_cannot_hold(inventories, tmp_path, variables,
+                                                             message):
+    """A value with a line break would add a variable to every master's env file (EVIL=1): the
+    preflight refuses it, naming the variable, never showing the value, before any host
+    changes."""
+    mine = inventories("""\
+        sitekit_sites:
+          - name: harbor
+            domains: [harbor.mine.test]
+        """)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"sitekit_db_engine": "postgresql",
+                                 "sitekit_db_password": "a-good-password", **variables}))
+    root = tmp_path / "root"
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"sitekit_root={root}",
+                            "-e", f"@{extra}")
+    assert code != 0
+    assert message in " ".join(output.split()), output[-3000:]
+    assert "nothing was changed on any host" in output
+    assert "EVIL" not in output and "pw " not in output  # the value is never shown
+    assert "The release and one master per site" not in output  # no later play started
+    assert not root.exists()

@@ -119,6 +119,43 @@ def test_self_signed_sites_get_certificates_from_one_ca_and_converge(tmp_path):
     assert (result["changed"], result["changes"]) == (False, [])
 
 
+def lifetime(c: x509.Certificate) -> datetime.timedelta:
+    return c.not_valid_after_utc - c.not_valid_before_utc
+
+
+def test_self_signed_certificates_are_valid_at_most_366_days(tmp_path):
+    """Mozilla's intermediate profile: a certificate lifespan of at most 366 days."""
+    assert run(tmp_path, [HARBOR])[0] == 0
+    leaf = tmp_path / "tls" / "harbor" / "fullchain.pem"
+    assert lifetime(cert(leaf)) == datetime.timedelta(days=365)
+    assert cert(leaf).not_valid_before_utc <= datetime.datetime.now(datetime.UTC)
+
+    # one issued for 397 days (as before) is issued again, with the same key
+    ca = cert(tmp_path / "ca" / "ca.pem")
+    ca_key = serialization.load_pem_private_key((tmp_path / "ca" / "ca.key").read_bytes(), None)
+    key = serialization.load_pem_private_key(
+        (tmp_path / "tls" / "harbor" / "privkey.pem").read_bytes(), None)
+    now = datetime.datetime.now(datetime.UTC)
+    long_lived = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "harbor.example")]))
+        .issuer_name(ca.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=397))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(d) for d in HARBOR["domains"]]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+    leaf.write_bytes(long_lived.public_bytes(serialization.Encoding.PEM))
+    rc, result, out = run(tmp_path, [HARBOR])
+    assert rc == 0, out
+    assert any("harbor/fullchain.pem: issued again (valid longer than 366 days)" in c
+               for c in result["changes"]), result["changes"]
+    assert lifetime(cert(leaf)) == datetime.timedelta(days=365)
+    assert cert(leaf).public_key() == key.public_key()
+    assert run(tmp_path, [HARBOR])[1]["changed"] is False
+
+
 def test_a_new_domain_is_covered_and_a_gone_site_removed(tmp_path):
     assert run(tmp_path, [HARBOR, MEADOW])[0] == 0
     key_before = (tmp_path / "tls" / "harbor" / "privkey.pem").read_bytes()

@@ -57,6 +57,7 @@ class ActionModule(ActionBase):
                 layout,
                 secret_key_base=str(args.get("secret_key_base") or ""),
                 db_password=str(args.get("db_password") or ""),
+                shared_env=args.get("shared_env") or {},
             )
             problems += model.provided_problems(checked, layout, args.get("certificates"))
         result["changed"] = False

@@ -17,7 +17,8 @@ description:
     (C(group_vars/all/sites.yml)) are read, and one that cannot be read is named in a warning
     (its domains are not compared).
   - With O(layout), the environment's own settings are checked too (C(sitekit_mode), the
-    TLS choice, the secrets, a certificate in O(certificates) for every provided site), and
+    TLS choice, the secrets, what every env file holds (O(shared_env)), a certificate in
+    O(certificates) for every provided site), and
     the catalogue is resolved by C(sitekit.model.resolve) into what every site and master
     becomes on the host.
   - Otherwise sets the facts C(sitekit_catalogue) (every site, the present ones resolved:
@@ -61,6 +62,13 @@ options:
   db_password:
     description: The database password (checked, never published).
     type: str
+  shared_env:
+    description:
+      - What every master's env file holds besides its own, C({{ sitekit_shared_env }}). A value
+        with a line break or another control character, or starting or ending with white
+        space, is a problem named by its variable (one line of an env file is one variable);
+        values are never shown nor published.
+    type: dict
   certificates:
     description: The provided certificates, C({{ sitekit_tls_certificates }}).
     type: dict

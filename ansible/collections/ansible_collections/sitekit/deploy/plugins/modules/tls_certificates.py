@@ -40,7 +40,8 @@ description:
     the site's C(mode).
   - C(self-signed) - issued by the environment's own CA (C(<ca_dir>/ca.pem), created once,
     its key never leaves C(ca_dir)) for every domain of the site; issued again when the
-    domains change, the CA changed or fewer than O(renew_days) days are left.
+    domains change, the CA changed, fewer than O(renew_days) days are left or it is valid
+    longer than 366 days (Mozilla's intermediate profile; those issued here are valid 365).
   - C(provided) - the certificate and key given in O(provided) (from ansible-vault); the
     module fails, naming the site, when they are missing, do not match each other or do not
     cover every domain of the site.
@@ -119,7 +120,10 @@ acme_pending:
   returned: always
 """
 
-LIFETIME_DAYS = 397  # what browsers accept for a leaf certificate
+# How long a self-signed certificate is valid, from its notBefore to its notAfter: Mozilla's
+# "intermediate" profile (docs/tls.md) allows at most MAX_LIFETIME_DAYS.
+LIFETIME_DAYS = 365
+MAX_LIFETIME_DAYS = 366
 CA_LIFETIME_DAYS = 3650
 
 
@@ -132,6 +136,14 @@ def _not_after(cert):
     if value is None:  # cryptography < 42
         value = cert.not_valid_after.replace(tzinfo=datetime.UTC)
     return value
+
+
+def _lifetime(cert):
+    """How long ``cert`` is valid, from its notBefore to its notAfter."""
+    before = getattr(cert, "not_valid_before_utc", None)
+    if before is None:  # cryptography < 42
+        before = cert.not_valid_before.replace(tzinfo=datetime.UTC)
+    return _not_after(cert) - before
 
 
 def _read(path):
@@ -207,7 +219,7 @@ def _has_ocsp(cert):
 
 
 def _issue(subject_cn, domains, key, issuer_cert, issuer_key, days):
-    now = _now()
+    not_before = _now() - datetime.timedelta(minutes=5)  # a client's clock a little behind
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn[:64])]))
@@ -215,8 +227,8 @@ def _issue(subject_cn, domains, key, issuer_cert, issuer_key, days):
                      else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn[:64])]))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + datetime.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in domains]),
                        critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -339,6 +351,8 @@ class Certificates:
             reason = "issued again (key changed)"
         elif _not_after(cert) < _now() + datetime.timedelta(days=self.p["renew_days"]):
             reason = "renewed"
+        elif _lifetime(cert) > datetime.timedelta(days=MAX_LIFETIME_DAYS):
+            reason = f"issued again (valid longer than {MAX_LIFETIME_DAYS} days)"
         if reason:
             cert = _issue(site["domains"][0], site["domains"], key, ca_cert, ca_key, LIFETIME_DAYS)
             self.write(cert_path, _pem_cert(cert), 0o644,
