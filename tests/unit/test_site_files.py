@@ -205,3 +205,34 @@ def test_an_unknown_owner_fails_the_task_and_names_it(tmp_path):
     result = _run(playbook)
     assert result.returncode != 0
     assert "sk-no-such-user" in result.stdout
+
+
+def test_a_host_file_renders_once_and_prune_removes_only_what_no_site_has(tmp_path, sites):
+    playbook = _play(tmp_path, sites)
+    spec = yaml.safe_load(playbook.read_text())
+    task = spec[0]["tasks"][1]["sitekit.deploy.site_files"]
+    # one file of the host in the same call, rendered once with its own entry bound to `site`
+    task["files"].append({"name": "index", "sites": [{"name": "host"}], "template": "page.j2",
+                          "path_var": "out ~ '/index.txt'", "mode": "0640"})
+    task["prune"] = [{"path": "{{ out }}", "patterns": ["*.txt"], "keep": ["keep-*"]}]
+    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("gone.txt", "keep-me.txt", "other.log"):
+        (out / name).write_text("left by an earlier run\n")
+
+    planned = _run(playbook, "--check", "--diff")
+    assert planned.returncode == 0, planned.stdout[-3000:]
+    assert (out / "gone.txt").exists(), "check mode removed a file"
+
+    first = _run(playbook)
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert (out / "index.txt").read_text() == "hello from host\n"
+    assert _mode(out / "index.txt") == 0o640
+    assert _changed_sites(first.stdout)["index"] == ["host"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "harbor", "index.txt", "keep-me.txt", "meadow", "other.log"]
+
+    second = _run(playbook)
+    assert second.returncode == 0
+    assert _recap(second.stdout)["changed"] == 0

@@ -63,6 +63,34 @@ options:
         description: Never show or return the contents.
         type: bool
         default: false
+      sites:
+        description: >-
+          Render this spec for these entries instead of O(sites), e.g. C([{name: nginx}]) for a
+          file of the host rendered once in the same call as the per-site ones.
+        type: list
+        elements: dict
+  prune:
+    description: >-
+      Directories to clear of what this call did not write (files no site has any more), in
+      the same module call.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The directory (not recursed into).
+        type: str
+        required: true
+      patterns:
+        description: Shell patterns of the file names to consider.
+        type: list
+        elements: str
+        default: ["*"]
+      keep:
+        description: Shell patterns of file names to leave in place even though not written here.
+        type: list
+        elements: str
+        default: []
 author:
   - sitekit
 """
@@ -88,6 +116,11 @@ EXAMPLES = r"""
 RETURN = r"""
 changed_files:
   description: Paths written (or that would be, in check mode).
+  type: list
+  elements: str
+  returned: always
+removed_files:
+  description: Paths removed by O(prune) (or that would be, in check mode).
   type: list
   elements: str
   returned: always

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import grp
 import os
 import pwd
@@ -27,6 +28,14 @@ options:
     type: list
     elements: dict
     required: true
+  prune:
+    description: >-
+      Directories to clear of what this call did not write: each regular file directly in
+      path whose name matches one of patterns (shell patterns), matches none of keep and is
+      not among O(files), is removed.
+    type: list
+    elements: dict
+    default: []
 author:
   - sitekit
 """
@@ -112,6 +121,35 @@ def _apply_file(module, entry, mode, uid, gid):
     }
 
 
+def _prune(module, prune, written):
+    """Remove what each prune entry names and this call did not write; return their paths."""
+    removed = []
+    for entry in prune:
+        try:
+            names = sorted(
+                e.name for e in os.scandir(entry["path"]) if e.is_file(follow_symlinks=False)
+            )
+        except FileNotFoundError:
+            continue
+        for name in names:
+            path = os.path.join(entry["path"], name)
+            if (
+                path in written
+                or not any(fnmatch.fnmatchcase(name, p) for p in entry["patterns"])
+                or any(fnmatch.fnmatchcase(name, p) for p in entry["keep"])
+            ):
+                continue
+            if not module.check_mode:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    continue
+                except OSError as e:
+                    module.fail_json(msg=f"{path}: {e}")
+            removed.append(path)
+    return removed
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -130,6 +168,16 @@ def main():
                     "group": {"type": "str"},
                     "mode": {"type": "str"},
                     "secret": {"type": "bool", "default": False},
+                },
+            },
+            "prune": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": {"type": "str", "required": True},
+                    "patterns": {"type": "list", "elements": "str", "default": ["*"]},
+                    "keep": {"type": "list", "elements": "str", "default": []},
                 },
             },
         },
@@ -152,9 +200,13 @@ def main():
         if entry["site"] not in changed_sites[entry["key"]]:
             changed_sites[entry["key"]].append(entry["site"])
         diffs.append(diff)
+    removed = _prune(module, module.params["prune"], {e["path"] for e in module.params["files"]})
+    diffs += [{"before": {"path": p, "state": "file"}, "after": {"path": p, "state": "absent"}}
+              for p in removed]
     result = {
-        "changed": bool(changed_files),
+        "changed": bool(changed_files or removed),
         "changed_files": changed_files,
+        "removed_files": removed,
         "changed_sites": changed_sites,
     }
     if module._diff:
