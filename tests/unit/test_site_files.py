@@ -236,3 +236,18 @@ def test_a_host_file_renders_once_and_prune_removes_only_what_no_site_has(tmp_pa
     second = _run(playbook)
     assert second.returncode == 0
     assert _recap(second.stdout)["changed"] == 0
+
+
+def test_a_file_its_validate_command_refuses_is_not_written(tmp_path, sites):
+    playbook = _play(tmp_path, sites)
+    assert _run(playbook).returncode == 0
+    spec = yaml.safe_load(playbook.read_text())
+    spec[0]["vars"]["greeting"] = "refused"
+    spec[0]["tasks"][1]["sitekit.deploy.site_files"]["files"][1]["validate"] = "grep -q hello %s"
+    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    refused = _run(playbook)
+    assert refused.returncode != 0
+    assert f"{tmp_path}/out/harbor/page.txt: grep -q hello" in refused.stdout
+    assert "refused it" in refused.stdout
+    assert (tmp_path / "out" / "harbor" / "page.txt").read_text() == "hello from harbor\n"
+    assert not [p for p in (tmp_path / "out" / "harbor").iterdir() if p.name.startswith(".")]

@@ -26,7 +26,7 @@ from ansible.template import trust_as_template
 # leaves its bytes as they were.
 _TEMPLATE_OVERRIDES = {"trim_blocks": True, "lstrip_blocks": False, "newline_sequence": "\n"}
 _SPEC_KEYS = {"name", "template", "path_var", "owner_var", "group_var", "mode", "state", "secret",
-              "sites"}
+              "sites", "validate"}
 _PRUNE_KEYS = {"path", "patterns", "keep"}
 
 
@@ -68,6 +68,7 @@ class ActionModule(ActionBase):
             "secret": boolean(raw.get("secret", False), strict=False),
             "template": None,
             "sites": raw.get("sites"),
+            "validate": None if raw.get("validate") is None else str(raw["validate"]),
         }
         if spec["sites"] is not None and not isinstance(spec["sites"], list):
             raise AnsibleActionFail(f"files[{index}]: sites must be a list")
@@ -121,6 +122,7 @@ class ActionModule(ActionBase):
             "mode": spec["mode"],
             "state": spec["state"],
             "secret": spec["secret"],
+            "validate": spec["validate"],
         }
         if not entry["path"]:
             raise AnsibleActionFail(

@@ -7,10 +7,11 @@ import os
 import tempfile
 
 
-def write_atomic(path, data, mode, uid=-1, gid=-1):
+def write_atomic(path, data, mode, uid=-1, gid=-1, check=None):
     """Replace *path* with *data* (bytes) by rename: a reader sees the old file or the new one,
     never a part. The new file gets *mode*, and *uid*/*gid* where given; where both are -1 it
-    keeps the owner of the file it replaces."""
+    keeps the owner of the file it replaces. *check*, if given, is called with the new file's
+    temporary path before the rename: what it raises leaves *path* as it was."""
     if uid == -1 and gid == -1:
         try:
             st = os.stat(path)
@@ -26,6 +27,8 @@ def write_atomic(path, data, mode, uid=-1, gid=-1):
         if uid != -1 or gid != -1:
             os.chown(tmp, uid, gid)
         os.chmod(tmp, mode)
+        if check is not None:
+            check(tmp)
         os.rename(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -63,6 +63,12 @@ options:
         description: Never show or return the contents.
         type: bool
         default: false
+      validate:
+        description: >-
+          Command that checks a changed file before it replaces the old one, C(%s) its temporary
+          path, as M(ansible.builtin.template)'s C(validate); a refusal fails the task and
+          leaves the old file in place.
+        type: str
       sites:
         description: >-
           Render this spec for these entries instead of O(sites), e.g. C([{name: nginx}]) for a

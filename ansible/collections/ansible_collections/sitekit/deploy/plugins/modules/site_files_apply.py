@@ -23,8 +23,8 @@ version_added: "0.2.0"
 options:
   files:
     description: >-
-      Rendered entries (key, site, path, state, owner, group, mode, secret, and content or,
-      for a secret, secret_content, which is never logged).
+      Rendered entries (key, site, path, state, owner, group, mode, secret, validate, and
+      content or, for a secret, secret_content, which is never logged).
     type: list
     elements: dict
     required: true
@@ -90,6 +90,23 @@ def _apply_dir(module, entry, mode, uid, gid):
     }
 
 
+class _Invalid(Exception):
+    pass
+
+
+def _validator(module, command):
+    """What checks a new file before it replaces the old one: *command*, its %s the file."""
+    if not command:
+        return None
+
+    def check(tmp):
+        rc, out, err = module.run_command(command % tmp)
+        if rc != 0:
+            raise _Invalid(f"{command % tmp} refused it: {(err or out).strip()}")
+
+    return check
+
+
 def _apply_file(module, entry, mode, uid, gid):
     path = entry["path"]
     new = (entry["secret_content"] if entry["secret"] else entry["content"] or "").encode()
@@ -103,7 +120,7 @@ def _apply_file(module, entry, mode, uid, gid):
         return None
     if not module.check_mode:
         target_mode = mode if mode is not None else (stat.S_IMODE(st.st_mode) if st else 0o644)
-        write_atomic(path, new, target_mode, uid, gid)
+        write_atomic(path, new, target_mode, uid, gid, _validator(module, entry["validate"]))
     if entry["secret"]:
         what = "created" if old is None else ("changed" if old != new else "mode or owner changed")
         return {
@@ -168,6 +185,7 @@ def main():
                     "group": {"type": "str"},
                     "mode": {"type": "str"},
                     "secret": {"type": "bool", "default": False},
+                    "validate": {"type": "str"},
                 },
             },
             "prune": {
@@ -192,7 +210,7 @@ def main():
         apply = _apply_dir if entry["state"] == "directory" else _apply_file
         try:
             diff = apply(module, entry, mode, uid, gid)
-        except OSError as e:
+        except (OSError, _Invalid) as e:
             module.fail_json(msg=f"{entry['path']}: {e}", changed_files=changed_files)
         if diff is None:
             continue
