@@ -1,4 +1,4 @@
-"""The sitekit.deploy.open_files module, run by ansible-playbook against a real process: it says
+"""The sitekit.deploy.daemon module, run by ansible-playbook against a real process: it says
 whether the process of a pid file runs, raises its open-files limit to what is wanted (and only
 then), and changes nothing in check mode or when the limit would be below what is needed."""
 
@@ -39,7 +39,7 @@ def daemon(tmp_path):
 
 def _run(tmp: Path, *extra: str, **args) -> dict:
     play = [{"name": "open files", "hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "Read and raise", "sitekit.deploy.open_files": args, "register": "limits"},
+        {"name": "Read and raise", "sitekit.deploy.daemon": args, "register": "limits"},
         {"name": "Show", "ansible.builtin.debug": {"msg": "RESULT={{ limits | to_json }}"}},
     ]}]
     playbook = tmp / "play.yml"

@@ -10,8 +10,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
 ---
-module: open_files
-short_description: Read whether a daemon runs and its open-files limit; raise that limit
+module: daemon
+short_description: Whether a daemon runs (by its pid file), its open-files limit, raised when below
 description:
   - Reads the pid in O(pidfile) and says whether a process named O(name) runs under it (what
     C(pgrep -F pidfile name) says), the open-files limits of that process, and the hard limit of
