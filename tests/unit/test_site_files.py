@@ -116,6 +116,17 @@ def _run(playbook: Path, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
+def _edit(playbook: Path, variables: dict, page: dict | None = None, more_files=(), **task_args):
+    """Set play variables, keys of the page spec, more specs and task arguments in *playbook*."""
+    spec = yaml.safe_load(playbook.read_text())
+    spec[0]["vars"].update(variables)
+    task = spec[0]["tasks"][1]["sitekit.deploy.site_files"]
+    task["files"][1].update(page or {})
+    task["files"] += list(more_files)
+    task.update(task_args)
+    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
 def _recap(output: str) -> dict[str, int]:
     line = next(x for x in output.splitlines() if x.startswith("localhost") and "ok=" in x)
     return {k: int(v) for k, v in (p.split("=") for p in line.split(":", 1)[1].split())}
@@ -198,10 +209,7 @@ def test_check_mode_writes_nothing_and_diff_hides_secrets(tmp_path, sites):
 
 def test_an_unknown_owner_fails_the_task_and_names_it(tmp_path):
     playbook = _play(tmp_path, [{"name": "harbor"}])
-    spec = yaml.safe_load(playbook.read_text())
-    spec[0]["vars"]["nobody_here"] = "sk-no-such-user"
-    spec[0]["tasks"][1]["sitekit.deploy.site_files"]["files"][1]["owner_var"] = "nobody_here"
-    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    _edit(playbook, {"nobody_here": "sk-no-such-user"}, {"owner_var": "nobody_here"})
     result = _run(playbook)
     assert result.returncode != 0
     assert "sk-no-such-user" in result.stdout
@@ -209,13 +217,11 @@ def test_an_unknown_owner_fails_the_task_and_names_it(tmp_path):
 
 def test_a_host_file_renders_once_and_prune_removes_only_what_no_site_has(tmp_path, sites):
     playbook = _play(tmp_path, sites)
-    spec = yaml.safe_load(playbook.read_text())
-    task = spec[0]["tasks"][1]["sitekit.deploy.site_files"]
     # one file of the host in the same call, rendered once with its own entry bound to `site`
-    task["files"].append({"name": "index", "sites": [{"name": "host"}], "template": "page.j2",
-                          "path_var": "out ~ '/index.txt'", "mode": "0640"})
-    task["prune"] = [{"path": "{{ out }}", "patterns": ["*.txt"], "keep": ["keep-*"]}]
-    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    index = {"name": "index", "sites": [{"name": "host"}], "template": "page.j2",
+             "path_var": "out ~ '/index.txt'", "mode": "0640"}
+    _edit(playbook, {}, more_files=[index],
+          prune=[{"path": "{{ out }}", "patterns": ["*.txt"], "keep": ["keep-*"]}])
     out = tmp_path / "out"
     out.mkdir()
     for name in ("gone.txt", "keep-me.txt", "other.log"):
@@ -241,10 +247,7 @@ def test_a_host_file_renders_once_and_prune_removes_only_what_no_site_has(tmp_pa
 def test_a_file_its_validate_command_refuses_is_not_written(tmp_path, sites):
     playbook = _play(tmp_path, sites)
     assert _run(playbook).returncode == 0
-    spec = yaml.safe_load(playbook.read_text())
-    spec[0]["vars"]["greeting"] = "refused"
-    spec[0]["tasks"][1]["sitekit.deploy.site_files"]["files"][1]["validate"] = "grep -q hello %s"
-    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    _edit(playbook, {"greeting": "refused"}, {"validate": "grep -q hello %s"})
     refused = _run(playbook)
     assert refused.returncode != 0
     assert f"{tmp_path}/out/harbor/page.txt: grep -q hello" in refused.stdout
