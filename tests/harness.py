@@ -46,6 +46,7 @@ BIN = (REPO / ".venv" / "bin") if (REPO / ".venv" / "bin" / "ansible-playbook").
 ANSIBLE_CFG = REPO / "ansible" / "ansible.cfg"
 SITE_YML = REPO / "ansible" / "site.yml"
 LOCAL_INVENTORY = REPO / "inventories" / "local"
+SITES_YML = Path("inventories", "local", "group_vars", "all", "sites.yml")  # in a checkout
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -643,8 +644,7 @@ def site_plays(roles: set[str], *, skip_roles: bool = False,
 
 def local_catalogue(checkout: Path = REPO, present: bool = False) -> list[dict]:
     """The sites of *checkout*'s local catalogue as written (with *present*, the present ones)."""
-    path = checkout / LOCAL_INVENTORY.relative_to(REPO) / "group_vars" / "all" / "sites.yml"
-    sites = yaml.safe_load(path.read_text(encoding="utf-8"))["sitekit_sites"]
+    sites = yaml.safe_load((checkout / SITES_YML).read_text(encoding="utf-8"))["sitekit_sites"]
     return [s for s in sites if not present or s.get("state", "present") == "present"]
 
 
