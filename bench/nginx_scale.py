@@ -199,7 +199,7 @@ def summary(t: Target) -> dict:
 def compare(args, targets: list[Target], script: Path, target: float) -> dict:
     """Warm-up, then --rounds rounds per target, interleaved A B, B A, A B...; the figures of
     each, and the ratio of the first's requests/s to the second's."""
-    for t in targets:
+    for t in targets if args.warmup > 0 else []:
         run_wrk(args, t, args.warmup, script)
     for r in range(args.rounds):
         for t in targets if r % 2 == 0 else targets[::-1]:
@@ -522,10 +522,10 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--threads", type=at_least_one, default=1, help="wrk threads (default: 1)")
     p.add_argument("--rounds", type=at_least_one, default=15,
                    help="measured rounds per configuration (default: 15)")
-    p.add_argument("--duration", type=float, default=2.0, metavar="SECONDS",
-                   help="length of a round (default: 2)")
-    p.add_argument("--warmup", type=float, default=2.0, metavar="SECONDS",
-                   help="unmeasured load per configuration first (default: 2)")
+    p.add_argument("--duration", type=at_least_one, default=2, metavar="SECONDS",
+                   help="length of a round, whole seconds as wrk takes them (default: 2)")
+    p.add_argument("--warmup", type=int, default=2, metavar="SECONDS",
+                   help="unmeasured load per configuration first; 0: none (default: 2)")
     p.add_argument("--backend-workers", type=at_least_one, default=2, metavar="N",
                    help="sync workers of part 2's backend (default: 2)")
     p.add_argument("--nginx-t-runs", type=at_least_one, default=5, metavar="N",
@@ -546,8 +546,6 @@ def parse_args(argv: list[str] | None = None):
     args = p.parse_args(argv)
     if args.sites > 9999:
         p.error("--sites must be at most 9999")
-    if args.duration <= 0 or args.warmup < 0:
-        p.error("--duration must be positive and --warmup not negative")
     if not os.access(args.nginx, os.X_OK):
         p.error(f"{args.nginx} is not executable (apt-get install nginx-light)")
     if set(args.only or PARTS) & {"sites", "proxy"} and not shutil.which(args.wrk):
