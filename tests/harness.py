@@ -46,6 +46,7 @@ BIN = (REPO / ".venv" / "bin") if (REPO / ".venv" / "bin" / "ansible-playbook").
 ANSIBLE_CFG = REPO / "ansible" / "ansible.cfg"
 SITE_YML = REPO / "ansible" / "site.yml"
 LOCAL_INVENTORY = REPO / "inventories" / "local"
+SITES_YML = Path("inventories", "local", "group_vars", "all", "sites.yml")  # in a checkout
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -641,6 +642,12 @@ def site_plays(roles: set[str], *, skip_roles: bool = False,
     return plays
 
 
+def local_catalogue(checkout: Path = REPO, present: bool = False) -> list[dict]:
+    """The sites of *checkout*'s local catalogue as written (with *present*, the present ones)."""
+    sites = yaml.safe_load((checkout / SITES_YML).read_text(encoding="utf-8"))["sitekit_sites"]
+    return [s for s in sites if not present or s.get("state", "present") == "present"]
+
+
 def local_host(**hostvars) -> dict:
     """An inventory host on this machine, as the local inventory's."""
     return {"ansible_connection": "local",
@@ -749,6 +756,12 @@ class NginxConfig:
     def domains(self) -> list[str]:
         return [d for s in self.sites for d in s["domains"]]
 
+    def upstream(self, name: str) -> Path:
+        """The unix socket the server block the role wrote for site *name* proxies to."""
+        block = (Path(self.variables["nginx_sites_dir"]) / f"{name}.conf").read_text()
+        return Path(re.search(r"server unix:(\S+) ", block).group(1))
+
+
 def render_nginx(workdir: Path, hosts: dict[str, dict], *, lb: bool = False,
                  sites: list[dict] | None = None, settings: Path | None = None,
                  nofile: tuple[int, int] | None = None) -> tuple[dict[str, NginxConfig], Run]:
@@ -820,26 +833,24 @@ def nginx_test(config: NginxConfig, runs: int = 1, nofile: int | None = None,
 
 # --- gunicorn as the gunicorn_site role writes it --------------------------------------------
 
-GUNICORN_TEMPLATE = REPO / "roles" / "gunicorn_site" / "templates" / "gunicorn.conf.py.j2"
-
 
 def render_gunicorn(workdir: Path, hosts: dict[str, dict],
-                    sites: list[dict] | None = None) -> dict[str, dict[str, Path]]:
-    """Every master's gunicorn configuration, rendered from the gunicorn_site role's template
-    with the role's variables (the role imported as site.yml imports it, its tasks skipped:
-    nothing is started) on local *hosts* (name -> host variables, each its own
-    ``sitekit_root``), for the catalogue *sites* (the local one unless given). Host name ->
-    master name -> its configuration file. Each root's ``current`` release is this checkout."""
+                    sites: list[dict] | None = None) -> dict[str, dict[str, dict]]:
+    """Every master's gunicorn configuration and its run and log directories, written by the
+    gunicorn_site role's own ``site_files`` specs and template (the role imported as site.yml
+    imports it, its tasks skipped: nothing is started) on local *hosts* (name -> host
+    variables, each its own ``sitekit_root``), for the catalogue *sites* (the local one unless
+    given). Host name -> master name -> the master as the model resolved it (``conf_file``,
+    ``socket``, ``env``, ...). Each root's ``current`` release is this checkout."""
+    template = str(REPO / "roles" / "gunicorn_site" / "templates" / "gunicorn.conf.py.j2")
+    specs = ("{{ gunicorn_site_file_specs | selectattr('name', 'in', ['run_dir', 'log_dir', "
+             f"'gunicorn']) | map('combine', {{'template': '{template}'}}) | list }}}}")
     post_tasks = [
-        {"name": "Create the masters' configuration directory",
-         "ansible.builtin.file": {"path": "{{ gunicorn_site_conf_file | dirname }}",
-                                  "state": "directory", "mode": "0755"},
-         "vars": {"site": {"name": "any"}}},
-        {"name": "Render every master's gunicorn configuration",
-         "ansible.builtin.template": {"src": str(GUNICORN_TEMPLATE),
-                                      "dest": "{{ gunicorn_site_conf_file }}", "mode": "0644"},
-         "loop": "{{ sitekit_masters }}",
-         "loop_control": {"loop_var": "site", "label": "{{ site.name }}"}},
+        {"name": "Create the masters' configuration directory (laid out by the sitekit role)",
+         "ansible.builtin.file": {"path": "{{ item }}", "state": "directory", "mode": "0755"},
+         "loop": "{{ sitekit_masters | map(attribute='conf_file') | map('dirname') | unique }}"},
+        {"name": "Render every master's gunicorn configuration as the role does",
+         "sitekit.deploy.site_files": {"sites": "{{ sitekit_masters }}", "files": specs}},
         dump_vars("{{ sitekit_root }}/gunicorn-vars.json", ("sitekit_masters",)),
     ]
     inventory = {}
@@ -856,16 +867,9 @@ def render_gunicorn(workdir: Path, hosts: dict[str, dict],
         raise HarnessError(f"rendering the gunicorn configurations failed:\n{run.output[-4000:]}")
     found = {}
     for name, variables in hosts.items():
-        root = Path(variables["sitekit_root"])
-        masters = json.loads((root / "gunicorn-vars.json").read_text())["sitekit_masters"]
-        found[name] = {m["name"]: next((root / "etc").rglob(f"{m['name']}.gunicorn.py"))
-                       for m in masters}
+        dumped = Path(variables["sitekit_root"]) / "gunicorn-vars.json"
+        found[name] = {m["name"]: m for m in json.loads(dumped.read_text())["sitekit_masters"]}
     return found
-
-
-def bound_socket(conf: Path) -> Path:
-    """The unix socket a rendered gunicorn configuration binds."""
-    return Path(re.search(r'^bind = \["unix:([^"]+)"', conf.read_text(), re.M)[1])
 
 
 # --- a generated catalogue --------------------------------------------------------------------

@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from tests.e2e.stack import BIN, ROOT, catalogue, deployed_stack
+from tests.e2e.stack import BIN, ROOT, deployed_stack
+from tests.harness import local_catalogue
 
 
 @pytest.fixture(scope="session")
@@ -25,4 +26,4 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sites():
-    return [s for s in catalogue() if s.get("state", "present") == "present"]
+    return local_catalogue(present=True)

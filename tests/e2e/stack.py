@@ -1,5 +1,5 @@
-"""What the end-to-end tests add to the harness (tests/harness.py): copies of the checkout, the
-local catalogue, and what a client may send.
+"""What the end-to-end tests add to the harness (tests/harness.py): copies of the checkout, release
+ids, and what a client may send.
 
 The stack itself is the harness's: deployed by the real playbook with the local inventory into a
 temporary root on free ports, so it never touches a developer's own ``make up`` stack, and
@@ -13,11 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import yaml
-
 from tests.harness import (
     BIN,
-    LOCAL_INVENTORY,
     REPO,
     Run,
     Stack,
@@ -32,7 +29,6 @@ __all__ = ["BIN", "ROOT", "Run", "Stack", "children", "cmdline", "deployed_stack
            "sni"]
 
 ROOT = REPO
-INVENTORY = LOCAL_INVENTORY
 
 
 # Forwarding headers a client may send; nginx replaces or ignores every one of them.
@@ -87,11 +83,6 @@ def release_id(project: Path) -> str:
 def masters(stack) -> dict[str, int]:
     """Site name -> pid of each gunicorn master that this stack's supervisord runs."""
     return stack.masters()
-
-
-def catalogue() -> list[dict]:
-    data = yaml.safe_load((INVENTORY / "group_vars" / "all" / "sites.yml").read_text())
-    return data["sitekit_sites"]
 
 
 def brand(name: str) -> str:

@@ -15,7 +15,8 @@ import json
 import pytest
 
 from sitekit.catalogue import RESOURCE_FIELDS
-from tests.e2e.stack import brand, catalogue, deployed_stack, masters
+from tests.e2e.stack import brand, deployed_stack, masters
+from tests.harness import local_catalogue
 
 pytestmark = pytest.mark.e2e
 
@@ -23,13 +24,13 @@ POOL = "shared"
 
 
 def present():
-    return [s for s in catalogue() if s.get("state", "present") == "present"]
+    return local_catalogue(present=True)
 
 
 def mixed(pooled: list[str]) -> dict:
     """The local catalogue with *pooled* sites in pool ``shared`` (their resources dropped)."""
     sites = []
-    for site in catalogue():
+    for site in local_catalogue():
         site = dict(site)
         if site["name"] in pooled:
             site = {k: v for k, v in site.items() if k not in RESOURCE_FIELDS}

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sitekit.catalogue import validate
 from tests.harness import (
     REPO,
     lay_out,
+    local_catalogue,
     make_catalogue,
     render_nginx,
     stop_nginx,
@@ -123,7 +123,5 @@ def rendered(tmp_path_factory, big_catalogue, nginx_binary):
 @pytest.fixture(scope="session")
 def local_sites() -> list[dict]:
     """The present sites of the local catalogue."""
-    raw = yaml.safe_load(
-        (REPO / "inventories" / "local" / "group_vars" / "all" / "sites.yml").read_text())
-    result = validate(raw["sitekit_sites"], env="local", project_root=REPO)
+    result = validate(local_catalogue(), env="local", project_root=REPO)
     return [s.as_dict() for s in result.sites if s.state == "present"]

@@ -69,12 +69,6 @@ def asked(big_catalogue) -> dict[str, str]:
     return {site["name"]: rng.choice(site["domains"]) for site in sample}
 
 
-def upstream_socket(config, name: str) -> Path:
-    """The unix socket the server block the role wrote for site *name* proxies to."""
-    block = (Path(config.variables["nginx_sites_dir"]) / f"{name}.conf").read_text()
-    return Path(re.search(r"server unix:(\S+) ", block).group(1))
-
-
 @pytest.fixture(scope="module")
 def stack(rendered, asked):
     """The 1,000 sites as the role wrote and started them; an echo backend listening where
@@ -83,7 +77,7 @@ def stack(rendered, asked):
     servers = []
     try:
         for name in asked:
-            path = upstream_socket(config, name)
+            path = config.upstream(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             server = socketserver.ThreadingUnixStreamServer(str(path), EchoHandler)
             server.daemon_threads = True
