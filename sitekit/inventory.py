@@ -13,10 +13,10 @@ from sitekit.catalogue import (
     Problem,
     Result,
     Unreadable,
-    file_problems,
     tls_choice_problem,
     validate,
 )
+from sitekit.crosschecks import file_problems
 from sitekit.echo import shown
 from sitekit.model import private_address
 from sitekit.runtime.rules import tls_mode
@@ -148,7 +148,7 @@ def other_catalogues(inventory_dir: Path) -> dict[str, Any]:
     """The raw catalogues of the environments next to ``inventory_dir``, by directory name.
 
     Only each environment's plaintext catalogue file is read (never its vault). One that
-    cannot be read is :class:`~sitekit.catalogue.Unreadable` (the validator warns that its
+    cannot be read is :class:`~sitekit.crosschecks.Unreadable` (the validator warns that its
     domains were not compared): checking it reports its own problems, and it must not stop the
     others from being checked. A directory without a catalogue file is left out.
     """

@@ -29,6 +29,28 @@ options:
     description: Name under which each site is visible to the templates and variables.
     type: str
     default: site
+  prune:
+    description: >-
+      Directories to clear of what this call did not write (files no site has any more), in
+      the same module call.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The directory (not recursed into).
+        type: str
+        required: true
+      patterns:
+        description: Shell patterns of the file names to consider.
+        type: list
+        elements: str
+        default: ["*"]
+      keep:
+        description: Shell patterns of file names to leave in place even though not written here.
+        type: list
+        elements: str
+        default: []
   files:
     description: What to render for every site.
     type: list
@@ -75,28 +97,6 @@ options:
           file of the host rendered once in the same call as the per-site ones.
         type: list
         elements: dict
-  prune:
-    description: >-
-      Directories to clear of what this call did not write (files no site has any more), in
-      the same module call.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      path:
-        description: The directory (not recursed into).
-        type: str
-        required: true
-      patterns:
-        description: Shell patterns of the file names to consider.
-        type: list
-        elements: str
-        default: ["*"]
-      keep:
-        description: Shell patterns of file names to leave in place even though not written here.
-        type: list
-        elements: str
-        default: []
 author:
   - sitekit
 """
