@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -285,4 +286,22 @@ def test_site_yml_stops_on_a_value_an_env_file_cannot_hold(inventories, tmp_path
     assert "nothing was changed on any host" in output
     assert "EVIL" not in output and "pw " not in output  # the value is never shown
     assert "The release and one master per site" not in output  # no later play started
+    assert not root.exists()
+
+
+def test_site_yml_refuses_an_alias_bomb_in_the_catalogue_before_expanding_it(inventories, tmp_path):
+    # a billion values by aliases: the reader counts them without expanding any; Ansible, had it
+    # templated the catalogue as the task's argument, would not have finished
+    levels = ["    spare: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"    spare{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    mine = inventories("sitekit_sites:\n  - name: harbor\n    domains: [harbor.mine.test]\n"
+                       + "\n".join(levels) + "\n    state: *l8\n")
+    root = tmp_path / "root"
+    started = time.monotonic()
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"sitekit_root={root}")
+    assert code != 0
+    assert time.monotonic() - started < 120
+    assert "inventories/mine/group_vars/all/sites.yml" in output
+    assert "alias" in output
+    assert len(output) < 20_000
     assert not root.exists()

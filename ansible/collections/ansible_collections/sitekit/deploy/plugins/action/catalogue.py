@@ -28,6 +28,18 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
 
+    def _catalogue_var(self, task_vars, name, default):
+        """The argument ``name`` or else the host's variable of that name, templated here, once
+        the catalogue file was found readable: templated by Ansible as an argument, an alias
+        bomb in the file would never finish before the reader could refuse it."""
+        key = name.removeprefix("sitekit_")
+        if key in self._task.args:
+            return self._task.args[key]
+        if name not in task_vars:
+            return default
+        templar = self._templar.copy_with_new_env(available_variables=task_vars)
+        return templar.template(task_vars[name])
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
@@ -43,11 +55,11 @@ class ActionModule(ActionBase):
         checked = None
         if not problems:
             checked = validate(
-                args.get("sites"),
+                self._catalogue_var(task_vars or {}, "sitekit_sites", None),
                 env=env,
                 project_root=project_root,
                 others=other_catalogues(inventory) if inventory else {},
-                pools=args.get("pools"),
+                pools=self._catalogue_var(task_vars or {}, "sitekit_pools", {}),
                 tls=layout.tls if args.get("layout") else None,
             )
             result["warnings"] = [str(warning) for warning in checked.warnings]

@@ -32,16 +32,18 @@ description:
 version_added: "0.1.0"
 options:
   sites:
-    description: The catalogue, usually C({{ sitekit_sites }}).
+    description:
+      - The catalogue. Without it, the host's C(sitekit_sites), templated by the action only
+        once the catalogue file is found readable (an alias bomb in the file is refused by the
+        reader, where Ansible templating the argument would not finish).
     type: list
     elements: raw
-    required: true
   pools:
     description:
-      - The pools, usually C({{ sitekit_pools | default({}) }}) - pool name to the resources
-        of its master. A site joins one with C(pool: NAME).
+      - The pools - pool name to the resources of its master. A site joins one with
+        C(pool: NAME). Without it, the host's C(sitekit_pools) (none when undefined), as
+        O(sites).
     type: raw
-    default: {}
   environment:
     description: Environment name used in messages.
     type: str
@@ -84,8 +86,6 @@ author:
 EXAMPLES = r"""
 - name: Validate the site catalogue
   sitekit.deploy.catalogue:
-    sites: "{{ sitekit_sites }}"
-    pools: "{{ sitekit_pools | default({}) }}"
     environment: "{{ sitekit_env }}"
     project_root: "{{ playbook_dir | dirname }}"
 """
