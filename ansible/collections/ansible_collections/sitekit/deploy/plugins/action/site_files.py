@@ -99,6 +99,27 @@ class ActionModule(ActionBase):
             "keep": [str(p) for p in raw.get("keep") or []],
         }
 
+    @staticmethod
+    def _find(args):
+        raw = args.get("find") or []
+        if not isinstance(raw, list) or any(
+            not isinstance(e, dict) or set(e) != {"paths", "patterns"} for e in raw
+        ):
+            raise AnsibleActionFail("find must be a list of mappings of paths and patterns")
+        return raw
+
+    @staticmethod
+    def _install(args):
+        raw = args.get("install")
+        if raw is None:
+            return None
+        if (not isinstance(raw, dict) or not raw.get("test")
+                or set(raw) - {"files", "dirs", "test", "reload"}):
+            raise AnsibleActionFail(
+                "install must be a mapping of files, dirs, test and reload (test required)"
+            )
+        return raw
+
     def _searchpath(self, task_vars, source):
         paths = [*task_vars.get("ansible_search_path", []), self._loader._basedir]
         if source:
@@ -169,7 +190,8 @@ class ActionModule(ActionBase):
 
         module_result = self._execute_module(
             module_name="sitekit.deploy.site_files_apply",
-            module_args={"files": files, "prune": prune},
+            module_args={"files": files, "prune": prune, "find": self._find(args),
+                         "install": self._install(args)},
             task_vars=task_vars,
         )
         module_result.pop("invocation", None)

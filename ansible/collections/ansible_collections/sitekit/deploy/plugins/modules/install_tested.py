@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import fnmatch
-import os
-import stat
-import subprocess
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
+from ansible_collections.sitekit.deploy.plugins.module_utils.staged import (
+    StagedError,
+    install,
+    plan,
+)
 
 DOCUMENTATION = r"""
 ---
@@ -67,52 +66,6 @@ test_output:
 """
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read(), os.fstat(f.fileno())
-    except FileNotFoundError:
-        return None, None
-
-
-def _plan(module, files, dirs):
-    """(pairs to install, live paths to remove)."""
-    pairs = [(f["src"], f["dest"]) for f in files]
-    remove = []
-    for d in dirs:
-        src, dest = d["src"], d["dest"]
-        patterns = d.get("patterns") or ["*"]
-
-        def wanted(name, patterns=patterns):
-            return any(fnmatch.fnmatchcase(name, p) for p in patterns)
-
-        if not os.path.isdir(src):
-            if module.check_mode:  # not staged yet: the staging tasks report what they would write
-                continue
-            module.fail_json(msg=f"{src}: staged directory missing")
-        staged = sorted(
-            n for n in os.listdir(src) if wanted(n) and os.path.isfile(os.path.join(src, n))
-        )
-        pairs += [(os.path.join(src, n), os.path.join(dest, n)) for n in staged]
-        if os.path.isdir(dest):
-            remove += [
-                os.path.join(dest, n)
-                for n in sorted(os.listdir(dest))
-                if wanted(n) and n not in staged and not os.path.isdir(os.path.join(dest, n))
-            ]
-    install = []
-    for src, dest in pairs:
-        new, new_st = _read(src)
-        if new is None:
-            if module.check_mode:
-                continue
-            module.fail_json(msg=f"{src}: staged file missing")
-        old, old_st = _read(dest)
-        if old != new or stat.S_IMODE(old_st.st_mode) != stat.S_IMODE(new_st.st_mode):
-            install.append((src, dest, new, stat.S_IMODE(new_st.st_mode)))
-    return install, remove
-
-
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -139,45 +92,26 @@ def main():
         },
         supports_check_mode=True,
     )
-    install, remove = _plan(module, module.params["files"], module.params["dirs"])
+    try:
+        files, remove = plan(module.params["files"], module.params["dirs"], module.check_mode)
+    except StagedError as e:
+        module.fail_json(msg=str(e))
     result = {
-        "changed": bool(install or remove),
-        "installed": [dest for _, dest, _, _ in install],
+        "changed": bool(files or remove),
+        "installed": [dest for dest, _, _ in files],
         "removed": remove,
     }
     if not result["changed"] or module.check_mode:
         module.exit_json(**result)
-
-    test = module.params["test"]
     try:
-        proc = subprocess.run(test, capture_output=True, text=True, check=False)
-    except OSError as e:
-        module.fail_json(msg=f"cannot run the test {' '.join(test)}: {e}", installed=[], removed=[])
-    output = (proc.stdout + proc.stderr).strip()
-    if proc.returncode != 0:
-        module.fail_json(
-            msg=(
-                f"the new configuration failed its test ({' '.join(test)}): nothing was "
-                f"installed, the running configuration is unchanged.\n{output}"
-            ),
-            rc=proc.returncode,
-            test_output=output,
-            installed=[],
-            removed=[],
-        )
-
-    for _, dest, data, mode in install:
-        try:
-            write_atomic(dest, data, mode)
-        except OSError as e:
-            module.fail_json(msg=f"{dest}: {e}", test_output=output)
-    for path in remove:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            module.fail_json(msg=f"{path}: {e}", test_output=output)
+        output = install(module.params["test"], files, remove)
+    except StagedError as e:
+        failed = {"installed": [], "removed": []}
+        if e.output is not None:
+            failed["test_output"] = e.output
+        if e.rc is not None:
+            failed["rc"] = e.rc
+        module.fail_json(msg=str(e), **failed)
     module.exit_json(test_output=output, **result)
 
 

@@ -51,6 +51,57 @@ options:
         type: list
         elements: str
         default: []
+  find:
+    description: >-
+      After writing, list what lies directly in each of C(paths) (files, directories, links)
+      whose name matches one of C(patterns) (regular expressions matched at the start of the
+      name, as M(ansible.builtin.find) with C(use_regex)): in the same call, what a role needs to
+      tell what is left over. Nothing is removed.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      paths:
+        description: Directories to list (not recursed into).
+        type: list
+        elements: str
+        required: true
+      patterns:
+        description: Regular expressions of the names to list.
+        type: list
+        elements: str
+        required: true
+  install:
+    description: >-
+      Install what this call wrote into a staging copy once it passes a test, in the same module
+      call (as M(sitekit.deploy.install_tested) does): a configuration its test rejects is never
+      written where the service reads it. Skipped in check mode (render into the live paths
+      there). Writes to the staging copy alone do not count as a change.
+    type: dict
+    suboptions:
+      files:
+        description: Single files, each C(src) (staged) installed as C(dest) (live).
+        type: list
+        elements: dict
+        default: []
+      dirs:
+        description: >-
+          Directories mirrored from C(src) (staged) to C(dest) (live): their files matching
+          C(patterns) are installed, and live ones matching them but no longer staged removed.
+        type: list
+        elements: dict
+        default: []
+      test:
+        description: Command (argv) run before anything is installed; exit status 0 means valid.
+        type: list
+        elements: str
+        required: true
+      reload:
+        description: >-
+          Command (argv) run once something was installed, e.g. C(nginx -s reload): what was
+          tested is what it loads. Its failure fails the task (the files stay installed).
+        type: list
+        elements: str
   files:
     description: What to render for every site.
     type: list
@@ -130,6 +181,29 @@ removed_files:
   type: list
   elements: str
   returned: always
+found:
+  description: What O(find) listed, each with C(path) and C(isdir).
+  type: list
+  elements: dict
+  returned: when O(find) is given
+installed:
+  description: Live paths O(install) wrote.
+  type: list
+  elements: str
+  returned: when O(install) is given
+uninstalled:
+  description: Live paths O(install) removed (no longer staged).
+  type: list
+  elements: str
+  returned: when O(install) is given
+reloaded:
+  description: Whether O(install)'s reload ran.
+  type: bool
+  returned: when O(install) is given
+test_output:
+  description: What the test of O(install) printed, when it ran.
+  type: str
+  returned: when the test ran
 changed_sites:
   description: For each spec name, the sites with a changed path.
   type: dict

@@ -7,10 +7,16 @@ import fnmatch
 import grp
 import os
 import pwd
+import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
+from ansible_collections.sitekit.deploy.plugins.module_utils.staged import (
+    StagedError,
+    install,
+    plan,
+)
 
 DOCUMENTATION = r"""
 ---
@@ -36,6 +42,22 @@ options:
     type: list
     elements: dict
     default: []
+  find:
+    description: >-
+      After writing, list what lies directly in each of C(paths) (files, directories, links)
+      whose name matches one of C(patterns) (regular expressions, matched at the start of the
+      name, as M(ansible.builtin.find) with C(use_regex) matches them), for the role to decide
+      what is left over; nothing is removed.
+    type: list
+    elements: dict
+    default: []
+  install:
+    description: >-
+      After writing and pruning, install what was written to a staging copy once it passes a
+      test, as M(sitekit.deploy.install_tested) does (files, dirs, test), then run reload (when
+      given and anything was installed); skipped in check mode.
+      Writes to the staging copy alone then do not count as a change.
+    type: dict
 author:
   - sitekit
 """
@@ -167,6 +189,58 @@ def _prune(module, prune, written):
     return removed
 
 
+def _find(specs):
+    """What lies directly in each spec's paths with a name matching one of its patterns."""
+    found = []
+    for spec in specs:
+        patterns = [re.compile(p) for p in spec["patterns"]]
+        for path in spec["paths"]:
+            try:
+                entries = sorted(os.scandir(path), key=lambda e: e.name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            found += [
+                {"path": e.path, "isdir": e.is_dir(follow_symlinks=False)}
+                for e in entries
+                if any(p.match(e.name) for p in patterns)
+            ]
+    return found
+
+
+def _install(module, spec, written):
+    """Install the staged copy once it passes its test; what the result says of it."""
+    staged_files = {f["src"] for f in spec["files"]}
+    staged_dirs = {d["src"] for d in spec["dirs"]}
+    live = [p for p in written if p not in staged_files and os.path.dirname(p) not in staged_dirs]
+    done = {"installed": [], "uninstalled": []}
+    if module.check_mode:
+        return done
+    try:
+        files, remove = plan(spec["files"], spec["dirs"])
+        output = install(spec["test"], files, remove) if files or remove else None
+    except StagedError as e:
+        failed = {"installed": [], "uninstalled": []}
+        if e.output is not None:
+            failed["test_output"] = e.output
+        module.fail_json(msg=str(e), **failed)
+    done = {"installed": [dest for dest, _, _ in files], "uninstalled": remove,
+            "reloaded": False}
+    if output is not None:
+        done["test_output"] = output
+        if spec["reload"]:
+            rc, out, err = module.run_command(spec["reload"])
+            if rc != 0:
+                module.fail_json(
+                    msg=f"installed, but {' '.join(spec['reload'])} failed (exit {rc}): "
+                    f"{(err or out).strip()}",
+                    **{k: done[k] for k in ("installed", "uninstalled", "test_output")},
+                )
+            done["reloaded"] = True
+    # the staging copy is the module's own: only what went live (or any other file) is a change
+    done["changed"] = bool(live or files or remove)
+    return done
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -186,6 +260,41 @@ def main():
                     "mode": {"type": "str"},
                     "secret": {"type": "bool", "default": False},
                     "validate": {"type": "str"},
+                },
+            },
+            "find": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "paths": {"type": "list", "elements": "path", "required": True},
+                    "patterns": {"type": "list", "elements": "str", "required": True},
+                },
+            },
+            "install": {
+                "type": "dict",
+                "options": {
+                    "files": {
+                        "type": "list",
+                        "elements": "dict",
+                        "default": [],
+                        "options": {
+                            "src": {"type": "path", "required": True},
+                            "dest": {"type": "path", "required": True},
+                        },
+                    },
+                    "dirs": {
+                        "type": "list",
+                        "elements": "dict",
+                        "default": [],
+                        "options": {
+                            "src": {"type": "path", "required": True},
+                            "dest": {"type": "path", "required": True},
+                            "patterns": {"type": "list", "elements": "str"},
+                        },
+                    },
+                    "test": {"type": "list", "elements": "str", "required": True},
+                    "reload": {"type": "list", "elements": "str"},
                 },
             },
             "prune": {
@@ -227,6 +336,10 @@ def main():
         "removed_files": removed,
         "changed_sites": changed_sites,
     }
+    if module.params["find"]:
+        result["found"] = _find(module.params["find"])
+    if module.params["install"]:
+        result.update(_install(module, module.params["install"], changed_files + removed))
     if module._diff:
         result["diff"] = diffs
     module.exit_json(**result)

@@ -1,0 +1,102 @@
+# Installing a staged configuration only once it passed its test, shared by the
+# install_tested and site_files_apply modules: what differs between the staged copy and the live
+# files, the test, then the atomic installation.
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+import subprocess
+
+from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
+
+
+class StagedError(Exception):
+    """Nothing was installed; ``output`` is what the test printed, when it ran."""
+
+    def __init__(self, msg, output=None, rc=None):
+        super().__init__(msg)
+        self.output = output
+        self.rc = rc
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(), os.fstat(f.fileno())
+    except FileNotFoundError:
+        return None, None
+
+
+def plan(files, dirs, check_mode=False):
+    """(files to install as (dest, data, mode), live paths to remove).
+
+    *files* are ``{src, dest}`` pairs, *dirs* ``{src, dest, patterns}`` mirrors (the files of
+    src matching patterns are installed, those of dest matching them but absent from src
+    removed; not recursive). In check mode what is not staged yet is left out (the staging
+    reports it); otherwise it is an error."""
+    pairs = [(f["src"], f["dest"]) for f in files]
+    remove = []
+    for d in dirs:
+        src, dest = d["src"], d["dest"]
+        patterns = d.get("patterns") or ["*"]
+
+        def wanted(name, patterns=patterns):
+            return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+        if not os.path.isdir(src):
+            if check_mode:
+                continue
+            raise StagedError(f"{src}: staged directory missing")
+        staged = sorted(
+            n for n in os.listdir(src) if wanted(n) and os.path.isfile(os.path.join(src, n))
+        )
+        pairs += [(os.path.join(src, n), os.path.join(dest, n)) for n in staged]
+        if os.path.isdir(dest):
+            remove += [
+                os.path.join(dest, n)
+                for n in sorted(os.listdir(dest))
+                if wanted(n) and n not in staged and not os.path.isdir(os.path.join(dest, n))
+            ]
+    install = []
+    for src, dest in pairs:
+        new, new_st = _read(src)
+        if new is None:
+            if check_mode:
+                continue
+            raise StagedError(f"{src}: staged file missing")
+        old, old_st = _read(dest)
+        if old != new or stat.S_IMODE(old_st.st_mode) != stat.S_IMODE(new_st.st_mode):
+            install.append((dest, new, stat.S_IMODE(new_st.st_mode)))
+    return install, remove
+
+
+def install(test, files, remove):
+    """Run *test* (argv); only when it exits 0, write *files* and remove *remove*. Returns
+    what the test printed; raises StagedError, having installed nothing, when it fails."""
+    try:
+        proc = subprocess.run(test, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise StagedError(f"cannot run the test {' '.join(test)}: {e}") from e
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        raise StagedError(
+            f"the new configuration failed its test ({' '.join(test)}): nothing was "
+            f"installed, the running configuration is unchanged.\n{output}",
+            output,
+            proc.returncode,
+        )
+    for dest, data, mode in files:
+        try:
+            write_atomic(dest, data, mode)
+        except OSError as e:
+            raise StagedError(f"{dest}: {e}", output) from e
+    for path in remove:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise StagedError(f"{path}: {e}", output) from e
+    return output
