@@ -260,7 +260,8 @@ def test_a_configuration_nginx_rejects_is_never_installed(
     assert message in run.output, run.output[-3000:]
     if tested:  # nginx -t ran on the staged copy and said why
         assert "nothing was installed, the running configuration is unchanged" in run.output
-    assert "RUNNING HANDLER [nginx : Reload nginx]" not in run.output
+    reload = "RUNNING HANDLER [nginx : Test the nginx configuration and reload nginx]"
+    assert reload not in run.output
 
     # nothing nginx reads changed, nothing was reloaded, and every site still serves
     assert _live_nginx(stack) == before
@@ -287,7 +288,7 @@ def test_the_next_good_run_succeeds_without_touching_nginx(stack, sites):
     master, workers = nginx_master(stack), children(nginx_master(stack))
     run = stack.playbook("--tags", "sites")
     assert run.returncode == 0, run.output[-4000:]
-    install = run.output.split("TASK [nginx : Install the staged configuration", 1)[1]
+    install = run.output.split("TASK [nginx : Stage the configuration and install it", 1)[1]
     assert install.split("TASK [", 1)[0].strip().splitlines()[-1].startswith("ok:")
     assert (nginx_master(stack), children(nginx_master(stack))) == (master, workers)  # no reload
     _serving(stack, sites)
