@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import resource
 
 from ansible.module_utils.basic import AnsibleModule
@@ -73,6 +75,10 @@ user_hard:
   description: The connecting user's hard open-files limit (unlimited reads as 1048576).
   type: int
   returned: always
+user:
+  description: The connecting user's name (whom a process started without privileges runs as).
+  type: str
+  returned: always
 """
 
 _UNLIMITED = 1048576
@@ -96,6 +102,13 @@ def _running(pidfile, name):
         return 0
 
 
+def _user():
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -113,7 +126,7 @@ def main():
     limit = min(want, user_hard) if p["cap"] else want
     pid = _running(p["pidfile"], p["name"])
     result = {"changed": False, "running": bool(pid), "pid": pid, "soft": 0, "hard": 0,
-              "limit": limit, "user_hard": user_hard}
+              "limit": limit, "user_hard": user_hard, "user": _user()}
     if not pid:
         module.exit_json(**result)
     try:
