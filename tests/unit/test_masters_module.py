@@ -28,23 +28,19 @@ MODULE = ROOT / "ansible/collections/ansible_collections/sitekit/deploy/plugins/
 BIN = Path(sys.executable).parent
 USER, PASSWORD = "deployer", "s3cret"
 
-# A master: serves GET /healthz on a unix socket with the release its file holds, re-read on HUP
-# (unless --deaf); with --mute it runs but never listens. Answers 400 to another Host and 301
-# without X-Forwarded-Proto https, as a Django site behind nginx does.
+# A master, shaped as a gunicorn master: a forked worker serves GET /healthz on a unix socket with
+# the release its file holds; on HUP (unless --deaf) the master replaces that worker with a new
+# one that reads the file again (with --slow, 1.5 s after the signal, its old worker answering
+# meanwhile, as a gunicorn master's do until its re-exec); with --mute it never listens. Answers
+# 400 to another Host and 301 without X-Forwarded-Proto https, as a Django site behind nginx does.
 SERVER = r'''
-import json, os, signal, socketserver, sys
+import json, os, signal, socketserver, sys, time
 from http.server import BaseHTTPRequestHandler
 
 path, release_file, host, *flags = sys.argv[1:]
-release = open(release_file).read().strip()
-
-def hup(signum, frame):
-    global release
-    if "--deaf" not in flags:
-        release = open(release_file).read().strip()
-
-signal.signal(signal.SIGHUP, hup)
+master = os.getpid()
 if "--mute" in flags:
+    signal.signal(signal.SIGHUP, lambda *a: None)
     while True:
         signal.pause()
 
@@ -55,7 +51,7 @@ class Handler(BaseHTTPRequestHandler):
         elif self.headers.get("X-Forwarded-Proto") != "https":
             status, body = 301, {}
         else:
-            status, body = 200, {"release": release, "pid": os.getpid()}
+            status, body = 200, {"release": release, "pid": master, "worker": os.getpid()}
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(data)))
@@ -67,7 +63,40 @@ class Handler(BaseHTTPRequestHandler):
 
 if os.path.exists(path):
     os.unlink(path)
-socketserver.UnixStreamServer(path, Handler).serve_forever()
+server = socketserver.UnixStreamServer(path, Handler)
+
+def spawn():
+    global release
+    release = open(release_file).read().strip()
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        server.serve_forever()
+        os._exit(0)
+    return pid
+
+worker, hupped = spawn(), False
+
+def hup(signum, frame):
+    global hupped
+    hupped = True
+
+def term(signum, frame):
+    os.kill(worker, signal.SIGKILL)
+    sys.exit(0)
+
+signal.signal(signal.SIGHUP, hup)
+signal.signal(signal.SIGTERM, term)
+while True:
+    signal.pause()
+    if hupped and "--deaf" not in flags:
+        hupped = False
+        if "--slow" in flags:
+            time.sleep(1.5)
+        os.kill(worker, signal.SIGKILL)
+        os.waitpid(worker, 0)
+        worker = spawn()
 '''
 
 # Laid out as Debian's packaged supervisord.conf is, inline comments included; the socket is
@@ -303,6 +332,20 @@ def test_update_start_and_reload_then_wait_until_the_masters_serve_the_release(t
     assert again["waited"] == 0
 
 
+def test_a_reloaded_master_counts_once_it_serves_from_a_new_worker(tmp_path, host):
+    """Until a reloaded master has re-executed, its old workers still answer 200 with the same
+    release (a pool that only lost a site): the wait is not fooled by them."""
+    slow = host.program("s-slow", "--slow")
+    host.ctl("update")
+    old = host.serves("s-slow")
+    (reloaded,) = _play(tmp_path, {"conf": str(host.conf), "masters": [slow], "reload": ["slow"],
+                                   "wait": {"timeout": 20, "release": "r1"}})
+    assert reloaded.get("failed") is not True, reloaded
+    assert reloaded["reloaded"] == ["slow"] and reloaded["waited"] >= 1.4
+    now = host.health("s-slow")[1]
+    assert now["pid"] == old["pid"] and now["worker"] != old["worker"]
+
+
 def test_check_mode_reports_what_would_happen_and_changes_nothing(tmp_path, host):
     run, off, hup = (host.program(p) for p in ("c-run", "c-off", "c-hup"))
     host.ctl("update")
@@ -367,7 +410,9 @@ def test_a_master_that_does_not_serve_or_start_fails_the_task_naming_it(tmp_path
     assert late["failed"] is True and late["reloaded"] == ["fine", "deaf", "mute"]
     assert set(late["late"]) == {"deaf", "mute"}
     assert "did not serve release r2" in late["msg"]
-    assert "deaf (last: status 200, release 'r1')" in late["msg"]
+    # its old worker still answers, r1: a master that did not reload is not taken for one
+    assert ("deaf (last: status 200, release 'r1', from a worker it had before the reload)"
+            in late["msg"])
     assert "mute (last: no answer (No such file or directory))" in late["msg"]
     assert 1 <= late["waited"] < 2.5 and took > 1
     assert host.health("f-fine")[1]["release"] == "r2"

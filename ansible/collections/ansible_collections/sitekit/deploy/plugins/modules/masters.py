@@ -323,16 +323,42 @@ def probe(master, timeout):
     return release, f"status 200, release {release!r}"
 
 
-def wait_for(masters, timeout, release):
+def workers(pid):
+    """The child processes of *pid*, each as (pid, start time): a pid reused later differs."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                # the fields after the command name, which may hold spaces and parentheses
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 19 and fields[1] == str(pid):
+            found.add((int(entry), fields[19]))
+    return found
+
+
+def wait_for(masters, timeout, release, before=None):
     """Poll every master until all answer (with ``release``) or the deadline; the masters that
-    did not, each with its last answer."""
+    did not, each with its last answer. A master in *before* (name: (its pid, its workers when
+    it was sent HUP)) counts only once a worker it did not have then exists: until its re-exec,
+    its old workers still answer, from the configuration it is leaving."""
     deadline = time.monotonic() + timeout
     pending = {m["name"]: m for m in masters}
+    before = before or {}
     last = {}
     while pending:
         for name, master in list(pending.items()):
             left = deadline - time.monotonic()
+            # a new worker first, then the answer: once one exists, the old ones were told to stop
+            fresh = name not in before or bool(workers(before[name][0]) - before[name][1])
             seen, last[name] = probe(master, max(min(left, 2.0), _POLL))
+            if not fresh:
+                if last[name].startswith("status 200"):
+                    last[name] += ", from a worker it had before the reload"
+                continue
             if last[name].startswith("status 200") and (not release or seen == release):
                 del pending[name]
         left = deadline - time.monotonic()
@@ -417,9 +443,13 @@ def main():
 
         reload = [program_of[n] for n in dict.fromkeys(module.params["reload"]) if n in program_of]
         reload = [p for p in reload if p not in started and p not in stopped]
+        before = {}
         if not module.check_mode:
             for program in reload:
                 try:
+                    if wait:
+                        pid = supervisor("getProcessInfo", program)["pid"]
+                        before[name_of[program]] = (pid, workers(pid))
                     supervisor("signalProcess", program, "HUP")
                 except xmlrpc.client.Fault as fault:
                     failures.append(f"master {name_of[program]} (program {program}) was not "
@@ -437,7 +467,8 @@ def main():
     if wait and touched and not module.check_mode:
         begun = time.monotonic()
         release = wait["release"] or ""
-        late = wait_for([m for m in masters if m["program"] in touched], wait["timeout"], release)
+        late = wait_for([m for m in masters if m["program"] in touched], wait["timeout"], release,
+                        before)
         result["waited"] = round(time.monotonic() - begun, 2)
         if late:
             serving = f"serve release {release}" if release else "answer /healthz"
