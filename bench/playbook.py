@@ -53,7 +53,8 @@ KINDS = {"noop_one": "no-op, 1 site",
          "noop_many": "no-op, {sites} sites",
          "fast_one": "fast path (+1 domain, --tags sites), 1 site",
          "floor": "a one-task play with fact gathering, same host"}
-# The floor a run cannot go below: one task on the same host, facts gathered as site.yml does.
+# The floor of a run: one task on the same host, with fact gathering (site.yml's plays gather
+# none now; the floor stays what the deploy-time targets were set against).
 FLOOR_PLAY = """\
 - name: The floor of a run
   hosts: web
