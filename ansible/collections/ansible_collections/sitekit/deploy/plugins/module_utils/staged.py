@@ -11,6 +11,19 @@ import subprocess
 
 from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
 
+# The arguments both modules take: staged files and directories, and the test.
+_PAIR = {"src": {"type": "path", "required": True}, "dest": {"type": "path", "required": True}}
+STAGED_OPTIONS = {
+    "files": {"type": "list", "elements": "dict", "default": [], "options": _PAIR},
+    "dirs": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {**_PAIR, "patterns": {"type": "list", "elements": "str"}},
+    },
+    "test": {"type": "list", "elements": "str", "required": True},
+}
+
 
 class StagedError(Exception):
     """Nothing was installed; ``output`` is what the test printed, when it ran."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitekit.deploy.plugins.module_utils.staged import (
+    STAGED_OPTIONS,
     StagedError,
     install,
     plan,
@@ -68,28 +69,7 @@ test_output:
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "files": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "src": {"type": "path", "required": True},
-                    "dest": {"type": "path", "required": True},
-                },
-            },
-            "dirs": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "src": {"type": "path", "required": True},
-                    "dest": {"type": "path", "required": True},
-                    "patterns": {"type": "list", "elements": "str"},
-                },
-            },
-            "test": {"type": "list", "elements": "str", "required": True},
-        },
+        argument_spec=STAGED_OPTIONS,
         supports_check_mode=True,
     )
     try:

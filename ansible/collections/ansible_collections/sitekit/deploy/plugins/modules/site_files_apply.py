@@ -13,6 +13,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
 from ansible_collections.sitekit.deploy.plugins.module_utils.staged import (
+    STAGED_OPTIONS,
     StagedError,
     install,
     plan,
@@ -273,29 +274,7 @@ def main():
             },
             "install": {
                 "type": "dict",
-                "options": {
-                    "files": {
-                        "type": "list",
-                        "elements": "dict",
-                        "default": [],
-                        "options": {
-                            "src": {"type": "path", "required": True},
-                            "dest": {"type": "path", "required": True},
-                        },
-                    },
-                    "dirs": {
-                        "type": "list",
-                        "elements": "dict",
-                        "default": [],
-                        "options": {
-                            "src": {"type": "path", "required": True},
-                            "dest": {"type": "path", "required": True},
-                            "patterns": {"type": "list", "elements": "str"},
-                        },
-                    },
-                    "test": {"type": "list", "elements": "str", "required": True},
-                    "reload": {"type": "list", "elements": "str"},
-                },
+                "options": {**STAGED_OPTIONS, "reload": {"type": "list", "elements": "str"}},
             },
             "prune": {
                 "type": "list",
