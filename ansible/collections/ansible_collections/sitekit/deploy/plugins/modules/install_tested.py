@@ -4,12 +4,7 @@
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sitekit.deploy.plugins.module_utils.staged import (
-    STAGED_OPTIONS,
-    StagedError,
-    install,
-    plan,
-)
+from ansible_collections.sitekit.deploy.plugins.module_utils import staged
 
 DOCUMENTATION = r"""
 ---
@@ -69,12 +64,13 @@ test_output:
 
 def main():
     module = AnsibleModule(
-        argument_spec=STAGED_OPTIONS,
+        argument_spec=staged.STAGED_OPTIONS,
         supports_check_mode=True,
     )
     try:
-        files, remove = plan(module.params["files"], module.params["dirs"], module.check_mode)
-    except StagedError as e:
+        p = module.params
+        files, remove = staged.plan(p["files"], p["dirs"], module.check_mode)
+    except staged.StagedError as e:
         module.fail_json(msg=str(e))
     result = {
         "changed": bool(files or remove),
@@ -84,8 +80,8 @@ def main():
     if not result["changed"] or module.check_mode:
         module.exit_json(**result)
     try:
-        output = install(module.params["test"], files, remove)
-    except StagedError as e:
+        output = staged.install(module.params["test"], files, remove)
+    except staged.StagedError as e:
         failed = {"installed": [], "removed": []}
         if e.output is not None:
             failed["test_output"] = e.output

@@ -11,13 +11,8 @@ import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sitekit.deploy.plugins.module_utils import staged
 from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
-from ansible_collections.sitekit.deploy.plugins.module_utils.staged import (
-    STAGED_OPTIONS,
-    StagedError,
-    install,
-    plan,
-)
 
 DOCUMENTATION = r"""
 ---
@@ -217,9 +212,9 @@ def _install(module, spec, written):
     if module.check_mode:
         return done
     try:
-        files, remove = plan(spec["files"], spec["dirs"])
-        output = install(spec["test"], files, remove) if files or remove else None
-    except StagedError as e:
+        files, remove = staged.plan(spec["files"], spec["dirs"])
+        output = staged.install(spec["test"], files, remove) if files or remove else None
+    except staged.StagedError as e:
         failed = {"installed": [], "uninstalled": []}
         if e.output is not None:
             failed["test_output"] = e.output
@@ -274,7 +269,7 @@ def main():
             },
             "install": {
                 "type": "dict",
-                "options": {**STAGED_OPTIONS, "reload": {"type": "list", "elements": "str"}},
+                "options": {**staged.STAGED_OPTIONS, "reload": {"type": "list", "elements": "str"}},
             },
             "prune": {
                 "type": "list",
