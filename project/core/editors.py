@@ -99,7 +99,8 @@ class SiteSessionBindingMiddleware:
 
     def __call__(self, request):
         session = getattr(request, "session", None)
-        if session is not None and session.get(SESSION_KEY) is not None:
+        # No session cookie, no login: the session is not read (no Vary: Cookie for it).
+        if session is not None and session.session_key and session.get(SESSION_KEY) is not None:
             site = request_site(request)
             bound = session.get(SITE_SESSION_KEY)
             if site is None or bound != site.pk:

@@ -349,3 +349,13 @@ def test_a_pooled_master_shows_each_site_its_own_announcements(pooled, sites, pe
     response = client.get(f"/admin/core/announcement/{theirs.pk}/change/",
                           HTTP_HOST="harbor.localhost")
     assert response.status_code == 404
+
+
+def test_pages_without_a_session_cookie_stay_cookie_free(use_site, sites):
+    """The session check reads no session a request does not send: the public pages carry no
+    ``Vary: Cookie`` and set no cookie."""
+    use_site("harbor")
+    response = Client().get("/", HTTP_HOST="harbor.localhost")
+    assert response.status_code == 200
+    assert "Vary" not in response.headers
+    assert not response.cookies
