@@ -285,6 +285,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sites",
     "project.core",
+    # django.contrib.admin with project.core.admin_site's AdminSite: /admin/ of every site, in
+    # its brand, for the site's editors only (project.core.editors). After project.core, whose
+    # admin templates come first.
+    "project.core.apps.SitekitAdminConfig",
     *SITEKIT_SITE_APPS,
 ]
 
@@ -301,6 +305,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.sites.middleware.CurrentSiteMiddleware",
+    # A logged-in session counts only on the site it logged in on (the session table is
+    # shared): once the request's site is known.
+    "project.core.editors.SiteSessionBindingMiddleware",
 ]
 
 TEMPLATES = [
@@ -313,6 +320,19 @@ TEMPLATES = [
             "context_processors": [
                 "django.contrib.messages.context_processors.messages",
                 "project.core.context_processors.sitekit",
+            ],
+        },
+    },
+    {
+        # Django's own templates, for the admin only (<app>/templates/).
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
             ],
         },
     },

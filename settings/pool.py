@@ -68,4 +68,5 @@ MIDDLEWARE.insert(
 
 # security.W003 looks for Django's CsrfViewMiddleware by name; the pool runs it once per site
 # (project.core.pool.PoolCsrfViewMiddleware), which sitekit.E003 requires instead.
-SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W003"]
+# admin.E410 looks for Django's SessionMiddleware likewise (PoolSessionMiddleware is in its place).
+SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W003", "admin.E410"]

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class CoreConfig(AppConfig):
@@ -8,4 +9,11 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, editors  # noqa: F401  (the system checks, the login signal)
+
+
+class SitekitAdminConfig(admin_apps.AdminConfig):
+    """``django.contrib.admin`` with project.core.admin_site's AdminSite as ``admin.site``."""
+
+    default = False  # project.core's own is CoreConfig
+    default_site = "project.core.admin_site.SitekitAdminSite"

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.sites.managers import CurrentSiteManager
 from django.contrib.sites.models import Site
 from django.db import models
@@ -20,3 +21,26 @@ class Announcement(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class SiteEditor(models.Model):
+    """A grant: ``user`` may edit ``site`` in its admin (project.core.editors).
+
+    Closed by default: a staff user edits the sites granted here and no other; a superuser
+    edits every site.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_grants"
+    )
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="editor_grants")
+
+    class Meta:
+        constraints = [  # noqa: RUF012
+            models.UniqueConstraint(fields=("user", "site"), name="core_siteeditor_unique"),
+        ]
+        ordering = ("site_id", "user_id")
+        verbose_name = "site editor"
+
+    def __str__(self):
+        return f"{self.user} edits {self.site}"

@@ -158,6 +158,44 @@ def test_static_files_are_served_by_nginx(stack, sites):
     assert access_log.read_text() == before  # gunicorn never saw it
 
 
+def test_each_sites_admin_is_branded_with_its_styles_from_nginx(stack, sites):
+    """The deploy migrated the admin's tables and collected its static files."""
+    for site in sites:
+        domain = site["domains"][0]
+        status, headers, body = stack.request(domain, "/admin/login/")
+        assert status == 200, body[:500]
+        assert headers["X-Sitekit-Site"] == site["name"]
+        assert f"{brand(site['name'])} administration" in body
+    status, headers, body = stack.request(sites[0]["domains"][0], "/static/admin/css/base.css")
+    assert status == 200
+    assert headers["Content-Type"] == "text/css"
+    assert body.strip()
+
+
+def test_site_editors_run_with_a_sites_settings_in_the_live_release(stack, sites):
+    site = sites[0]["name"]
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("SITEKIT_") and key != "DJANGO_SETTINGS_MODULE"}
+    env.update(DJANGO_SETTINGS_MODULE=f"settings.{site}", SITEKIT_USER_PASSWORD="e2e-editor-pw",
+               SITEKIT_ENV_FILE=str(stack.root / "etc" / "sites" / f"{site}.env"))
+    current = stack.root / "current"
+
+    def manage(*args):
+        return subprocess.run([str(current / "venv" / "bin" / "python"), "manage.py", *args],
+                              cwd=current, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    granted = manage("site_editors", "grant", "e2e-editor", site, "--create")
+    assert granted.returncode == 0, granted.stderr
+    assert f"e2e-editor edits {site}: granted" in granted.stdout
+    assert f"{site}: e2e-editor" in manage("site_editors", "list", site).stdout
+    revoked = manage("site_editors", "revoke", "e2e-editor", site)
+    assert f"e2e-editor edits {site}: revoked" in revoked.stdout
+    unknown = manage("site_editors", "grant", "nobody", site)
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().startswith("CommandError: unknown user 'nobody'")
+
+
 def test_rendered_nginx_configuration_passes_nginx_t(stack):
     conf = stack.root / "etc" / "nginx" / "nginx.conf"
     proc = subprocess.run(["/usr/sbin/nginx", "-t", "-c", str(conf),

@@ -1,7 +1,9 @@
+from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
     path("", include("project.core.urls")),
+    path("admin/", admin.site.urls),
 ]
 
 handler404 = "project.core.views.page_not_found"
