@@ -42,7 +42,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0001_initial")]
+    dependencies = [("core", "{latest}")]
     operations = [
         migrations.CreateModel(
             name="DeployLoadMark", fields=[("id", models.AutoField(primary_key=True))]
@@ -106,8 +106,10 @@ def scratch_stacks(args, report: dict, *labels: str):
 def run_release(args, report: dict) -> None:
     with scratch_stacks(args, report, "old", "new") as (stacks, runner, sites, under_load):
         new = stacks["new"].checkout
-        (new / "project" / "core" / "migrations" / "0900_deploy_load_mark.py").write_text(
-            NEW_MIGRATION, encoding="utf-8")
+        migrations = new / "project" / "core" / "migrations"
+        latest = max(p.stem for p in migrations.glob("[0-9][0-9][0-9][0-9]_*.py"))
+        (migrations / "9999_deploy_load_mark.py").write_text(
+            NEW_MIGRATION.replace("{latest}", latest), encoding="utf-8")
         with open(new / "project" / "__init__.py", "a", encoding="utf-8") as f:
             f.write("\n# a new release (bench/deploy_load.py)\n")
         first = sites[0]

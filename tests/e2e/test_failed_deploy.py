@@ -28,7 +28,7 @@ def fail(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0001_initial")]
+    dependencies = [("core", "{latest}")]
     operations = [
         migrations.CreateModel(name="Doomed", fields=[("id", models.AutoField(primary_key=True))]),
         migrations.RunPython(fail, migrations.RunPython.noop),
@@ -61,8 +61,9 @@ def test_a_failing_migration_stops_the_deploy_and_the_live_release_keeps_serving
     live = stack.health(sites[0]["domains"][0])["release"]
     pids = masters(stack)
     project = release_checkout(tmp_path / "checkout", "a release whose migration fails")
-    (project / "project" / "core" / "migrations" / "0002_doomed.py").write_text(
-        FAILING_MIGRATION)
+    migrations = project / "project" / "core" / "migrations"
+    latest = max(p.stem for p in migrations.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    (migrations / "9999_doomed.py").write_text(FAILING_MIGRATION.replace("{latest}", latest))
     broken = release_id(project)
 
     run, figures = deploy_under_load(stack, sites, project)
@@ -78,7 +79,7 @@ def test_a_failing_migration_stops_the_deploy_and_the_live_release_keeps_serving
     # the migration ran in a transaction: neither recorded nor its table left behind
     with sqlite3.connect(stack.root / "var" / "db.sqlite3") as db:
         assert not db.execute(
-            "SELECT 1 FROM django_migrations WHERE app='core' AND name='0002_doomed'").fetchall()
+            "SELECT 1 FROM django_migrations WHERE app='core' AND name='9999_doomed'").fetchall()
         assert not db.execute(
             "SELECT 1 FROM sqlite_master WHERE name='core_doomed'").fetchall()
     # the release stays installed, never live: deploying it again (once what failed outside it
