@@ -13,6 +13,7 @@ import os
 import shlex
 import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -285,17 +286,19 @@ DESCRIPTION = (
     "the command as the master's user (with --env, ssh gets no terminal, so the command cannot "
     "prompt: it gets the rest of this input, none when this input is a terminal)."
 )
-EPILOG = (
-    "Examples: create the first superuser (it prompts for a password): "
-    "`sitekit manage local harbor -- createsuperuser`; on production: `sitekit manage "
-    "production harbor -- createsuperuser --username alice --email alice@example.com`. "
-    "Create an editor of harbor whose password is in SITEKIT_USER_PASSWORD: `read -rs "
-    "SITEKIT_USER_PASSWORD && export SITEKIT_USER_PASSWORD && sitekit manage production harbor "
-    "--env SITEKIT_USER_PASSWORD -- site_editors grant ed harbor --create`; list them: "
-    "`sitekit manage production harbor -- site_editors list harbor`. "
-    "Exit status: the command's; 2 on a usage error (unknown environment, site or host, no "
-    "command after --)."
-)
+EPILOG = """\
+examples:
+  create the first superuser (it prompts for the password):
+    sitekit manage local harbor -- createsuperuser
+    sitekit manage production harbor -- createsuperuser --username alice --email alice@example.com
+  create an editor of harbor with the password you type, then list harbor's editors:
+    read -rs SITEKIT_USER_PASSWORD && export SITEKIT_USER_PASSWORD
+    sitekit manage production harbor --env SITEKIT_USER_PASSWORD -- \\
+        site_editors grant ed harbor --create
+    sitekit manage production harbor -- site_editors list harbor
+
+exit status: the command's; 2 on a usage error (unknown environment, site or host, no command
+after --). Remotely, the SSH user needs sudo on the host (as the deploy does)."""
 
 
 def add_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
@@ -303,7 +306,8 @@ def add_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     """Register `sitekit manage` (``command``: the CLI's helper that adds one)."""
     parser = command(sub, "manage", cmd_manage, [common], allow_abbrev=False,
                      help="run a site's management command (manage.py) on a web host",
-                     description=DESCRIPTION, epilog=EPILOG)
+                     description=textwrap.fill(DESCRIPTION, 79), epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("env", metavar="ENV", help=env_help)
     parser.add_argument("site", metavar="SITE", help="the site's name, as in the catalogue")
     parser.add_argument("--host", metavar="HOST",

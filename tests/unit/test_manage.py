@@ -166,7 +166,7 @@ def test_help_is_concrete(capsys):
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "sitekit manage local harbor -- createsuperuser" in text
-    assert "--env SITEKIT_USER_PASSWORD -- site_editors grant ed harbor --create" in text
+    assert "--env SITEKIT_USER_PASSWORD -- \\ site_editors grant ed harbor --create" in text
     assert "sudo -u" in text
 
 
