@@ -196,6 +196,42 @@ def test_site_editors_run_with_a_sites_settings_in_the_live_release(stack, sites
     assert unknown.stderr.strip().startswith("CommandError: unknown user 'nobody'")
 
 
+def sitekit_manage(project: Path, root: Path, *argv: str, env: dict | None = None):
+    """`sitekit manage` of the local environment deployed at ``root``, as a user runs it."""
+    return subprocess.run([str(BIN / "sitekit"), "--project", str(project), "manage", "local",
+                           *argv[:1], "--root", str(root), *argv[1:]],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def test_sitekit_manage_runs_a_sites_command_with_a_password_from_the_callers_env(stack):
+    env = dict(os.environ, SITEKIT_USER_PASSWORD="manage-e2e-pw-1")
+    granted = sitekit_manage(ROOT, stack.root, "harbor", "--env", "SITEKIT_USER_PASSWORD", "--",
+                             "site_editors", "grant", "ed", "harbor", "--create", env=env)
+    assert granted.returncode == 0, granted.stderr
+    assert "ed edits harbor: granted" in granted.stdout
+    assert "manage-e2e-pw-1" not in granted.stdout + granted.stderr
+    listed = sitekit_manage(ROOT, stack.root, "harbor", "--", "site_editors", "list", "harbor")
+    assert listed.returncode == 0, listed.stderr
+    assert "harbor: ed" in listed.stdout
+    # the password reached the command: ed logs in with it, on harbor's settings and database
+    check = sitekit_manage(ROOT, stack.root, "harbor", "--", "shell", "-c",
+                           "from django.contrib.auth import authenticate; "
+                           "print('auth', bool(authenticate(username='ed', "
+                           "password='manage-e2e-pw-1')))")
+    assert "auth True" in check.stdout, check.stderr
+    # the command's exit status is sitekit's
+    unknown = sitekit_manage(ROOT, stack.root, "harbor", "--", "site_editors", "grant", "nobody",
+                             "harbor")
+    assert unknown.returncode == 1
+    assert "unknown user 'nobody'" in unknown.stderr
+    missing = sitekit_manage(ROOT, stack.root, "harbor", "--env", "SITEKIT_NOT_SET_ANYWHERE",
+                             "--", "site_editors", "list", "harbor")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == ("sitekit manage: --env SITEKIT_NOT_SET_ANYWHERE: "
+                                      "SITEKIT_NOT_SET_ANYWHERE is not set in this environment")
+
+
 def test_rendered_nginx_configuration_passes_nginx_t(stack):
     conf = stack.root / "etc" / "nginx" / "nginx.conf"
     proc = subprocess.run(["/usr/sbin/nginx", "-t", "-c", str(conf),

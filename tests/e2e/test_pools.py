@@ -11,11 +11,13 @@ socket; unknown hosts never reach a master. Then the last site moves out of the 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import pytest
 
 from sitekit.catalogue import RESOURCE_FIELDS
-from tests.e2e.stack import brand, deployed_stack, masters
+from tests.e2e.stack import BIN, brand, checkout_copy, deployed_stack, masters
 from tests.harness import local_catalogue
 
 pytestmark = pytest.mark.e2e
@@ -116,6 +118,32 @@ def test_unknown_hosts_never_reach_the_pool(pooled_stack, pooled_names):
     assert status == 400
     assert [line for line in log.read_text()[len(before):].splitlines()
             if "evil" in line or "unknown" in line] == []
+
+
+def test_sitekit_manage_runs_a_pooled_sites_command_as_its_pool(pooled_stack, pooled_names,
+                                                                  tmp_path):
+    """A checkout whose catalogue is the deployed one: `sitekit manage` finds the pool's env
+    file for a pooled site and runs the site's own settings with it."""
+    project = checkout_copy(tmp_path / "checkout")
+    catalogue = project / "inventories" / "local" / "group_vars" / "all" / "sites.yml"
+    catalogue.write_text(json.dumps(mixed(pooled_names)))
+    site = pooled_names[0]
+
+    def manage(*argv: str, env: dict | None = None):
+        return subprocess.run(
+            [str(BIN / "sitekit"), "--project", str(project), "manage", "local", site, "--root",
+             str(pooled_stack.root), *argv], cwd=project, env=env, capture_output=True,
+            text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+
+    env = dict(os.environ, SITEKIT_USER_PASSWORD="pooled-editor-pw")
+    granted = manage("--env", "SITEKIT_USER_PASSWORD", "--", "site_editors", "grant",
+                     "pooled-ed", site, "--create", env=env)
+    assert granted.returncode == 0, granted.stderr
+    assert f"pooled-ed edits {site}: granted" in granted.stdout
+    assert f"{site}: pooled-ed" in manage("--", "site_editors", "list", site).stdout
+    shown = manage("--", "shell", "-c", "import os; from django.conf import settings; "
+                   "print('run', settings.SITEKIT_SITE, os.environ['SITEKIT_ENV_FILE'])")
+    assert f"run {site} {pooled_stack.root}/etc/sites/{POOL}.env" in shown.stdout, shown.stderr
 
 
 def test_a_second_run_changes_nothing(pooled_stack):
