@@ -184,12 +184,21 @@ def remote_command(t: Target, command: list[str], names: list[str], tty: bool) -
     return [*argv, "--", address, remote]
 
 
+#: Variables the shell, sudo or Python read for themselves: passing the caller's would change
+#: how the command is found or run, not what it is given.
+RESERVED = frozenset({"PATH", "IFS", "HOME", "SHELL", "USER", "LOGNAME", "PWD", "ENV",
+                      "BASH_ENV", "DJANGO_SETTINGS_MODULE"})
+
+
 def passed_values(names: list[str], environ: Mapping[str, str]) -> dict[str, str]:
     """The caller's variables named by --env (their values are never shown)."""
     values = {}
     for name in names:
         if not model.ENV_KEY_RE.match(name):
             raise ManageError(f"--env {clean(name)!r}: not a variable name")
+        if name in RESERVED or name.startswith(("LD_", "PYTHON", "SITEKIT_ENV_FILE")):
+            raise ManageError(f"--env {name}: the shell, sudo or Python read it themselves "
+                              "(not passed)")
         if name not in environ:
             raise ManageError(f"--env {name}: {name} is not set in this environment")
         if "\n" in environ[name] or "\r" in environ[name]:
@@ -314,7 +323,8 @@ def add_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
                         help="the web host to run it on (default: the first of the inventory)")
     parser.add_argument("--env", dest="pass_env", action="append", metavar="NAME",
                         help="pass your environment variable NAME to the command (repeatable; "
-                        "unset is an error; never printed)")
+                        "unset is an error; never printed; not PATH, IFS, HOME, LD_*, PYTHON* "
+                        "and the like, which the shell, sudo or Python read themselves)")
     parser.add_argument("--root", metavar="DIR",
                         help="the environment's sitekit_root when it was deployed elsewhere "
                         "than its inventory says (make up STACK=DIR)")

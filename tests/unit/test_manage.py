@@ -190,3 +190,13 @@ def test_the_remote_shell_reads_the_values_then_gives_the_command_the_rest_of_it
         "manage.py site_editors grant o'brien harbor",
         "rest of input",
     ]
+
+
+def test_variables_the_shell_sudo_or_python_read_are_not_passed():
+    environ = {"PATH": "/tmp/evil", "IFS": ":", "LD_PRELOAD": "x.so", "PYTHONPATH": "/tmp",
+               "SITEKIT_USER_PASSWORD": "s3cret"}
+    for name in ("PATH", "IFS", "LD_PRELOAD", "PYTHONPATH"):
+        with pytest.raises(manage.ManageError, match=f"--env {name}: the shell, sudo or Python"):
+            manage.passed_values([name], environ)
+    assert manage.passed_values(["SITEKIT_USER_PASSWORD"], environ) == {
+        "SITEKIT_USER_PASSWORD": "s3cret"}
