@@ -64,7 +64,7 @@ def test_a_limit_below_one_byte_is_refused():
 
 def test_local_storage_resolves_one_directory_per_present_site_owned_by_its_master():
     built = resolved(mode="system", media_root="/srv/sitekit/media", media_max_bytes=1000)
-    harbor, meadow = built.sites
+    harbor = built.sites[0]
     assert harbor["media_location"] == "/media/harbor/"
     assert harbor["media_dir"] == "/srv/sitekit/media/harbor" and harbor["media_proxy"] == ""
     assert built.facts()["sitekit_media_dirs"] == [
