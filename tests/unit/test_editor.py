@@ -19,7 +19,6 @@ from sitekit import editor, inventory
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = Path("group_vars/all/sites.yml")
-LOCAL = REPO / "inventories" / "local" / CATALOGUE
 REAL_ENVS = sorted(
     p.parent.parent.parent.name for p in REPO.glob("inventories/*/" + str(CATALOGUE))
 )
