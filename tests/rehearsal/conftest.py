@@ -39,18 +39,6 @@ def rehearsal_sites() -> list[dict]:
     return [s for s in data["sitekit_sites"] if s.get("state", "present") == "present"]
 
 
-def rehearsal_masters() -> list[dict]:
-    """The masters the catalogue runs (one per dedicated site, one per pool), as the deploy's
-    preflight derives them: name, settings_module, sites, workers."""
-    from sitekit import model
-    from sitekit.catalogue import validate
-
-    data = yaml.safe_load((INVENTORY / "group_vars" / "all" / "sites.yml").read_text())
-    result = validate(data["sitekit_sites"], env="rehearsal", pools=data.get("sitekit_pools"))
-    assert result.ok, [str(p) for p in result.problems]
-    return model.resolve(result, model.Layout()).masters
-
-
 @dataclass
 class Converge:
     returncode: int
