@@ -1,8 +1,8 @@
 """The multi-host rehearsal: lb, web1, web2 and db as systemd-nspawn containers.
 
 Runs where the machine allows it (root, systemd-nspawn, overlayfs, bridges); elsewhere every
-test is skipped with the reason printed. The hosts and their addresses come from
-``inventories/rehearsal/hosts.yml``.
+test is skipped with the reason printed, and fails in CI (``CI=true``), whose machine can. The
+hosts and their addresses come from ``inventories/rehearsal/hosts.yml``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 import testinfra
 import yaml
 
+from tests.harness import unavailable
 from tests.rehearsal import testbed as tb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +96,7 @@ class Rehearsal:
 def rehearsal(tmp_path_factory):
     ok, reason = tb.can_run()
     if not ok:
-        pytest.skip(f"multi-host rehearsal not possible on this machine: {reason}")
+        unavailable(f"multi-host rehearsal not possible on this machine: {reason}")
     tb.ensure_host_packages()
     work = tmp_path_factory.mktemp("rehearsal")
     bed = tb.Testbed(work / "bed", rehearsal_hosts())
