@@ -1,0 +1,214 @@
+"""A real browser (Debian's chromium, driven by Playwright) on the shared local stack.
+
+Harbor's editor logs in through the admin's form over https, adds an announcement with an
+image, and Harbor's home page (through nginx) shows it with the image loaded from the site's
+own domain; a file that is not an image is refused by the form and creates nothing; Meadow
+neither shows Harbor's announcement nor lets Harbor's editor into its admin.
+
+Chromium trusts the stack's CA for real: it is added to an NSS database in a temporary HOME
+(where chromium on Linux reads its trust store), and TLS errors are never ignored; a browser
+without that database is shown to refuse the stack's certificate.
+
+Each step is saved as a screenshot in ``build/test-output/browser/`` (the path is printed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect, sync_playwright
+
+from tests.e2e.stack import BIN, ROOT, brand
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium package (its launcher script)
+CERTUTIL = Path("/usr/bin/certutil")  # libnss3-tools
+SCREENSHOTS = ROOT / "build" / "test-output" / "browser"
+REFUSAL = "This account cannot edit this site."  # project/core/admin_site.py
+
+
+def _missing_tools() -> list[str]:
+    return [package for package, path in (("chromium", CHROMIUM), ("libnss3-tools", CERTUTIL))
+            if not path.exists()]
+
+
+@pytest.fixture(scope="module")
+def screenshots(capsys_module_free):
+    """The screenshots directory, emptied for this run; its path is printed at the end."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    yield SCREENSHOTS
+    saved = sorted(p.name for p in SCREENSHOTS.glob("*.png"))
+    capsys_module_free(f"\nbrowser screenshots ({len(saved)}): {SCREENSHOTS}")
+
+
+@pytest.fixture(scope="module")
+def capsys_module_free(request):
+    """Print to the terminal even while pytest captures output."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def say(text: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(text)
+
+    return say
+
+
+class Steps:
+    """Screenshots of one test's steps: ``<test>-<nn>-<step>.png``."""
+
+    def __init__(self, directory: Path, prefix: str):
+        self.directory, self.prefix, self.count = directory, prefix, 0
+
+    def shot(self, page, step: str) -> Path:
+        self.count += 1
+        path = self.directory / f"{self.prefix}-{self.count:02d}-{step}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def steps(screenshots, request):
+    prefix = re.sub(r"^test_", "", request.node.name)[:60]
+    return Steps(screenshots, prefix)
+
+
+def nss_home(home: Path, ca: Path) -> Path:
+    """A HOME whose NSS database (~/.pki/nssdb, chromium's trust store on Linux) trusts *ca*
+    to identify web sites."""
+    db = home / ".pki" / "nssdb"
+    db.mkdir(parents=True)
+    for argv in (["-N", "--empty-password"],
+                 ["-A", "-n", "sitekit local stack CA", "-t", "C,,", "-i", str(ca)]):
+        subprocess.run([str(CERTUTIL), "-d", f"sql:{db}", *argv], check=True,
+                       capture_output=True, timeout=30)
+    return home
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    missing = _missing_tools()
+    if missing:
+        reason = (f"not installed: {', '.join(missing)} (make test-deps as root, or "
+                  f"apt-get install --no-install-recommends {' '.join(missing)})")
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason)  # CI installs them (.ci/run): a missing browser is a failure
+        pytest.skip(reason)
+    with sync_playwright() as p:
+        yield p
+
+
+def launch(playwright, home: Path):
+    """Headless chromium with *home* as HOME. Playwright starts chromium with --no-sandbox
+    unless asked otherwise (chromium_sandbox=False): chromium's sandbox refuses to run as
+    root, which is how CI (.ci/run) and `make test` as root run the suite."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True,
+        env={"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        # chromium resolves *.localhost to the loopback itself; say so in case a resolver or
+        # proxy setting would send it elsewhere
+        args=["--host-resolver-rules=MAP *.localhost 127.0.0.1", "--no-proxy-server"])
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, stack, tmp_path_factory):
+    home = nss_home(tmp_path_factory.mktemp("chromium-home"), stack.ca)
+    browser = launch(playwright, home)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def editor(stack):
+    """A staff user granted Harbor only (a new name every run), created with
+    `sitekit manage local harbor -- site_editors grant NAME harbor --create`."""
+    name, password = f"browser-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
+    env = dict(os.environ, SITEKIT_USER_PASSWORD=password)
+    granted = subprocess.run(
+        [str(BIN / "sitekit"), "--project", str(ROOT), "manage", "local", "harbor",
+         "--root", str(stack.root), "--env", "SITEKIT_USER_PASSWORD", "--",
+         "site_editors", "grant", name, "harbor", "--create"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL, check=False)
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    assert f"{name} edits harbor: granted" in granted.stdout
+    return name, password
+
+
+def url(stack, site: str, path: str = "/") -> str:
+    return f"https://{site}.localhost:{stack.tls_port}{path}"
+
+
+def log_in(page, stack, site: str, editor) -> None:
+    """Open *site*'s admin, be sent to its login form, and submit it."""
+    page.goto(url(stack, site, "/admin/"))
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
+    page.fill("#id_username", editor[0])
+    page.fill("#id_password", editor[1])
+    page.click("input[type=submit]")
+
+
+def png(width: int, height: int) -> bytes:
+    """A real RGB PNG of *width* x *height*: stripes of colour."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    colours = ((0x1F, 0x6F, 0xB2), (0xF2, 0xA9, 0x00), (0x2E, 0x8B, 0x57))
+    rows = b"".join(
+        b"\x00" + b"".join(bytes(colours[(x // 8) % 3]) for x in range(width))
+        for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def test_chromium_refuses_the_stack_certificate_without_the_ca(playwright, stack, tmp_path):
+    """The trust the other tests rely on comes from the NSS database, nothing else."""
+    home = tmp_path / "home"
+    home.mkdir()
+    bare = launch(playwright, home)
+    try:
+        page = bare.new_page()
+        with pytest.raises(PlaywrightError, match="ERR_CERT_AUTHORITY_INVALID"):
+            page.goto(url(stack, "harbor", "/"))
+    finally:
+        bare.close()
+
+
+def test_harbors_editor_logs_in_to_harbors_admin(browser, stack, editor, steps):
+    page = browser.new_context().new_page()
+    page.goto(url(stack, "harbor", "/admin/"))
+    steps.shot(page, "harbor-login-form")
+    log_in(page, stack, "harbor", editor)
+    expect(page).to_have_url(url(stack, "harbor", "/admin/"))
+    expect(page.locator("#site-name")).to_have_text(f"{brand('harbor')} administration")
+    expect(page.locator("#content h1")).to_have_text("Site administration")
+    expect(page.get_by_role("link", name="Announcements", exact=True)).to_be_visible()
+    steps.shot(page, "harbor-admin-index")
+
+
+def test_meadow_refuses_harbors_editor(browser, stack, editor, steps):
+    page = browser.new_context().new_page()
+    log_in(page, stack, "meadow", editor)
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
+    expect(page.locator(".errornote")).to_contain_text(REFUSAL)
+    steps.shot(page, "meadow-refuses-harbor-editor")
+    # no admin page is reachable: each one sends back to the login form
+    for path in ("/admin/", "/admin/core/announcement/", "/admin/core/announcement/add/"):
+        page.goto(url(stack, "meadow", path))
+        expect(page).to_have_url(re.compile(r"/admin/login/\?next="))
+        expect(page.locator("#login-form")).to_be_visible()
+        expect(page.get_by_text("Site administration")).to_have_count(0)
+        expect(page.get_by_role("link", name="Announcements")).to_have_count(0)
+    steps.shot(page, "meadow-admin-still-login")
