@@ -43,17 +43,7 @@ def _missing_tools() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def screenshots(capsys_module_free):
-    """The screenshots directory, emptied for this run; its path is printed at the end."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
-    yield SCREENSHOTS
-    saved = sorted(p.name for p in SCREENSHOTS.glob("*.png"))
-    capsys_module_free(f"\nbrowser screenshots ({len(saved)}): {SCREENSHOTS}")
-
-
-@pytest.fixture(scope="module")
-def capsys_module_free(request):
+def terminal(request):
     """Print to the terminal even while pytest captures output."""
     capture = request.config.pluginmanager.getplugin("capturemanager")
 
@@ -64,23 +54,45 @@ def capsys_module_free(request):
     return say
 
 
+@pytest.fixture(scope="module")
+def screenshots(terminal):
+    """The screenshots directory, emptied for this run; its path is printed at the end."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    yield SCREENSHOTS
+    saved = sorted(p.name for p in SCREENSHOTS.glob("*.png"))
+    terminal(f"\nbrowser screenshots ({len(saved)}): {SCREENSHOTS}")
+
+
 class Steps:
     """Screenshots of one test's steps: ``<test>-<nn>-<step>.png``."""
 
-    def __init__(self, directory: Path, prefix: str):
-        self.directory, self.prefix, self.count = directory, prefix, 0
+    def __init__(self, directory: Path, prefix: str, page):
+        self.directory, self.prefix, self.page, self.count = directory, prefix, page, 0
 
-    def shot(self, page, step: str) -> Path:
+    def shot(self, step: str) -> Path:
         self.count += 1
         path = self.directory / f"{self.prefix}-{self.count:02d}-{step}.png"
-        page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=True)
         return path
 
 
 @pytest.fixture
-def steps(screenshots, request):
-    prefix = re.sub(r"^test_", "", request.node.name)[:60]
-    return Steps(screenshots, prefix)
+def page(browser):
+    """A page in a new browser context (no cookies)."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def steps(screenshots, page, request):
+    """The test's screenshots; one more, ``failed``, of the page as a failed test left it."""
+    failed_before = request.session.testsfailed
+    steps = Steps(screenshots, re.sub(r"^test_", "", request.node.name)[:60], page)
+    yield steps
+    if request.session.testsfailed > failed_before:
+        steps.shot("failed")
 
 
 def nss_home(home: Path, ca: Path) -> Path:
@@ -101,8 +113,10 @@ def playwright():
     if missing:
         reason = (f"not installed: {', '.join(missing)} (make test-deps as root, or "
                   f"apt-get install --no-install-recommends {' '.join(missing)})")
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(reason)  # CI installs them (.ci/run): a missing browser is a failure
+        # CI installs them (.ci/run), root can (make test-deps): there a missing browser is a
+        # failure; only a user who cannot install packages gets a skip, with the reason
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.geteuid() == 0:
+            pytest.fail(reason)
         pytest.skip(reason)
     with sync_playwright() as p:
         yield p
@@ -186,24 +200,22 @@ def test_chromium_refuses_the_stack_certificate_without_the_ca(playwright, stack
         bare.close()
 
 
-def test_harbors_editor_logs_in_to_harbors_admin(browser, stack, editor, steps):
-    page = browser.new_context().new_page()
+def test_harbors_editor_logs_in_to_harbors_admin(page, stack, editor, steps):
     page.goto(url(stack, "harbor", "/admin/"))
-    steps.shot(page, "harbor-login-form")
+    steps.shot("harbor-login-form")
     log_in(page, stack, "harbor", editor)
     expect(page).to_have_url(url(stack, "harbor", "/admin/"))
     expect(page.locator("#site-name")).to_have_text(f"{brand('harbor')} administration")
     expect(page.locator("#content h1")).to_have_text("Site administration")
     expect(page.get_by_role("link", name="Announcements", exact=True)).to_be_visible()
-    steps.shot(page, "harbor-admin-index")
+    steps.shot("harbor-admin-index")
 
 
-def test_meadow_refuses_harbors_editor(browser, stack, editor, steps):
-    page = browser.new_context().new_page()
+def test_meadow_refuses_harbors_editor(page, stack, editor, steps):
     log_in(page, stack, "meadow", editor)
     expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
     expect(page.locator(".errornote")).to_contain_text(REFUSAL)
-    steps.shot(page, "meadow-refuses-harbor-editor")
+    steps.shot("meadow-refuses-harbor-editor")
     # no admin page is reachable: each one sends back to the login form
     for path in ("/admin/", "/admin/core/announcement/", "/admin/core/announcement/add/"):
         page.goto(url(stack, "meadow", path))
@@ -211,4 +223,4 @@ def test_meadow_refuses_harbors_editor(browser, stack, editor, steps):
         expect(page.locator("#login-form")).to_be_visible()
         expect(page.get_by_text("Site administration")).to_have_count(0)
         expect(page.get_by_role("link", name="Announcements")).to_have_count(0)
-    steps.shot(page, "meadow-admin-still-login")
+    steps.shot("meadow-admin-still-login")
