@@ -211,6 +211,99 @@ def test_harbors_editor_logs_in_to_harbors_admin(page, stack, editor, steps):
     steps.shot("harbor-admin-index")
 
 
+IMAGE_SIZE = (48, 24)
+
+
+def add_announcement(page, stack, title: str, upload: Path, alt: str = "") -> None:
+    """Fill Harbor's form to add an announcement with *upload* as its image (not saved)."""
+    page.goto(url(stack, "harbor", "/admin/core/announcement/add/"))
+    page.fill("#id_title", title)
+    page.fill("#id_body", f"{title}, added in a browser.")
+    page.set_input_files("input[name=image]", str(upload))
+    if alt:
+        page.fill("#id_image_alt", alt)
+
+
+def media_files(stack) -> list[Path]:
+    return sorted(p for p in (stack.root / "media").rglob("*") if p.is_file())
+
+
+def test_harbors_editor_adds_an_announcement_whose_image_harbors_home_page_shows(
+    page, stack, editor, steps, tmp_path
+):
+    title, alt = f"Harbor lights {secrets.token_hex(3)}", "Three stripes of colour"
+    picture = tmp_path / "harbor lights.png"
+    picture.write_bytes(data := png(*IMAGE_SIZE))
+    log_in(page, stack, "harbor", editor)
+    expect(page).to_have_url(url(stack, "harbor", "/admin/"))
+    add_announcement(page, stack, title, picture, alt)
+    steps.shot("add-form-with-image")
+    page.click("input[name=_save]")
+    expect(page).to_have_url(url(stack, "harbor", "/admin/core/announcement/"))
+    expect(page.locator(".messagelist .success")).to_contain_text("was added successfully")
+    expect(page.locator("#result_list")).to_contain_text(title)
+    steps.shot("announcement-added")
+
+    gunicorn_log = stack.root / "log" / "sites" / "harbor" / "access.log"
+    before = gunicorn_log.read_text()
+    responses = []
+    page.on("response", lambda response: responses.append(response))
+    page.goto(url(stack, "harbor", "/"))
+    article = page.locator("article.announcement", has_text=title)
+    expect(article).to_have_count(1)
+    image = article.locator("img.announcement-image")
+    expect(image).to_have_attribute("alt", alt)
+    src = image.get_attribute("src")
+    assert re.fullmatch(r"/media/harbor/announcements/[0-9a-f]{24}\.png", src), src
+    image.scroll_into_view_if_needed()  # loading="lazy": loaded once in view
+    page.wait_for_function("img => img.complete", arg=image.element_handle())
+    loaded = image.evaluate("img => [img.currentSrc, img.naturalWidth, img.naturalHeight]")
+    assert loaded == [url(stack, "harbor", src), *IMAGE_SIZE]
+    steps.shot("harbor-home-with-image")
+    served = [r for r in responses if r.url == loaded[0]]
+    assert len(served) == 1, [r.url for r in responses]
+    response = served[0]
+    assert response.status == 200
+    assert response.header_value("content-type") == "image/png"
+    assert response.header_value("x-content-type-options") == "nosniff"
+    assert response.body() == data
+    # nginx served it from the stack's media directory: the application never saw the request
+    assert (stack.root / "media" / src.removeprefix("/media/")).read_bytes() == data
+    assert src not in gunicorn_log.read_text()[len(before):]
+
+    page.goto(url(stack, "meadow", "/"))
+    expect(page.locator(".brand-name")).to_have_text(brand("meadow"))
+    expect(page.get_by_text(title)).to_have_count(0)
+    expect(page.locator(f'img[src="{src}"]')).to_have_count(0)
+    steps.shot("meadow-home-without-it")
+    # Meadow's domain does not serve Harbor's file either
+    assert page.goto(url(stack, "meadow", src)).status == 404
+
+
+def test_a_file_that_is_not_an_image_is_refused_and_creates_nothing(
+    page, stack, editor, steps, tmp_path
+):
+    title = f"Not a picture {secrets.token_hex(3)}"
+    fake = tmp_path / "page.png"
+    fake.write_bytes(b"<!doctype html><html><script>alert(1)</script><p>hello</p></html>")
+    files_before = media_files(stack)
+    log_in(page, stack, "harbor", editor)
+    expect(page).to_have_url(url(stack, "harbor", "/admin/"))
+    add_announcement(page, stack, title, fake)
+    page.click("input[name=_save]")
+    expect(page).to_have_url(url(stack, "harbor", "/admin/core/announcement/add/"))
+    expect(page.locator(".errornote")).to_be_visible()
+    expect(page.locator(".field-image .errorlist")).to_contain_text("Upload a valid image")
+    steps.shot("form-refuses-html-as-png")
+    page.goto(url(stack, "harbor", "/admin/core/announcement/"))
+    expect(page.locator("#changelist")).to_be_visible()
+    expect(page.get_by_text(title)).to_have_count(0)
+    steps.shot("announcements-without-it")
+    page.goto(url(stack, "harbor", "/"))
+    expect(page.get_by_text(title)).to_have_count(0)
+    assert media_files(stack) == files_before
+
+
 def test_meadow_refuses_harbors_editor(page, stack, editor, steps):
     log_in(page, stack, "meadow", editor)
     expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
