@@ -198,8 +198,8 @@ def layout_problems(
 
 def media_problems(layout: Layout, shared_env: Mapping[str, Any] | None) -> list[Problem]:
     """What stops the environment's uploads: an unknown storage, no size limit, an S3 store
-    without its endpoint, bucket or credentials, or a host directory shared by nothing (several
-    web hosts would each keep their own uploads)."""
+    without its endpoint, bucket or credentials, or a host directory on several web hosts
+    (each would keep its own uploads)."""
     env, shared = layout.env, shared_env or {}
     problems = []
     if layout.media_storage not in MEDIA_STORAGES:
@@ -210,7 +210,8 @@ def media_problems(layout: Layout, shared_env: Mapping[str, Any] | None) -> list
             env, "", "sitekit_media_max_bytes",
             f"must be a positive number of bytes, got {layout.media_max_bytes}"))
     if layout.media_storage == "local":
-        if layout.web_hosts > 1:
+        # (local mode: every "host" is this machine, each with its own stack)
+        if layout.mode == "system" and layout.web_hosts > 1:
             problems.append(Problem(
                 env, "", "sitekit_media_storage",
                 f"'local' keeps uploads on the web host that received them, and this environment "

@@ -12,7 +12,6 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from PIL import Image
 
 #: Image formats accepted (as Pillow names them) and the extension each is stored with.
 FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
@@ -29,6 +28,8 @@ def human_size(size):
 
 def _image_format(file):
     """The Pillow format of ``file`` (read from its content), or None when it is no image."""
+    from PIL import Image  # only where an upload is checked: masters that never see one
+
     position = file.tell() if hasattr(file, "tell") else 0
     try:
         file.seek(0)
