@@ -123,11 +123,13 @@ def playwright():
 
 
 def launch(playwright, home: Path):
-    """Headless chromium with *home* as HOME. Playwright starts chromium with --no-sandbox
-    unless asked otherwise (chromium_sandbox=False): chromium's sandbox refuses to run as
-    root, which is how CI (.ci/run) and `make test` as root run the suite."""
+    """Headless chromium with *home* as HOME, sandboxed unless this is root."""
     return playwright.chromium.launch(
         executable_path=str(CHROMIUM), headless=True,
+        # chromium refuses to start as root with its sandbox ("Running as root without
+        # --no-sandbox is not supported"), and CI (.ci/run) runs the suite as root: there,
+        # and only there, Playwright passes --no-sandbox
+        chromium_sandbox=os.geteuid() != 0,
         env={"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
         # chromium resolves *.localhost to the loopback itself; say so in case a resolver or
         # proxy setting would send it elsewhere
