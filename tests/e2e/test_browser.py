@@ -144,21 +144,29 @@ def browser(playwright, stack, tmp_path_factory):
     browser.close()
 
 
+def sitekit_manage(stack, *argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`sitekit manage local harbor ... -- *argv` on the stack, as a person runs it."""
+    return subprocess.run(
+        [str(BIN / "sitekit"), "--project", str(ROOT), "manage", "local", "harbor",
+         "--root", str(stack.root), *argv],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL, check=False)
+
+
 @pytest.fixture(scope="module")
 def editor(stack):
     """A staff user granted Harbor only (a new name every run), created with
-    `sitekit manage local harbor -- site_editors grant NAME harbor --create`."""
+    `sitekit manage local harbor -- site_editors grant NAME harbor --create`; the grant is
+    revoked afterwards (the stack is shared: other tests list Harbor's editors)."""
     name, password = f"browser-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
-    env = dict(os.environ, SITEKIT_USER_PASSWORD=password)
-    granted = subprocess.run(
-        [str(BIN / "sitekit"), "--project", str(ROOT), "manage", "local", "harbor",
-         "--root", str(stack.root), "--env", "SITEKIT_USER_PASSWORD", "--",
-         "site_editors", "grant", name, "harbor", "--create"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-        stdin=subprocess.DEVNULL, check=False)
+    granted = sitekit_manage(stack, "--env", "SITEKIT_USER_PASSWORD", "--", "site_editors",
+                             "grant", name, "harbor", "--create",
+                             env=dict(os.environ, SITEKIT_USER_PASSWORD=password))
     assert granted.returncode == 0, granted.stdout + granted.stderr
     assert f"{name} edits harbor: granted" in granted.stdout
-    return name, password
+    yield name, password
+    revoked = sitekit_manage(stack, "--", "site_editors", "revoke", name, "harbor")
+    assert f"{name} edits harbor: revoked" in revoked.stdout, revoked.stdout + revoked.stderr
 
 
 def url(stack, site: str, path: str = "/") -> str:
