@@ -74,15 +74,18 @@ check: venv
 	$(BIN)/sitekit check
 
 ## test-deps: what the test suite needs beyond the stack (vagrant validates the Vagrantfile; pebble and
-## certbot obtain a certificate over ACME on the test stack)
+## certbot obtain a certificate over ACME on the test stack; chromium, with libnss3-tools' certutil
+## for its trust store, is the real browser of tests/e2e/test_browser.py)
 test-deps: system-deps
 	@missing=""; \
 	command -v vagrant >/dev/null || missing="$$missing vagrant"; \
 	command -v certbot >/dev/null || missing="$$missing certbot"; \
 	command -v pebble >/dev/null || missing="$$missing pebble"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/certutil ] || missing="$$missing libnss3-tools"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "sitekit: installing$$missing (the Vagrantfile check, the ACME test)"; \
+	    echo "sitekit: installing$$missing (the Vagrantfile check, the ACME and browser tests)"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "sitekit: missing$$missing: run 'sudo apt-get install --no-install-recommends$$missing'" >&2; exit 1; fi; \
 	fi
