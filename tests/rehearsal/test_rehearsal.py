@@ -13,8 +13,17 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.rehearsal.conftest import rehearsal_hosts, rehearsal_masters, rehearsal_sites
+from tests.rehearsal.conftest import (
+    BIN,
+    INVENTORY,
+    ROOT,
+    rehearsal_group,
+    rehearsal_hosts,
+    rehearsal_masters,
+    rehearsal_sites,
+)
 
 pytestmark = pytest.mark.rehearsal
 
@@ -23,6 +32,10 @@ SITES = rehearsal_sites()
 MASTERS = rehearsal_masters()
 MASTER_OF = {site: m["name"] for m in MASTERS for site in m["sites"]}
 WEB = ["web1", "web2"]
+STORAGE = rehearsal_group("storage")[0]
+# the sites' bucket, as every environment names it (roles/sitekit/defaults)
+BUCKET = yaml.safe_load((ROOT / "roles/sitekit/defaults/main.yml").read_text())["sitekit_s3_bucket"]
+S3 = f"http://{HOSTS[STORAGE]}:8333"
 
 
 CA = Path("/nonexistent")  # the environment's CA, read from the lb once it is deployed
@@ -293,6 +306,87 @@ def test_content_written_through_one_web_host_is_read_through_the_other(rehearsa
     assert title in through_socket(rehearsal, "web2", MASTER_OF[site["name"]], site["domains"][0])
 
 
+def s3_keys() -> tuple[str, str]:
+    """The sites' key of the object store, as the environment's vault holds it."""
+    out = subprocess.run(
+        [str(BIN / "ansible-vault"), "view", "--vault-password-file",
+         str(INVENTORY / "vault-password.txt"), str(INVENTORY / "group_vars/all/vault.yml")],
+        capture_output=True, text=True, check=True).stdout
+    vault = yaml.safe_load(out)
+    return vault["vault_sitekit_s3_access_key"], vault["vault_sitekit_s3_secret_key"]
+
+
+def curl(rehearsal, name: str, url: str, *options: str) -> tuple[int, str, str]:
+    """curl's exit status, the http status and the body of a request from host *name*."""
+    out = rehearsal.bed.run(name, shlex.join(
+        ["curl", "-sS", "--max-time", "3", "-w", "\n%{http_code}", *options, url]))
+    body, _, status = out.stdout.rpartition("\n")
+    return out.returncode, status, body
+
+
+def test_object_store_runs_as_its_own_user_with_its_key_for_it_only(rehearsal):
+    host = rehearsal.host(STORAGE)
+    assert host.service("seaweedfs").is_running and host.service("seaweedfs").is_enabled
+    weed = [p for p in processes(host) if " server " in f"{p['args']} " and "weed" in p["args"]]
+    assert [p["user"] for p in weed] == ["seaweedfs"], weed
+    assert host.user("seaweedfs").shell == "/usr/sbin/nologin"
+    data = host.file("/var/lib/seaweedfs")
+    assert (data.user, data.mode & 0o007) == ("seaweedfs", 0)
+    identities = host.file("/etc/seaweedfs/s3.json")
+    assert (identities.user, identities.mode) == ("seaweedfs", 0o600)
+    # the S3 gateway on the private address; the master, volume and filer on loopback only
+    assert host.socket(f"tcp://{HOSTS[STORAGE]}:8333").is_listening
+    for port in (9333, 8080, 8888):
+        assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+        assert not host.socket(f"tcp://{HOSTS[STORAGE]}:{port}").is_listening
+
+
+def test_object_store_answers_the_web_hosts_only(rehearsal):
+    missing = f"{S3}/{BUCKET}/no-such-site/{uuid.uuid4().hex}.png"
+    for name in WEB:
+        assert curl(rehearsal, name, missing)[:2] == (0, "404"), name
+        # its internal servers are not for them either
+        assert curl(rehearsal, name, f"http://{HOSTS[STORAGE]}:9333/cluster/status")[0] != 0
+    # refused (reset by the firewall), or no answer at all
+    assert curl(rehearsal, "lb", missing)[0] in (7, 28)
+    # the storage host's other services still answer the lb: SSH here (PostgreSQL:
+    # test_postgresql_admits_the_web_hosts_only)
+    ssh = rehearsal.bed.run("lb", f"timeout 3 bash -c 'head -c 4 < /dev/tcp/{HOSTS[STORAGE]}/22'")
+    assert ssh.stdout == "SSH-", ssh.stderr
+
+
+def test_the_sites_key_writes_and_anyone_on_a_web_host_only_reads(rehearsal):
+    access, secret = s3_keys()
+    signed = ("--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{access}:{secret}")
+    key = f"{S3}/{BUCKET}/harbor/announcements/{uuid.uuid4().hex}.txt"
+    content = f"written from web1 {uuid.uuid4().hex}"
+    body = ("--data-binary", content, "-X", "PUT", "-H", "Content-Type: text/plain")
+    try:
+        assert curl(rehearsal, "web1", key, *signed, *body)[1] == "200"
+        assert curl(rehearsal, "web2", key) == (0, "200", content)
+        # anonymous: no writing, no listing, nothing outside the bucket
+        assert curl(rehearsal, "web2", key.replace(".txt", "-2.txt"), *body)[1] == "403"
+        assert curl(rehearsal, "web2", f"{S3}/{BUCKET}?list-type=2")[1] == "403"
+        assert curl(rehearsal, "web2", f"{S3}/")[1] == "403"
+        # the sites' key lists its bucket, and may not make another one
+        _, status, listed = curl(rehearsal, "web2", f"{S3}/{BUCKET}?list-type=2&prefix=harbor/",
+                                 *signed)
+        assert status == "200" and key.rsplit("/", 1)[-1] in listed
+        assert curl(rehearsal, "web2", f"{S3}/another-bucket", *signed, "-X", "PUT")[1] == "403"
+    finally:
+        curl(rehearsal, "web1", key, *signed, "-X", "DELETE")
+    assert curl(rehearsal, "web2", key)[1] == "404"
+
+
+def test_check_mode_on_the_storage_host_reports_no_change(rehearsal):
+    plan = rehearsal.converge("--check", "--diff", "--limit", "storage")
+    assert plan.returncode == 0, plan.output[-6000:]
+    assert plan.recap()[STORAGE]["changed"] == 0, plan.changed_tasks()
+    _, secret = s3_keys()
+    assert secret not in plan.output
+
+
 def test_every_site_keeps_answering_when_a_web_host_is_down(rehearsal):
     rehearsal.bed.stop("web1")
     try:
@@ -309,6 +403,20 @@ def test_every_site_keeps_answering_when_a_web_host_is_down(rehearsal):
         assert failures == []
     finally:
         rehearsal.bed.start("web1")
+
+
+def test_the_object_store_and_its_firewall_come_back_after_a_reboot(rehearsal):
+    rehearsal.bed.stop(STORAGE)
+    rehearsal.bed.start(STORAGE)
+    missing = f"{S3}/{BUCKET}/no-such-site/x.png"
+    deadline, answer = time.monotonic() + 60, ()
+    while time.monotonic() < deadline:  # the S3 gateway starts after the master and filer
+        answer = curl(rehearsal, "web1", missing)
+        if answer[:2] == (0, "404"):
+            break
+        time.sleep(1)
+    assert answer[:2] == (0, "404"), answer
+    assert curl(rehearsal, "lb", missing)[0] in (7, 28)
 
 
 def test_teardown_leaves_nothing_running(rehearsal):
