@@ -27,6 +27,12 @@ win over the file.
     SITEKIT_DB_HOST, SITEKIT_DB_PORT, SITEKIT_DB_USER, SITEKIT_DB_PASSWORD
     SITEKIT_DB_CONN_MAX_AGE       seconds (default 60 for postgresql, 0 for sqlite)
     SITEKIT_STATIC_ROOT           collectstatic target (default <BASE_DIR>/static)
+    SITEKIT_MEDIA_STORAGE         where uploads live: "local" (default) or "s3"
+    SITEKIT_MEDIA_ROOT            local: the directory of the uploads (default <BASE_DIR>/media)
+    SITEKIT_MEDIA_MAX_BYTES       the largest upload accepted (default 5242880, 5 MB)
+    SITEKIT_S3_ENDPOINT_URL, SITEKIT_S3_BUCKET, SITEKIT_S3_ACCESS_KEY, SITEKIT_S3_SECRET_KEY
+                                  s3: the object store, its bucket and credentials
+    SITEKIT_S3_REGION             s3: the region signed for (default us-east-1)
     SITEKIT_RELEASE_ID            used when <BASE_DIR>/RELEASE does not exist
     SITEKIT_LOG_LEVEL             default INFO
 """
@@ -389,6 +395,51 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = _env("SITEKIT_STATIC_ROOT") or str(BASE_DIR / "static")
+
+
+# --- Uploads ------------------------------------------------------------------------
+
+# Each site's files are under its own prefix (project.core.uploads) and linked on its own
+# domains at /media/<site>/, which nginx serves from the storage (never Django). Outside every
+# release: a directory of the web host, or the object store shared by every web host.
+SITEKIT_MEDIA_STORAGE = _env_choice("SITEKIT_MEDIA_STORAGE", ("local", "s3"), "local")
+SITEKIT_MEDIA_MAX_BYTES = _env_int("SITEKIT_MEDIA_MAX_BYTES", 5 * 1024 * 1024)
+MEDIA_URL = "/media/"
+MEDIA_ROOT = _env("SITEKIT_MEDIA_ROOT") or str(BASE_DIR / "media")
+if SITEKIT_MEDIA_STORAGE == "s3":
+    _S3_MISSING = [
+        name for name in ("SITEKIT_S3_ENDPOINT_URL", "SITEKIT_S3_BUCKET",
+                          "SITEKIT_S3_ACCESS_KEY", "SITEKIT_S3_SECRET_KEY")
+        if not _env(name)
+    ]
+    if _S3_MISSING:
+        raise ImproperlyConfigured(
+            f"SITEKIT_MEDIA_STORAGE=s3 needs {', '.join(_S3_MISSING)}")
+    _MEDIA_STORAGE = {
+        "BACKEND": "project.core.s3.MediaS3Storage",
+        "OPTIONS": {
+            "endpoint_url": _env("SITEKIT_S3_ENDPOINT_URL"),
+            "bucket_name": _env("SITEKIT_S3_BUCKET"),
+            "access_key": _env("SITEKIT_S3_ACCESS_KEY"),
+            "secret_key": _env("SITEKIT_S3_SECRET_KEY"),
+            "region_name": _env("SITEKIT_S3_REGION", "us-east-1"),
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "querystring_auth": False,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _MEDIA_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # readable by the site's group, which nginx's workers are in (system mode)
+        "OPTIONS": {"file_permissions_mode": 0o640, "directory_permissions_mode": 0o750},
+    }
+STORAGES = {
+    "default": _MEDIA_STORAGE,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 
 # --- Security -----------------------------------------------------------------------

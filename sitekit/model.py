@@ -40,10 +40,19 @@ SOCKET, PIDFILE, CONTROL_SOCKET = "gunicorn.sock", "gunicorn.pid", "gunicorn.ctl
 #: Names of a TLS site's certificate (with its chain) and key in its certificate directory.
 CERTIFICATE_FILE, KEY_FILE = "fullchain.pem", "privkey.pem"
 #: Environment keys whose values are secret (never published, never shown).
-SECRET_KEYS = ("SITEKIT_SECRET_KEY", "SITEKIT_SECRET_KEY_FALLBACKS", "SITEKIT_DB_PASSWORD")
+SECRET_KEYS = ("SITEKIT_SECRET_KEY", "SITEKIT_SECRET_KEY_FALLBACKS", "SITEKIT_DB_PASSWORD",
+               "SITEKIT_S3_ACCESS_KEY", "SITEKIT_S3_SECRET_KEY")
 #: Shortest environment secret accepted (each site's SECRET_KEY is derived from it).
 MIN_SECRET_LENGTH = 32
 MODES = ("local", "system")
+#: Where uploads live: a directory of the host served by its nginx, or an S3 object store.
+MEDIA_STORAGES = ("local", "s3")
+#: URL path of every site's uploads: ``/media/<site>/...`` on the site's own domains.
+MEDIA_URL = "/media/"
+#: What a request may carry besides its largest upload (the form's other fields, multipart).
+REQUEST_BODY_MARGIN = 1024 * 1024
+#: What an S3 bucket may be called (lowercase letters, digits, dots and hyphens).
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 #: What names a variable of a master's env file.
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -67,12 +76,18 @@ class Layout:
     tls_port: int = 443
     hsts_seconds: int = 31536000
     db_engine: str = "sqlite"
+    media_storage: str = "local"
+    media_root: str = "/srv/sitekit/media"
+    media_max_bytes: int = 5 * 1024 * 1024
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    web_hosts: int = 1
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Layout:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in values.items() if k in known and v is not None}
-        for name in ("public_port", "tls_port", "hsts_seconds"):
+        for name in ("public_port", "tls_port", "hsts_seconds", "media_max_bytes", "web_hosts"):
             if name in data:
                 data[name] = int(data[name])
         return cls(**data)
@@ -81,6 +96,23 @@ class Layout:
     def default_tls(self) -> str | None:
         """The environment's TLS mode (``sitekit_tls``), or None when it is not a valid one."""
         return tls_mode(self.tls)
+
+    @property
+    def request_body_limit(self) -> int:
+        """The largest request body nginx accepts: the largest upload Django accepts
+        (``media_max_bytes``) and room for the rest of its form."""
+        return self.media_max_bytes + REQUEST_BODY_MARGIN
+
+    def media_env(self) -> dict[str, str]:
+        """Where a site's processes keep uploads (settings.base: SITEKIT_MEDIA_*, SITEKIT_S3_*;
+        the S3 credentials come from the environment's vault, in ``sitekit_shared_env``)."""
+        env = {"SITEKIT_MEDIA_STORAGE": self.media_storage,
+               "SITEKIT_MEDIA_MAX_BYTES": str(self.media_max_bytes)}
+        if self.media_storage == "s3":
+            env.update(SITEKIT_S3_ENDPOINT_URL=self.s3_endpoint, SITEKIT_S3_BUCKET=self.s3_bucket)
+        else:
+            env["SITEKIT_MEDIA_ROOT"] = self.media_root
+        return env
 
     @property
     def masters_etc(self) -> str:
@@ -155,11 +187,54 @@ def layout_problems(
             "put vault_sitekit_secret_key_base in the environment's vault "
             f"(ansible-vault create inventories/{env or '<env>'}/group_vars/all/vault.yml) and "
             "run the playbook with --ask-vault-pass"))
+    problems.extend(media_problems(layout, shared_env))
     if layout.db_engine == "postgresql" and not db_password:
         problems.append(Problem(
             env, "", "sitekit_db_password",
             "PostgreSQL needs a password: put vault_sitekit_db_password in the environment's "
             "vault"))
+    return problems
+
+
+def media_problems(layout: Layout, shared_env: Mapping[str, Any] | None) -> list[Problem]:
+    """What stops the environment's uploads: an unknown storage, no size limit, an S3 store
+    without its endpoint, bucket or credentials, or a host directory on several web hosts
+    (each would keep its own uploads)."""
+    env, shared = layout.env, shared_env or {}
+    problems = []
+    if layout.media_storage not in MEDIA_STORAGES:
+        return [Problem(env, "", "sitekit_media_storage",
+                        f"must be 'local' or 's3', got {layout.media_storage!r}")]
+    if layout.media_max_bytes < 1:
+        problems.append(Problem(
+            env, "", "sitekit_media_max_bytes",
+            f"must be a positive number of bytes, got {layout.media_max_bytes}"))
+    if layout.media_storage == "local":
+        # (local mode: every "host" is this machine, each with its own stack)
+        if layout.mode == "system" and layout.web_hosts > 1:
+            problems.append(Problem(
+                env, "", "sitekit_media_storage",
+                f"'local' keeps uploads on the web host that received them, and this environment "
+                f"has {layout.web_hosts} web hosts: use 's3' (an object store on the storage "
+                "group, docs/operations.md#uploads)"))
+        return problems
+    if not re.match(r"https?://[^/\s:]+(:[0-9]+)?\Z", layout.s3_endpoint or ""):
+        problems.append(Problem(
+            env, "", "sitekit_s3_endpoint",
+            f"'s3' needs the object store's URL, http(s)://host:port, got {layout.s3_endpoint!r} "
+            "(by default the first host of the storage group: is the group empty?)"))
+    if not BUCKET_RE.match(layout.s3_bucket or ""):
+        problems.append(Problem(
+            env, "", "sitekit_s3_bucket",
+            f"must be an S3 bucket name (3-63 lowercase letters, digits, '.' and '-'), "
+            f"got {layout.s3_bucket!r}"))
+    for key, variable in (("SITEKIT_S3_ACCESS_KEY", "sitekit_s3_access_key"),
+                          ("SITEKIT_S3_SECRET_KEY", "sitekit_s3_secret_key")):
+        if not str(shared.get(key) or ""):
+            problems.append(Problem(
+                env, "", variable,
+                f"'s3' needs the object store's credentials: put vault_{variable} in the "
+                "environment's vault"))
     return problems
 
 
@@ -273,6 +348,7 @@ def _env(
         "SITEKIT_WARMUP_HOST": probe_host(first.canonical_domain),
         "SITEKIT_HSTS": first.hsts,
     }
+    env.update(layout.media_env())
     if kind == "pool":
         env["SITEKIT_POOL"] = name
         env["SITEKIT_POOL_SITES"] = pool_sites_json(
@@ -345,6 +421,11 @@ def _site(
         certificate=f"{layout.tls_dir}/{site.name}/{CERTIFICATE_FILE}",
         certificate_key=f"{layout.tls_dir}/{site.name}/{KEY_FILE}",
         errors_dir=f"{layout.current}/errors/{site.name}",
+        # its uploads: /media/<site>/ on its own domains, from the host's directory or the store
+        media_location=f"{MEDIA_URL}{site.name}/",
+        media_dir=f"{layout.media_root}/{site.name}" if layout.media_storage == "local" else "",
+        media_proxy=(f"{layout.s3_endpoint}/{layout.s3_bucket}/{site.name}/"
+                     if layout.media_storage == "s3" else ""),
         # what the site's management commands run with (its own settings module and key)
         env=_env(site.name, "site", site.settings_module, [site], layout),
         fallback_keys=list(pool_names),
@@ -382,6 +463,11 @@ class Model:
             "sitekit_masters": self.masters,
             "sitekit_known_masters": self.known,
             "sitekit_tls_sites": tls_sites(self.sites, self.layout),
+            # each present site's upload directory, owned by its master's user (local storage)
+            "sitekit_media_dirs": [
+                {"name": s["name"], "path": s["media_dir"], "user": s["user"]}
+                for s in self.present_sites if s.get("media_dir")
+            ],
             "sitekit_layout": {
                 "masters_etc": self.layout.masters_etc,
                 "masters_logs": self.layout.masters_logs,
@@ -391,6 +477,11 @@ class Model:
                 # what names a site's directory (the certificates module removes only those)
                 "name_pattern": SITE_NAME_RE.pattern,
                 "default_tls": self.layout.default_tls,
+                "media_storage": self.layout.media_storage,
+                "media_root": (self.layout.media_root
+                               if self.layout.media_storage == "local" else ""),
+                # nginx's client_max_body_size: Django's upload limit and room for the form
+                "request_body_limit": self.layout.request_body_limit,
             },
         }
 

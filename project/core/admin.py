@@ -40,7 +40,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
     search_fields = ("title", "body")
     date_hierarchy = "published_at"
     readonly_fields = ("site",)
-    fields = ("title", "body", "published_at", "site")
+    fields = ("title", "body", "image", "image_alt", "published_at", "site")
 
     def _editor(self, request):
         return self.admin_site.has_permission(request)

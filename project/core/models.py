@@ -4,6 +4,8 @@ from django.contrib.sites.models import Site
 from django.db import models
 from django.utils import timezone
 
+from .uploads import announcement_image_path, validate_image
+
 
 class Announcement(models.Model):
     """A short news item shown on one site's home page."""
@@ -12,6 +14,17 @@ class Announcement(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     published_at = models.DateTimeField(default=timezone.now)
+    image = models.ImageField(
+        upload_to=announcement_image_path,
+        blank=True,
+        max_length=200,
+        validators=[validate_image],
+        help_text="Optional: a PNG, JPEG, GIF or WebP image, shown with the announcement.",
+    )
+    image_alt = models.CharField(
+        "image description", max_length=200, blank=True,
+        help_text="What the image shows, for those who cannot see it.",
+    )
 
     objects = models.Manager()
     on_site = CurrentSiteManager()

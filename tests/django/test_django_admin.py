@@ -351,6 +351,32 @@ def test_a_pooled_master_shows_each_site_its_own_announcements(pooled, sites, pe
     assert response.status_code == 404
 
 
+def test_a_pooled_master_files_each_upload_under_the_requests_site(pooled, sites, people,
+                                                                     settings, tmp_path):
+    import io
+    import os
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    client = Client()  # one handler serves both sites
+    for name in ("harbor", "meadow"):
+        assert logged_in(login(client, "bob", f"{name}.localhost"))
+        buffer = io.BytesIO()
+        Image.frombytes("RGB", (8, 8), os.urandom(192)).save(buffer, "PNG")
+        response = client.post(
+            "/admin/core/announcement/add/",
+            {"title": f"From {name}", "image": SimpleUploadedFile("x.png", buffer.getvalue()),
+             "published_at_0": "2026-01-01", "published_at_1": "12:00:00"},
+            HTTP_HOST=f"{name}.localhost")
+        assert response.status_code == 302, response.text[-2000:]
+        stored = Announcement.objects.get(title=f"From {name}")
+        assert stored.site == sites[name]
+        assert stored.image.name.startswith(f"{name}/announcements/")
+        assert (tmp_path / stored.image.name).is_file()
+
+
 def test_pages_without_a_session_cookie_stay_cookie_free(use_site, sites):
     """The session check reads no session a request does not send: the public pages carry no
     ``Vary: Cookie`` and set no cookie."""

@@ -1,4 +1,4 @@
-"""render_error_pages: the static pages nginx serves while a site's master cannot answer."""
+"""render_error_pages: the static pages nginx serves itself (a master cannot answer; too large)."""
 
 import re
 from io import StringIO
@@ -20,10 +20,10 @@ def render(path, out):
 def test_every_present_site_gets_its_own_branded_pages(catalogue, tmp_path, settings):
     out = tmp_path / "errors"
     lines = render(catalogue(ALL), out)
-    assert lines[-1] == "error pages: 6 written, 0 unchanged, 0 removed"
+    assert lines[-1] == "error pages: 9 written, 0 unchanged, 0 removed"
     assert sorted(p.name for p in out.iterdir()) == ["ember", "harbor", "meadow"]
     for name, brand in BRANDS.items():
-        for status in (503, 504):
+        for status in (413, 503, 504):
             page = out / name / f"{status}.html"
             assert page.stat().st_mode & 0o777 == 0o644
             html = page.read_text()
@@ -54,12 +54,21 @@ def test_wording_follows_the_status(catalogue, tmp_path):
     assert "did not answer" not in unavailable
 
 
+def test_the_too_large_page_names_the_upload_limit(catalogue, tmp_path, settings):
+    settings.SITEKIT_MEDIA_MAX_BYTES = 3 * 1024 * 1024
+    out = tmp_path / "errors"
+    render(catalogue(ALL), out)
+    page = (out / "harbor" / "413.html").read_text()
+    assert "<title>Too large &middot; Harbor</title>" in page
+    assert "larger than Harbor accepts: images up to 3 MB" in page
+
+
 def test_a_second_run_writes_nothing(catalogue, tmp_path):
     out = tmp_path / "errors"
     path = catalogue(ALL)
     render(path, out)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.html")}
-    assert render(path, out) == ["error pages: 0 written, 6 unchanged, 0 removed"]
+    assert render(path, out) == ["error pages: 0 written, 9 unchanged, 0 removed"]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.html")} == before
 
 
@@ -68,7 +77,7 @@ def test_absent_and_removed_sites_have_no_pages(catalogue, tmp_path):
     render(catalogue(ALL), out)
     lines = render(catalogue({**ALL, "ember": {"domain": "ember.localhost", "state": "absent"}}),
                    out)
-    assert lines[-1] == "error pages: 0 written, 4 unchanged, 1 removed"
+    assert lines[-1] == "error pages: 0 written, 6 unchanged, 1 removed"
     assert f"removed {out / 'ember'}" in lines
     assert sorted(p.name for p in out.iterdir()) == ["harbor", "meadow"]
 
@@ -78,9 +87,10 @@ def test_a_changed_domain_rewrites_only_that_sites_pages(catalogue, tmp_path):
     render(catalogue(ALL), out)
     lines = render(catalogue({**ALL, "harbor": "harbor.example.org"}), out)
     assert lines == [
+        f"harbor: wrote {out / 'harbor' / '413.html'}",
         f"harbor: wrote {out / 'harbor' / '503.html'}",
         f"harbor: wrote {out / 'harbor' / '504.html'}",
-        "error pages: 2 written, 4 unchanged, 0 removed",
+        "error pages: 3 written, 6 unchanged, 0 removed",
     ]
     assert "harbor.example.org" in (out / "harbor" / "503.html").read_text()
 

@@ -8,9 +8,12 @@ stopped as ``make down`` stops it at the end.
 
 from __future__ import annotations
 
+import http.cookies
 import importlib
+import re
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 from tests.harness import (
@@ -87,3 +90,53 @@ def masters(stack) -> dict[str, int]:
 
 def brand(name: str) -> str:
     return importlib.import_module(f"settings.{name}").SITEKIT_BRAND["name"]
+
+
+class AdminSession:
+    """A person at a site's admin over https through nginx: cookies kept, CSRF tokens read from
+    the forms, files posted as a browser posts them (multipart)."""
+
+    def __init__(self, stack, host: str):
+        self.stack, self.host, self.cookies = stack, host, {}
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                content_type: str | None = None) -> tuple[int, dict[str, str], str]:
+        headers = {"Host": self.host, "Referer": f"https://{self.host}{path}"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if content_type:
+            headers["Content-Type"] = content_type
+        conn = self.stack.connection(self.host)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            for name, value in resp.getheaders():
+                if name.lower() == "set-cookie":
+                    for morsel in http.cookies.SimpleCookie(value).values():
+                        self.cookies[morsel.key] = morsel.value
+            return resp.status, dict(resp.getheaders()), resp.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def csrf(self, path: str) -> str:
+        status, _, body = self.request("GET", path)
+        assert status == 200, (path, status, body[:500])
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+
+    def post(self, path: str, fields: dict[str, str],
+             files: dict[str, tuple[str, bytes]] | None = None):
+        boundary = uuid.uuid4().hex
+        parts = []
+        for name, value in {"csrfmiddlewaretoken": self.csrf(path), **fields}.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'
+                         f"\r\n\r\n{value}\r\n".encode())
+        for name, (filename, data) in (files or {}).items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                         f'filename="{filename}"\r\nContent-Type: application/octet-stream'
+                         "\r\n\r\n".encode() + data + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        return self.request("POST", path, body, f"multipart/form-data; boundary={boundary}")
+
+    def login(self, username: str, password: str):
+        return self.post("/admin/login/?next=/admin/",
+                         {"username": username, "password": password, "next": "/admin/"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from tests.e2e.stack import (
     BIN,
     ROOT,
     SPOOFED_FORWARDING,
+    AdminSession,
     brand,
     checkout_copy,
     children,
@@ -232,6 +234,90 @@ def test_sitekit_manage_runs_a_sites_command_with_a_password_from_the_callers_en
                                       "SITEKIT_NOT_SET_ANYWHERE is not set in this environment")
 
 
+def png(side: int) -> bytes:
+    """A real PNG of random pixels (which do not compress): about 3 * side * side bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def fetch(stack, host: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    """GET over https through nginx, the body as bytes."""
+    conn = stack.connection(host)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+#: What the upload test stored, for the later tests that switch releases and remove a site.
+UPLOADED: dict[str, tuple[str, bytes]] = {}
+
+
+def upload(stack, site: str, title: str, data: bytes, filename: str = "photo.png"):
+    session = AdminSession(stack, f"{site}.localhost")
+    status, headers, body = session.login("uploader", "uploader-e2e-pw")
+    assert (status, headers.get("Location")) == (302, "/admin/"), body[:2000]
+    return session.post("/admin/core/announcement/add/",
+                        {"title": title, "body": "", "image_alt": title,
+                         "published_at_0": "2026-01-01", "published_at_1": "12:00:00"},
+                        {"image": (filename, data)})
+
+
+def test_an_editors_image_is_kept_outside_the_release_and_served_by_nginx_on_its_site_only(
+    stack, sites
+):
+    env = dict(os.environ, SITEKIT_USER_PASSWORD="uploader-e2e-pw")
+    granted = sitekit_manage(ROOT, stack.root, "harbor", "--env", "SITEKIT_USER_PASSWORD", "--",
+                             "site_editors", "grant", "uploader", "harbor", "ember", "--create",
+                             env=env)
+    assert granted.returncode == 0, granted.stderr
+    for site in ("harbor", "ember"):
+        data = png(24)
+        status, headers, body = upload(stack, site, f"Photo of {site}", data)
+        assert status == 302, body[:3000]
+        _, _, home = stack.request(f"{site}.localhost", "/")
+        src = re.search(rf'<img class="announcement-image" src="(/media/{site}/announcements/'
+                        r'[0-9a-f]{24}\.png)" alt="Photo of ' + site + '"', home)
+        assert src, home[:3000]
+        url = src.group(1)
+        status, headers, served = fetch(stack, f"{site}.localhost", url)
+        assert status == 200
+        assert served == data
+        assert headers["Content-Type"] == "image/png"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert "sandbox" in headers["Content-Security-Policy"]
+        # the file is in the stack's media directory, outside every release
+        on_disk = stack.root / "media" / url.removeprefix("/media/")
+        assert on_disk.read_bytes() == data
+        UPLOADED[site] = (url, data)
+    # another site's domain never serves it, nor the application
+    for other in ("meadow.localhost", "ember.localhost"):
+        status, _, _ = fetch(stack, other, UPLOADED["harbor"][0])
+        assert status == 404, other
+
+
+def test_uploads_over_the_limit_are_refused_by_django_then_by_nginx_with_the_limit(stack):
+    # within nginx's limit (the upload limit and 1 MB for the form), over Django's 5 MB
+    status, _, body = upload(stack, "harbor", "Too big for Django", png(1340))
+    assert status == 200
+    assert re.search(r"The image is 5\.\d MB; the limit is 5 MB\.", body), body[-3000:]
+    # over nginx's: refused before any master sees it, with the site's own page
+    status, _, body = upload(stack, "harbor", "Too big for nginx", os.urandom(7 << 20))
+    assert status == 413
+    assert "<title>Too large &middot; Harbor</title>" in body
+    assert "images up to 5 MB" in body
+    # and what is no image at all
+    status, _, body = upload(stack, "harbor", "A page", b"<script>alert(1)</script>", "x.png")
+    assert status == 200 and "Upload a valid image" in body
+    _, _, home = stack.request("harbor.localhost", "/")
+    assert "Too big" not in home and "A page" not in home
+
+
 def test_rendered_nginx_configuration_passes_nginx_t(stack):
     conf = stack.root / "etc" / "nginx" / "nginx.conf"
     proc = subprocess.run(["/usr/sbin/nginx", "-t", "-c", str(conf),
@@ -355,8 +441,11 @@ def test_removed_site_leaves_no_trace_but_keeps_its_data(stack, sites, tmp_path)
 
     assert gone not in masters(stack)
     leftovers = [p for p in stack.root.rglob(f"*{gone}*")
-                 if "releases" not in p.parts and "build" not in p.parts]
+                 if not {"releases", "build", "media"} & set(p.parts)]
     assert leftovers == []
+    # its uploads are kept, as its rows are
+    url, data = UPLOADED[gone]
+    assert (stack.root / "media" / url.removeprefix("/media/")).read_bytes() == data
     with pytest.raises(ssl.SSLError):
         stack.request(sites[-1]["domains"][0])
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
@@ -382,6 +471,7 @@ def test_removed_site_leaves_no_trace_but_keeps_its_data(stack, sites, tmp_path)
     restored = stack.playbook()
     assert restored.returncode == 0, restored.output[-4000:]
     assert stack.health(sites[-1]["domains"][0])["site"] == gone
+    assert fetch(stack, sites[-1]["domains"][0], url)[2] == data
 
 
 def test_invalid_catalogue_fails_before_touching_the_host(stack, sites):
@@ -446,6 +536,15 @@ def test_new_release_reloads_every_master_in_place_without_failed_requests(
     print(describe("requests during the deploy", figures))
     assert figures["sent"] > 50
     assert figures["failed"] == 0, figures
+    assert_uploads_served(stack)
+
+
+def assert_uploads_served(stack):
+    """What the upload test stored is still served, on its own site."""
+    assert UPLOADED
+    for site, (url, data) in UPLOADED.items():
+        status, _, served = fetch(stack, f"{site}.localhost", url)
+        assert (status, served) == (200, data), (site, url)
 
 
 def test_rollback_returns_every_master_in_place_to_the_previous_release(stack, sites, tmp_path):
@@ -485,6 +584,7 @@ def test_rollback_returns_every_master_in_place_to_the_previous_release(stack, s
     assert "The live release is unchanged" in run.output
     assert stack.health(home)["release"] == before
     assert masters(stack) == pids
+    assert_uploads_served(stack)
 
 
 def _ran(output: str) -> str:

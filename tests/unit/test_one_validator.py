@@ -234,6 +234,8 @@ def test_check_and_the_preflight_accept_the_same_catalogues(tmp_path, capsys):
             "sitekit_env": name,
             "sitekit_tls": False if tls == "off" else tls,
             "sitekit_project_dir": str(REPO),
+            # one web host per environment (its own group), as in each environment's inventory
+            "sitekit_web_group": f"web_{name}",
             "sitekit_secret_key_base": "k" * 40,
             # the vault's certificates are not the catalogue's business: every site has one
             "sitekit_tls_certificates": {"harbor": {"certificate": "PEM", "key": "PEM"}},
@@ -241,7 +243,8 @@ def test_check_and_the_preflight_accept_the_same_catalogues(tmp_path, capsys):
         }
     inventory = tmp_path / "preflight" / "hosts.yml"
     inventory.parent.mkdir()
-    inventory.write_text(yaml.safe_dump({"all": {"children": {"web": {"hosts": hosts}}}}))
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        f"web_{name}": {"hosts": {name: host}} for name, host in hosts.items()}}}))
     book = tmp_path / "preflight" / "preflight.yml"
     book.write_text(textwrap.dedent("""\
         - hosts: all

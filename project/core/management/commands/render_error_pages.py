@@ -1,10 +1,11 @@
-"""Render each present site's "temporarily unavailable" pages to static HTML.
+"""Render the pages nginx serves itself for each present site to static HTML.
 
-nginx serves them itself, with the status of the failure, when a site's master cannot
-answer (it is down, restarting, or too slow): ``<out>/<site>/503.html`` and
-``<out>/<site>/504.html``. They are rendered from the site's own templates and brand
-(``unavailable.html``, extending the site's base template) without a request or the
-database, and link only to ``/static/``, which nginx also serves itself.
+nginx serves them, with the status of the failure, when a site's master cannot answer (it is
+down, restarting, or too slow): ``<out>/<site>/503.html`` and ``<out>/<site>/504.html``; and
+when a request is larger than it accepts: ``<out>/<site>/413.html``, naming the upload limit.
+They are rendered from the site's own templates and brand (``unavailable.html``, extending the
+site's base template) without a request or the database, and link only to ``/static/``, which
+nginx also serves itself.
 
 One process renders every site: a site's settings module is imported only to read its
 SITEKIT_SITE, SITEKIT_BRAND and SITE_ID. Files are written atomically and only when they
@@ -21,9 +22,10 @@ from django.core.management.base import CommandError
 from django.template.loader import render_to_string
 
 from project.core.catalogue import CatalogueCommand
+from project.core.uploads import human_size
 from sitekit.runtime.files import write_atomic
 
-STATUSES = (503, 504)
+STATUSES = (413, 503, 504)
 TEMPLATE = "unavailable.html"
 
 
@@ -41,7 +43,7 @@ def _write(path, text):
 
 
 class Command(CatalogueCommand):
-    help = "Render the static pages nginx serves while a site's master cannot answer."
+    help = "Render the static pages nginx serves itself: a master cannot answer, too large."
     database = False
 
     def add_arguments(self, parser):
@@ -61,6 +63,7 @@ class Command(CatalogueCommand):
                 "brand": module.SITEKIT_BRAND,
                 "site": SimpleNamespace(id=site_id, domain=entry.domain, name=brand_name),
                 "release": settings.SITEKIT_RELEASE_ID,
+                "upload_limit": human_size(settings.SITEKIT_MEDIA_MAX_BYTES),
             }
             try:
                 pages[entry.name] = {

@@ -27,7 +27,8 @@ description:
     C(sitekit_masters) (one per present dedicated site, one per pool with a present site:
     user, program, run directory, socket, env file, gunicorn configuration, log directory,
     health probe, environment without secrets), C(sitekit_known_masters) (every name the
-    catalogue knows, whose leftovers a deploy retires), C(sitekit_tls_sites) and
+    catalogue knows, whose leftovers a deploy retires), C(sitekit_tls_sites),
+    C(sitekit_media_dirs) (each present site's upload directory, with local storage) and
     C(sitekit_layout). None of them holds a secret.
 version_added: "0.1.0"
 options:
@@ -56,7 +57,8 @@ options:
     description:
       - The environment's layout (C(sitekit.model.Layout)) - mode, root, current, etc_dir,
         run_dir, log_dir, tls_dir, user_prefix, program_prefix, tls, public_port, tls_port,
-        hsts_seconds, db_engine. Without it the catalogue is validated only.
+        hsts_seconds, db_engine, media_storage, media_root, media_max_bytes, s3_endpoint,
+        s3_bucket, web_hosts. Without it the catalogue is validated only.
     type: dict
   secret_key_base:
     description: The environment's secret (checked, never published).

@@ -1,0 +1,116 @@
+"""Where uploads live: the environment's choice checked (sitekit.model.media_problems) and
+resolved once, into every master's environment, each site's nginx location and directory."""
+
+import json
+
+import pytest
+
+from sitekit import model
+from sitekit.catalogue import validate
+from tests.unit.test_preflight import REPO, inventories, playbook  # noqa: F401
+
+SITES = [{"name": "harbor", "domains": ["harbor.example"]},
+         {"name": "meadow", "domains": ["meadow.example"], "pool": "small"}]
+POOLS = {"small": {}}
+KEYS = {"SITEKIT_S3_ACCESS_KEY": "AKEXAMPLE", "SITEKIT_S3_SECRET_KEY": "s" * 40}
+
+
+def problems(shared=None, **layout):
+    found = model.media_problems(model.Layout(env="prod", **layout), shared)
+    return [f"{p.field}: {p.message}" for p in found]
+
+
+def resolved(**layout):
+    result = validate(SITES, pools=POOLS, env="prod")
+    assert result.ok, result.problems
+    return model.resolve(result, model.Layout(env="prod", **layout))
+
+
+def test_local_storage_on_one_web_host_is_fine():
+    assert problems() == []
+
+
+def test_local_storage_with_several_web_hosts_is_refused():
+    # local mode's "hosts" are stacks on one machine (benches, tests): not refused
+    assert problems(web_hosts=2) == []
+    assert problems(mode="system", web_hosts=2) == [
+        "sitekit_media_storage: 'local' keeps uploads on the web host that received them, and "
+        "this environment has 2 web hosts: use 's3' (an object store on the storage group, "
+        "docs/operations.md#uploads)"]
+
+
+def test_s3_needs_an_endpoint_a_bucket_and_credentials_each_named():
+    found = problems(media_storage="s3", s3_endpoint="", s3_bucket="Bad_Bucket", web_hosts=2)
+    assert [line.split(":", 1)[0] for line in found] == [
+        "sitekit_s3_endpoint", "sitekit_s3_bucket", "sitekit_s3_access_key",
+        "sitekit_s3_secret_key"]
+    assert "is the group empty?" in found[0]
+    assert "put vault_sitekit_s3_secret_key in the environment's vault" in found[3]
+
+
+def test_s3_with_everything_is_fine_on_any_number_of_web_hosts():
+    assert problems(KEYS, media_storage="s3", s3_endpoint="http://10.0.0.5:8333",
+                    s3_bucket="sitekit-media", web_hosts=3) == []
+
+
+@pytest.mark.parametrize("value", ["ftp", "", "S3"])
+def test_an_unknown_storage_is_refused(value):
+    assert problems(media_storage=value) == [
+        f"sitekit_media_storage: must be 'local' or 's3', got {value!r}"]
+
+
+def test_a_limit_below_one_byte_is_refused():
+    assert problems(media_max_bytes=0) == [
+        "sitekit_media_max_bytes: must be a positive number of bytes, got 0"]
+
+
+def test_local_storage_resolves_one_directory_per_present_site_owned_by_its_master():
+    built = resolved(mode="system", media_root="/srv/sitekit/media", media_max_bytes=1000)
+    harbor = built.sites[0]
+    assert harbor["media_location"] == "/media/harbor/"
+    assert harbor["media_dir"] == "/srv/sitekit/media/harbor" and harbor["media_proxy"] == ""
+    assert built.facts()["sitekit_media_dirs"] == [
+        {"name": "harbor", "path": "/srv/sitekit/media/harbor", "user": "sk-harbor"},
+        {"name": "meadow", "path": "/srv/sitekit/media/meadow", "user": "sk-small"}]
+    assert built.facts()["sitekit_layout"]["request_body_limit"] == 1000 + 1024 * 1024
+    for master in built.masters:
+        assert master["env"]["SITEKIT_MEDIA_STORAGE"] == "local"
+        assert master["env"]["SITEKIT_MEDIA_ROOT"] == "/srv/sitekit/media"
+        assert master["env"]["SITEKIT_MEDIA_MAX_BYTES"] == "1000"
+        assert "SITEKIT_S3_BUCKET" not in master["env"]
+
+
+def test_s3_storage_resolves_each_sites_prefix_of_the_bucket_and_no_directory():
+    built = resolved(media_storage="s3", s3_endpoint="http://10.0.0.5:8333",
+                     s3_bucket="sitekit-media")
+    harbor = built.sites[0]
+    assert harbor["media_proxy"] == "http://10.0.0.5:8333/sitekit-media/harbor/"
+    assert harbor["media_dir"] == ""
+    assert built.facts()["sitekit_media_dirs"] == []
+    env = model.master_env(built.masters[0], secret_key_base="k" * 40, shared=KEYS)
+    assert env["SITEKIT_S3_ENDPOINT_URL"] == "http://10.0.0.5:8333"
+    assert env["SITEKIT_S3_BUCKET"] == "sitekit-media"
+    assert env["SITEKIT_S3_SECRET_KEY"] == "s" * 40
+    assert "SITEKIT_MEDIA_ROOT" not in env
+    # the credentials are secrets: never among the published facts
+    assert "s" * 40 not in json.dumps(built.facts())
+    assert {"SITEKIT_S3_ACCESS_KEY", "SITEKIT_S3_SECRET_KEY"} <= set(model.SECRET_KEYS)
+
+
+def test_site_yml_stops_on_s3_without_a_storage_host_before_any_host_changes(
+    inventories, tmp_path  # noqa: F811
+):
+    mine = inventories("""\
+        sitekit_sites:
+          - name: harbor
+            domains: [harbor.mine.test]
+        """)
+    root = tmp_path / "root"
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"sitekit_root={root}",
+                            "-e", "sitekit_media_storage=s3")
+    assert code != 0
+    text = " ".join(output.split())
+    assert "mine: field 'sitekit_s3_endpoint': 's3' needs the object store's URL" in text
+    assert "mine: field 'sitekit_s3_access_key'" in text
+    assert "nothing was changed on any host" in output
+    assert not root.exists()
