@@ -50,7 +50,7 @@ def _environment_ca(rehearsal, tmp_path_factory):
 
 
 def get(address: str, host: str, path: str = "/", headers: dict[str, str] | None = None,
-        tls: bool | None = None):
+        tls: bool | None = None, binary: bool = False):
     """A request with this Host: over https to the lb (SNI = host, verified with the
     environment's CA), over plain http to a web host (TLS terminates at the lb)."""
     if tls is None:
@@ -65,7 +65,8 @@ def get(address: str, host: str, path: str = "/", headers: dict[str, str] | None
     try:
         conn.request("GET", path, headers={"Host": host, **(headers or {})})
         resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read().decode()
+        body = resp.read()
+        return resp.status, dict(resp.getheaders()), body if binary else body.decode()
     finally:
         conn.close()
 
@@ -373,8 +374,9 @@ def test_the_sites_key_writes_and_anyone_on_a_web_host_only_reads(rehearsal):
         assert curl(rehearsal, "web2", key.replace(".txt", "-2.txt"), upload="x")[1] == "403"
         assert curl(rehearsal, "web2", f"{S3}/{BUCKET}?list-type=2")[1] == "403"
         assert curl(rehearsal, "web2", f"{S3}/")[1] == "403"
-        # the sites' key lists its bucket, and may not make another one
-        _, status, listed = curl(rehearsal, "web2", f"{S3}/{BUCKET}?list-type=2&prefix=harbor/",
+        # the sites' key lists its bucket (curl signs the query as written: "/" encoded), and may
+        # not make another one
+        _, status, listed = curl(rehearsal, "web2", f"{S3}/{BUCKET}?list-type=2&prefix=harbor%2F",
                                  *signed)
         assert status == "200" and key.rsplit("/", 1)[-1] in listed
         assert curl(rehearsal, "web2", f"{S3}/another-bucket", *signed, "-X", "PUT")[1] == "403"
@@ -389,6 +391,59 @@ def test_check_mode_on_the_storage_host_reports_no_change(rehearsal):
     assert plan.recap()[STORAGE]["changed"] == 0, plan.changed_tasks()
     _, secret = s3_keys()
     assert secret not in plan.output
+
+
+def manage_shell(rehearsal, name: str, site: str, script: str) -> str:
+    """What ``manage.py shell -c script`` prints on web host *name*, run as the site's master
+    runs (its user, env file and settings module, in the live release)."""
+    master = MASTER_OF[site]
+    out = rehearsal.bed.run(name, (
+        f"cd /srv/sitekit/current && runuser -u sk-{master} -- env "
+        f"SITEKIT_ENV_FILE=/etc/sitekit/sites/{master}.env "
+        f"DJANGO_SETTINGS_MODULE=settings.{site} "
+        f"venv/bin/python manage.py shell -c {shlex.quote(script)}"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip()
+
+
+def test_an_image_uploaded_through_one_web_host_is_served_by_the_other(rehearsal):
+    """Through web1's Django into the object store; out of it through the lb by web2's nginx,
+    web1 stopped; gone from it when its announcement is deleted through web2."""
+    site = SITES[0]
+    domain = site["domains"][0]
+    upload = (
+        "import io\n"
+        "from django.contrib.sites.models import Site\n"
+        "from django.core.files.base import ContentFile\n"
+        "from PIL import Image\n"
+        "from project.core.models import Announcement\n"
+        "buf = io.BytesIO()\n"
+        "Image.new('RGB', (3, 2), (200, 30, 30)).save(buf, 'PNG')\n"
+        "a = Announcement(site=Site.objects.get_current(), title='With an image', body='x')\n"
+        "a.image.save('upload.gif', ContentFile(buf.getvalue()), save=True)\n"
+        "print(a.pk, a.image.url)\n"
+    )
+    pk, url = manage_shell(rehearsal, "web1", site["name"], upload).split()
+    assert url.startswith(f"/media/{site['name']}/announcements/") and url.endswith(".png"), url
+    # web2's nginx reads it from the store
+    status, headers, body = get(HOSTS["web2"], domain, url, binary=True)
+    assert (status, headers["Content-Type"]) == (200, "image/png"), headers
+    png = body
+    assert png.startswith(b"\x89PNG")
+    rehearsal.bed.stop("web1")
+    try:
+        status, headers, body = get(HOSTS["lb"], domain, url, binary=True)
+        assert (status, body) == (200, png)
+        assert headers["Content-Type"] == "image/png"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        delete = ("from project.core.models import Announcement\n"
+                  f"a = Announcement.objects.get(pk={pk})\n"
+                  "a.image.delete(save=False)\n"
+                  "a.delete()\n")
+        manage_shell(rehearsal, "web2", site["name"], delete)
+        assert get(HOSTS["lb"], domain, url)[0] == 404
+    finally:
+        rehearsal.bed.start("web1")
 
 
 def test_every_site_keeps_answering_when_a_web_host_is_down(rehearsal):
