@@ -414,13 +414,15 @@ def test_an_image_uploaded_through_one_web_host_is_served_by_the_other(rehearsal
     upload = (
         "import io\n"
         "from django.contrib.sites.models import Site\n"
-        "from django.core.files.base import ContentFile\n"
+        "from django.core.files.uploadedfile import SimpleUploadedFile\n"
         "from PIL import Image\n"
         "from project.core.models import Announcement\n"
         "buf = io.BytesIO()\n"
         "Image.new('RGB', (3, 2), (200, 30, 30)).save(buf, 'PNG')\n"
-        "a = Announcement(site=Site.objects.get_current(), title='With an image', body='x')\n"
-        "a.image.save('upload.gif', ContentFile(buf.getvalue()), save=True)\n"
+        "a = Announcement(site=Site.objects.get_current(), title='With an image', body='x',\n"
+        "                 image=SimpleUploadedFile('upload.gif', buf.getvalue()))\n"
+        "a.full_clean()\n"
+        "a.save()\n"
         "print(a.pk, a.image.url)\n"
     )
     pk, url = manage_shell(rehearsal, "web1", site["name"], upload).split()
