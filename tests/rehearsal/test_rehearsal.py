@@ -423,9 +423,10 @@ def test_an_image_uploaded_through_one_web_host_is_served_by_the_other(rehearsal
         "                 image=SimpleUploadedFile('upload.gif', buf.getvalue()))\n"
         "a.full_clean()\n"
         "a.save()\n"
-        "print(a.pk, a.image.url)\n"
+        "print('uploaded', a.pk, a.image.url)\n"
     )
-    pk, url = manage_shell(rehearsal, "web1", site["name"], upload).split()
+    out = manage_shell(rehearsal, "web1", site["name"], upload)
+    _, pk, url = next(line for line in out.splitlines() if line.startswith("uploaded ")).split()
     assert url.startswith(f"/media/{site['name']}/announcements/") and url.endswith(".png"), url
     # web2's nginx reads it from the store
     status, headers, body = get(HOSTS["web2"], domain, url, binary=True)
