@@ -77,30 +77,76 @@ def _mapping(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def web_hosts(inv: inventory.Inventory, group: str = "web") -> dict[str, dict[str, Any]]:
+@dataclass
+class _Source:
+    """What one inventory file says of the web hosts: ``all.vars``, the group's vars, the
+    group's hosts (in order) and every host's own variables, wherever it is listed."""
+
+    all_vars: dict[Any, Any]
+    group_vars: dict[Any, Any]
+    group_hosts: list[str]
+    host_vars: dict[str, dict[Any, Any]]
+
+
+def _source(inv: inventory.Inventory, path: Path, group: str) -> _Source:
+    top = _mapping(_mapping(inventory.read_yaml_file(inv, path)).get("all"))
+    children = _mapping(top.get("children"))
+    web = _mapping(children.get(group))
+    host_vars: dict[str, dict[Any, Any]] = {}
+    listings = [top.get("hosts"), *(_mapping(g).get("hosts") for g in children.values())]
+    for listed in listings:
+        for name, own in _mapping(listed).items():
+            host_vars.setdefault(str(name), {}).update(_mapping(own))
+    return _Source(_mapping(top.get("vars")), _mapping(web.get("vars")),
+                   [str(n) for n in _mapping(web.get("hosts"))], host_vars)
+
+
+def extra_source(given: str) -> Path:
+    """An extra inventory file given with -i (a YAML file, as ansible-playbook reads one)."""
+    path = Path(given).expanduser()
+    if not path.is_file():
+        what = "a directory" if path.is_dir() else "no such file"
+        raise ManageError(f"-i {clean(given)}: {what} (give an inventory file in YAML, "
+                          "such as the hosts.yml of an inventory)")
+    return path.resolve()
+
+
+def web_hosts(inv: inventory.Inventory, group: str = "web",
+              extra: list[Path] | tuple[Path, ...] = ()) -> dict[str, dict[str, Any]]:
     """The hosts of the web group (``hosts.yml``), each with its variables: the environment's
-    (``group_vars/all/main.yml``), then ``all.vars``, the group's and the host's own."""
+    (``group_vars/all/main.yml``), then ``all.vars``, the group's and the host's own.
+
+    ``extra`` inventory files add to it as further ``-i`` do to ansible-playbook's inventory:
+    their ``all.vars``, web group vars and web hosts join the environment's, and a host's own
+    variables, wherever the file lists the host, join that host's (a later file wins)."""
     path = inv.path / "hosts.yml"
     if not path.is_file():
         raise ManageError(f"{inv.name}: no hosts file {inv.label(path)}")
-    top = _mapping(_mapping(inventory.read_yaml_file(inv, path)).get("all"))
-    web = _mapping(_mapping(top.get("children")).get(group))
-    base = {**DEFAULTS, **inventory.environment_vars(inv), **_mapping(top.get("vars")),
-            **_mapping(web.get("vars"))}
+    sources = [_source(inv, path, group)] + [_source(inv, p, group) for p in extra]
+    base = {**DEFAULTS, **inventory.environment_vars(inv)}
+    for source in sources:
+        base.update(source.all_vars)
+    for source in sources:
+        base.update(source.group_vars)
+    names = list(dict.fromkeys(n for source in sources for n in source.group_hosts))
     hosts = {}
-    for name, own in _mapping(web.get("hosts")).items():
-        hosts[str(name)] = {**base, **_mapping(own), "inventory_hostname": str(name),
-                            "inventory_dir": str(inv.path)}
+    for name in names:
+        own: dict[Any, Any] = {}
+        for source in sources:
+            own.update(source.host_vars.get(name, {}))
+        hosts[name] = {**base, **own, "inventory_hostname": name,
+                       "inventory_dir": str(inv.path)}
     if not hosts:
         raise ManageError(f"{inv.name}: {inv.label(path)} has no host in the '{group}' group")
     return hosts
 
 
 def target(inv: inventory.Inventory, site: str, host: str | None = None,
-           root: str | None = None) -> Target:
+           root: str | None = None, extra: list[Path] | tuple[Path, ...] = ()) -> Target:
     """Where ``site`` of ``inv`` runs its management commands: on ``host`` (default: the first
-    web host), in the layout of its variables (``root``: its sitekit_root, when given)."""
-    hosts = web_hosts(inv)
+    web host), in the layout of its variables (``root``: its sitekit_root, when given;
+    ``extra``: further inventory files, see :func:`web_hosts`)."""
+    hosts = web_hosts(inv, extra=extra)
     name = host if host is not None else next(iter(hosts))
     if name not in hosts:
         raise ManageError(f"{inv.name}: no web host {clean(name)!r} (web hosts: "
@@ -240,7 +286,8 @@ def cmd_manage(args: argparse.Namespace) -> int:
             inv = inventory.find(args.env, root)
         except inventory.InventoryError as exc:
             raise ManageError(str(exc)) from None
-        t = target(inv, args.site, args.host, args.root)
+        extra = [extra_source(given) for given in args.inventories or []]
+        t = target(inv, args.site, args.host, args.root, extra)
     except (ManageError, inventory.InventoryError) as exc:
         print(f"sitekit manage: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -287,7 +334,8 @@ DESCRIPTION = (
     "createsuperuser and changepassword prompt as usual. Otherwise it runs on one web host "
     "(--host, default the inventory's first) over ssh, with the inventory's ansible_host, "
     "ansible_user, ansible_port, ansible_ssh_private_key_file, ansible_ssh_common_args and "
-    "ansible_ssh_extra_args, as the master's user (sudo -u sk-SITE, or sk-POOL), from the live "
+    "ansible_ssh_extra_args (with those of any -i FILE added, as ansible-playbook merges "
+    "several -i), as the master's user (sudo -u sk-SITE, or sk-POOL), from the live "
     "release; ssh gets a terminal (-t) when this input is one. Your own SITEKIT_* variables "
     "never reach the command; --env NAME passes one. Locally it is in the command's "
     "environment; remotely its value is never on a command line nor in a file: it is sent on "
@@ -305,6 +353,8 @@ examples:
     sitekit manage production harbor --env SITEKIT_USER_PASSWORD -- \\
         site_editors grant ed harbor --create
     sitekit manage production harbor -- site_editors list harbor
+  the same with the connection variables of hosts kept outside the checkout:
+    sitekit manage production harbor -i ~/ssh-hosts.yml -- site_editors list harbor
 
 exit status: the command's; 2 on a usage error (unknown environment, site or host, no command
 after --). Remotely, the SSH user needs sudo on the host (as the deploy does)."""
@@ -325,9 +375,16 @@ def add_command(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
                         help="pass your environment variable NAME to the command (repeatable; "
                         "unset is an error; never printed; not PATH, IFS, HOME, LD_*, PYTHON* "
                         "and the like, which the shell, sudo or Python read themselves)")
+    parser.add_argument("-i", "--inventory", dest="inventories", action="append",
+                        metavar="FILE",
+                        help="a further inventory file (YAML) whose variables join the "
+                        "environment's, as a second -i does for ansible-playbook: e.g. the "
+                        "connection variables (ansible_host, ansible_user, "
+                        "ansible_ssh_private_key_file, ...) of hosts not in the checkout "
+                        "(repeatable; a later file wins)")
     parser.add_argument("--root", metavar="DIR",
                         help="the environment's sitekit_root when it was deployed elsewhere "
                         "than its inventory says (make up STACK=DIR)")
     parser.set_defaults(passes_through=True)
-    parser.usage = ("sitekit manage [-h] [--host HOST] [--env NAME]... [--root DIR] ENV SITE "
-                    "-- COMMAND [ARGS...]")
+    parser.usage = ("sitekit manage [-h] [--host HOST] [--env NAME]... [-i FILE]... [--root DIR] "
+                    "ENV SITE -- COMMAND [ARGS...]")

@@ -56,6 +56,23 @@ class HarnessError(Exception):
     """Something the harness runs failed: no valid test or measurement can follow."""
 
 
+def in_ci() -> bool:
+    """Whether this run is CI's (``CI`` set to anything but 0/false/empty, as CI services set
+    it and .ci/run does)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> None:
+    """A prerequisite of a test is missing: skipped with the reason on a developer's machine; a
+    failure in CI, whose machine has everything (a skip there is a broken prerequisite)."""
+    import pytest
+
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: this machine must run it, so it fails, not skips)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
 def free_port(*taken: int) -> int:
     """A free TCP port on 127.0.0.1, none of *taken*."""
     while True:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.e2e.stack import free_port
+from tests.harness import unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +74,7 @@ def _tls_pair(directory: Path) -> Path:
 def pebble(stack, tmp_path_factory):
     missing = [tool for tool in NEEDED if not shutil.which(tool)]
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)} (apt-get install pebble certbot)")
+        unavailable(f"not installed: {', '.join(missing)} (apt-get install pebble certbot)")
     work = tmp_path_factory.mktemp("pebble")
     api_ca = _tls_pair(work)
     dns, api, management = free_port(), free_port(), free_port()

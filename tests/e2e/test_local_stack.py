@@ -318,6 +318,63 @@ def test_uploads_over_the_limit_are_refused_by_django_then_by_nginx_with_the_lim
     assert "Too big" not in home and "A page" not in home
 
 
+def run_on_a_terminal(argv: list[str], answers: list[tuple[str, str]], timeout: float = 120):
+    """Run ``argv`` on a new pseudo-terminal, answering each prompt (a text it prints) with its
+    line as a person types it; returns (exit status, everything printed)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, with the terminal as its stdin/stdout/stderr
+        os.chdir(ROOT)
+        os.execv(argv[0], argv)
+    output, pending, deadline = b"", list(answers), time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if pending and pending[0][0].encode() in output.rsplit(b"\n", 1)[-1]:
+                os.write(fd, pending.pop(0)[1].encode() + b"\r")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace")
+
+
+def test_a_superuser_made_at_a_terminal_and_an_editor_log_in_over_https_where_they_may(stack):
+    code, output = run_on_a_terminal(
+        [str(BIN / "sitekit"), "--project", str(ROOT), "manage", "local", "harbor",
+         "--root", str(stack.root), "--", "createsuperuser", "--username", "chief",
+         "--email", "chief@example.com"],
+        [("Password:", "super-e2e-pw-9x"), ("Password (again):", "super-e2e-pw-9x")])
+    assert code == 0, output
+    assert "Superuser created successfully." in output
+    assert "super-e2e-pw-9x" not in output  # typed, never echoed
+
+    for site in ("harbor", "meadow", "ember"):  # a superuser edits every site
+        session = AdminSession(stack, f"{site}.localhost")
+        status, headers, body = session.login("chief", "super-e2e-pw-9x")
+        assert (status, headers.get("Location")) == (302, "/admin/"), (site, body[:2000])
+        status, _, index = session.request("GET", "/admin/")
+        assert status == 200 and f"{brand(site)} administration" in index
+
+    # the editor of harbor and ember (the upload test's): in on harbor, refused on meadow
+    editor = AdminSession(stack, "harbor.localhost")
+    assert editor.login("uploader", "uploader-e2e-pw")[0] == 302
+    refused = AdminSession(stack, "meadow.localhost")
+    status, _, body = refused.login("uploader", "uploader-e2e-pw")
+    assert status == 200
+    assert "This account cannot edit this site." in body
+    assert refused.request("GET", "/admin/")[0] == 302  # to the login form: not logged in
+
+
 def test_rendered_nginx_configuration_passes_nginx_t(stack):
     conf = stack.root / "etc" / "nginx" / "nginx.conf"
     proc = subprocess.run(["/usr/sbin/nginx", "-t", "-c", str(conf),

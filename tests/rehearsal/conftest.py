@@ -1,8 +1,8 @@
 """The multi-host rehearsal: lb, web1, web2 and db as systemd-nspawn containers.
 
 Runs where the machine allows it (root, systemd-nspawn, overlayfs, bridges); elsewhere every
-test is skipped with the reason printed. The hosts and their addresses come from
-``inventories/rehearsal/hosts.yml``.
+test is skipped with the reason printed, and fails in CI (``CI=true``), whose machine can. The
+hosts and their addresses come from ``inventories/rehearsal/hosts.yml``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 import testinfra
 import yaml
 
+from tests.harness import unavailable
 from tests.rehearsal import testbed as tb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,18 +44,6 @@ def rehearsal_group(group: str) -> list[str]:
 def rehearsal_sites() -> list[dict]:
     data = yaml.safe_load((INVENTORY / "group_vars" / "all" / "sites.yml").read_text())
     return [s for s in data["sitekit_sites"] if s.get("state", "present") == "present"]
-
-
-def rehearsal_masters() -> list[dict]:
-    """The masters the catalogue runs (one per dedicated site, one per pool), as the deploy's
-    preflight derives them: name, settings_module, sites, workers."""
-    from sitekit import model
-    from sitekit.catalogue import validate
-
-    data = yaml.safe_load((INVENTORY / "group_vars" / "all" / "sites.yml").read_text())
-    result = validate(data["sitekit_sites"], env="rehearsal", pools=data.get("sitekit_pools"))
-    assert result.ok, [str(p) for p in result.problems]
-    return model.resolve(result, model.Layout()).masters
 
 
 @dataclass
@@ -113,7 +102,7 @@ class Rehearsal:
 def rehearsal(tmp_path_factory):
     ok, reason = tb.can_run()
     if not ok:
-        pytest.skip(f"multi-host rehearsal not possible on this machine: {reason}")
+        unavailable(f"multi-host rehearsal not possible on this machine: {reason}")
     tb.ensure_host_packages()
     work = tmp_path_factory.mktemp("rehearsal")
     bed = tb.Testbed(work / "bed", rehearsal_hosts())

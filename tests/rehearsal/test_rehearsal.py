@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shlex
 import socket
 import ssl
@@ -21,7 +22,6 @@ from tests.rehearsal.conftest import (
     ROOT,
     rehearsal_group,
     rehearsal_hosts,
-    rehearsal_masters,
     rehearsal_sites,
 )
 
@@ -29,7 +29,14 @@ pytestmark = pytest.mark.rehearsal
 
 HOSTS = rehearsal_hosts()
 SITES = rehearsal_sites()
-MASTERS = rehearsal_masters()
+# What inventories/rehearsal's catalogue runs, stated here rather than derived by the code under
+# test: harbor's own master, and pool quiet's for meadow and ember.
+MASTERS = [
+    {"name": "harbor", "kind": "site", "settings_module": "settings.harbor",
+     "sites": ["harbor"], "workers": 2},
+    {"name": "quiet", "kind": "pool", "settings_module": "settings.pool",
+     "sites": ["meadow", "ember"], "workers": 2},
+]
 MASTER_OF = {site: m["name"] for m in MASTERS for site in m["sites"]}
 WEB = ["web1", "web2"]
 STORAGE = rehearsal_group("storage")[0]
@@ -140,7 +147,7 @@ def test_nginx_has_the_open_files_its_sites_logs_need(rehearsal, name):
     """2 logs per site plus a margin, and 2 per worker connection: the systemd drop-in, the
     init script's ULIMIT, worker_rlimit_nofile and the running master all say the same."""
     host = rehearsal.host(name)
-    limit = 2 * len(SITES) + 128 + 2 * 1024
+    limit = 2182  # 3 sites: 6 log files, a margin of 128, 2 per connection of 1,024
     drop_in = host.file("/etc/systemd/system/nginx.service.d/sitekit-limits.conf")
     assert f"LimitNOFILE={limit}" in drop_in.content_string.splitlines()
     assert host.check_output("systemctl show -P LimitNOFILESoft nginx") == str(limit)
@@ -447,6 +454,53 @@ def test_an_image_uploaded_through_one_web_host_is_served_by_the_other(rehearsal
         assert get(HOSTS["lb"], domain, url)[0] == 404
     finally:
         rehearsal.bed.start("web1")
+
+
+def sitekit_manage(rehearsal, site: str, *argv: str, env: dict | None = None):
+    """`sitekit manage rehearsal SITE ...` as an operator runs it: over ssh, with the testbed's
+    connection variables (its key) as a further inventory file."""
+    return subprocess.run(
+        [str(BIN / "sitekit"), "--project", str(ROOT), "manage", "rehearsal", site, "-i",
+         str(rehearsal.connection_vars), *argv],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL, check=False)
+
+
+def test_sitekit_manage_runs_a_sites_command_over_ssh_as_its_master(rehearsal):
+    user = f"ed-{uuid.uuid4().hex[:8]}"
+    password = f"Rehearsal {uuid.uuid4().hex} $HOME 'q\" \\x"  # spaces, quotes, no expansion
+    env = dict(os.environ, SITEKIT_USER_PASSWORD=password)
+    granted = sitekit_manage(rehearsal, "harbor", "--host", "web2", "--env",
+                             "SITEKIT_USER_PASSWORD", "--", "site_editors", "grant", user,
+                             "harbor", "--create", env=env)
+    assert granted.returncode == 0, granted.stderr
+    assert granted.stdout.splitlines() == [f"{user}: created (staff)",
+                                           f"{user} edits harbor: granted"]
+    assert "sitekit manage: rehearsal: harbor on web2 as sk-harbor" in granted.stderr
+    assert password not in granted.stdout + granted.stderr
+
+    # through web1: the database is shared
+    listed = sitekit_manage(rehearsal, "harbor", "--host", "web1", "--", "site_editors", "list",
+                            "harbor")
+    assert listed.returncode == 0, listed.stderr
+    assert user in listed.stdout.splitlines()[0].removeprefix("harbor: ").split(", ")
+
+    # on web2, as harbor's master user and settings: the password arrived byte for byte
+    check = sitekit_manage(rehearsal, "harbor", "--host", "web2", "--", "shell", "-c",
+                           "import getpass, os; from django.conf import settings; "
+                           "from django.contrib.auth import authenticate; "
+                           "print(os.uname().nodename, getpass.getuser(), settings.SITEKIT_SITE, "
+                           f"bool(authenticate(username={user!r}, password={password!r})))")
+    assert check.returncode == 0, check.stderr
+    web2 = rehearsal.bed.run("web2", "uname -n").stdout.strip()
+    # (the shell may first say what it imported)
+    assert check.stdout.splitlines()[-1].split() == [web2, "sk-harbor", "harbor", "True"]
+
+    # a failing command's exit status and message come back
+    failed = sitekit_manage(rehearsal, "harbor", "--host", "web2", "--", "site_editors", "grant",
+                            "nobody", "nosuchsite")
+    assert failed.returncode == 1, failed.stderr
+    assert "CommandError: unknown site 'nosuchsite'" in failed.stderr
 
 
 def test_every_site_keeps_answering_when_a_web_host_is_down(rehearsal):

@@ -1153,7 +1153,8 @@ def _cli_up(args: argparse.Namespace) -> int:
             print(f"image build: {bed.timings['image_build']:.1f} s")
         print(f"boot: {bed.timings['boot']:.1f} s")
         print(f"work dir: {work}")
-        print(f"connection vars: {hosts_yml}  (ansible-playbook -i <inventory> -i {hosts_yml})")
+        print(f"connection vars: {hosts_yml}  (ansible-playbook -i <inventory> -i {hosts_yml}; "
+              f"sitekit manage rehearsal SITE -i {hosts_yml} -- COMMAND)")
         for host in bed.hosts:
             print(f"  {host:6} {bed.ip(host):15} {shlex.join(bed.ssh_args(host))}")
         print("Ctrl-C tears the testbed down.", flush=True)

@@ -92,11 +92,12 @@ def stack(rendered, asked):
 
 def test_the_limit_covers_every_sites_logs(stack):
     config, variables = stack
-    # 2 per site, a margin, and 2 per worker connection (capped at the hard limit)
-    assert variables["nginx_open_files"] == 2 * SITES + 128
+    # 1,000 sites: 2 logs each and a margin of 128; then 2 per worker connection (1,024),
+    # capped at the hard limit
+    assert SITES == 1000 and variables["nginx_worker_connections"] == 1024
+    assert variables["nginx_open_files"] == 2128
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    wanted = 2 * SITES + 128 + 2 * variables["nginx_worker_connections"]
-    assert int(variables["nginx_rlimit_nofile"]) == min(wanted, hard)
+    assert int(variables["nginx_rlimit_nofile"]) == min(4176, hard)
     assert f"worker_rlimit_nofile {variables['nginx_rlimit_nofile']};" in \
         config.conf.read_text()
     # the command the role starts, tests and reloads nginx with

@@ -13,10 +13,6 @@ NAME_253 = f"{LABEL_63}.{LABEL_63}.{LABEL_63}.{'b' * 61}"
 NAME_254 = f"{LABEL_63}.{LABEL_63}.{LABEL_63}.{'b' * 62}"
 
 
-def test_length_fixtures_are_what_their_names_say():
-    assert (len(LABEL_63), len(LABEL_64), len(NAME_253), len(NAME_254)) == (63, 64, 253, 254)
-
-
 @pytest.mark.parametrize(
     "domain",
     [

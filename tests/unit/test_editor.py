@@ -8,17 +8,17 @@ import difflib
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from sitekit import editor, inventory
-from sitekit.catalogue import validate
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = Path("group_vars/all/sites.yml")
-LOCAL = REPO / "inventories" / "local" / CATALOGUE
 REAL_ENVS = sorted(
     p.parent.parent.parent.name for p in REPO.glob("inventories/*/" + str(CATALOGUE))
 )
@@ -77,12 +77,6 @@ def problems(change):
     assert change.after == change.source.text
     assert change.diff() == ""
     return [str(p) for p in change.problems]
-
-
-def test_the_odd_catalogue_is_valid_and_shaped_like_the_local_one():
-    assert validate(sites(ODD), env="local", project_root=REPO).ok
-    local = yaml.safe_load(LOCAL.read_text())["sitekit_sites"]
-    assert [s["name"] for s in sites(ODD)] == [s["name"] for s in local]
 
 
 # --- domain add ----------------------------------------------------------------------------
@@ -735,8 +729,15 @@ def test_scaffold_renders_each_template_file():
     assert next(iter(files)) == "settings/acme.py"  # listed first: the module that names it
 
 
-def test_palette_is_stable_and_differs_between_sites():
-    assert editor.palette("acme") == editor.palette("acme")
+def test_palette_is_the_same_in_every_process_and_differs_between_sites():
+    # str hashes differ between processes (PYTHONHASHSEED): a palette must not depend on them
+    code = "from sitekit import editor; print(sorted(editor.palette('acme').items()))"
+    runs = {
+        subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONHASHSEED=seed),
+                       capture_output=True, text=True, check=True, cwd=REPO).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert runs == {f"{sorted(editor.palette('acme').items())}\n"}
     assert editor.palette("acme") != editor.palette("zenith")
     assert all(len(c) == 7 and c.startswith("#") for c in editor.palette("acme").values())
 

@@ -36,6 +36,10 @@ def run(capsys, *argv):
     (["manage", "local", "harbor", "--env", "SITEKIT_TEST_UNSET_VARIABLE", "--", "check"],
      "--env SITEKIT_TEST_UNSET_VARIABLE: SITEKIT_TEST_UNSET_VARIABLE is not set"),
     (["manage", "local", "harbor", "--env", "NOT-A-NAME", "--", "check"], "not a variable name"),
+    (["manage", "rehearsal", "harbor", "-i", "/nonexistent/hosts.yml", "--", "check"],
+     "-i /nonexistent/hosts.yml: no such file (give an inventory file in YAML"),
+    (["manage", "rehearsal", "harbor", "-i", "inventories/rehearsal", "--", "check"],
+     "-i inventories/rehearsal: a directory (give an inventory file in YAML"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(capsys, monkeypatch, argv, message):
     monkeypatch.delenv("SITEKIT_TEST_UNSET_VARIABLE", raising=False)
@@ -147,6 +151,45 @@ def test_ssh_connection_variables_of_the_inventory_are_used():
     assert argv[10] == "192.168.56.12"
 
 
+def test_a_further_inventory_file_adds_its_variables_as_a_second_i_does(tmp_path):
+    """The connection variables of hosts kept outside the checkout (the rehearsal's testbed
+    writes them so): each host's own, wherever the file lists it, over the checkout's."""
+    key = tmp_path / "id_ed25519"
+    connection = tmp_path / "connection.yml"
+    connection.write_text(
+        "all:\n  vars:\n    ansible_ssh_common_args: -o IdentitiesOnly=yes\n  hosts:\n"
+        f"    web1:\n      ansible_user: root\n      ansible_ssh_private_key_file: {key}\n"
+        "    web2:\n      ansible_host: 10.231.7.99\n      ansible_user: root\n"
+        f"      ansible_ssh_private_key_file: {key}\n"
+        "  children:\n    lb:\n      hosts:\n        lb: {ansible_user: admin}\n")
+    later = tmp_path / "later.yml"
+    later.write_text("all:\n  children:\n    web:\n      hosts:\n"
+                     "        web2: {ansible_port: 2202}\n        web3: {}\n")
+    inv = inventory.find("rehearsal", REPO)
+    assert manage.remote_command(manage.target(inv, "harbor", "web2"), ["check"], [],
+                                 tty=False)[:3] == ["ssh", "--", "10.231.7.12"]
+    t = manage.target(inv, "harbor", "web2", extra=[connection, later])
+    assert manage.remote_command(t, ["check"], [], tty=False)[:10] == [
+        "ssh", "-p", "2202", "-l", "root", "-i", str(key), "-o", "IdentitiesOnly=yes", "--"]
+    assert manage.remote_command(t, ["check"], [], tty=False)[10] == "10.231.7.99"
+    # the checkout's address stays where the file gives none; a web host it adds is one
+    first = manage.target(inv, "harbor", extra=[connection, later])
+    assert first.host == "web1"
+    assert manage.remote_command(first, ["check"], [], tty=False)[-2] == "10.231.7.11"
+    assert list(manage.web_hosts(inv, extra=[connection, later])) == ["web1", "web2", "web3"]
+
+
+def test_the_commands_own_i_is_the_commands(tmp_path):
+    from sitekit.cli import parser
+
+    argv = ["manage", "rehearsal", "harbor", "-i", str(tmp_path / "c.yml"), "--", "shell", "-i",
+            "python"]
+    args, unknown = parser().parse_known_args(argv)
+    args.ansible_args, args.command_line = unknown, shlex.join(["sitekit", *argv])
+    assert args.inventories == [str(tmp_path / "c.yml")]
+    assert manage.split_command(args) == ["shell", "-i", "python"]
+
+
 def test_port_and_extra_args(tmp_path):
     inv_dir = tmp_path / "inventories" / "box"
     shutil.copytree(REPO / "inventories" / "production", inv_dir)
@@ -168,6 +211,7 @@ def test_help_is_concrete(capsys):
     assert "sitekit manage local harbor -- createsuperuser" in text
     assert "--env SITEKIT_USER_PASSWORD -- \\ site_editors grant ed harbor --create" in text
     assert "sudo -u" in text
+    assert "sitekit manage production harbor -i ~/ssh-hosts.yml -- site_editors list harbor" in text
 
 
 def test_the_remote_shell_reads_the_values_then_gives_the_command_the_rest_of_its_input(

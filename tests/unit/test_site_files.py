@@ -2,7 +2,8 @@
 
 Each test runs a small real playbook against localhost (no mocks of Ansible): files and
 directories appear with their modes, a second run changes nothing, check mode writes nothing
-and says what it would change, and a secret file's contents never reach the output.
+and says what it would change, and a secret file's contents never reach the output; with
+install, a staged copy goes live only once its test accepts it.
 """
 
 from __future__ import annotations
@@ -254,3 +255,170 @@ def test_a_file_its_validate_command_refuses_is_not_written(tmp_path, sites):
     assert "refused it" in refused.stdout
     assert (tmp_path / "out" / "harbor" / "page.txt").read_text() == "hello from harbor\n"
     assert not [p for p in (tmp_path / "out" / "harbor").iterdir() if p.name.startswith(".")]
+
+
+# install: the call renders into a staging copy (a mirror of the live layout) and installs it
+# only once a test accepts it, the way the nginx role stages, runs nginx -t, installs and
+# reloads. The "test" accepts the staged copy unless it contains the word "broken"; the
+# "reload" appends a line to a file, so a test can count the reloads.
+
+
+def _install_play(tmp: Path, main: str, sites: dict[str, str]) -> Path:
+    """A play rendering *main* as stage/main.conf and each site's text as stage/sites/NAME.conf,
+    then installing the staged copy into live/."""
+    stage, live = tmp / "stage", tmp / "live"
+    (tmp / "templates").mkdir(exist_ok=True)
+    (tmp / "templates" / "text.j2").write_text("{{ site.text }}\n")
+    play = [
+        {
+            "name": "install",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Stage the configuration and install it once it passes the test",
+                    "sitekit.deploy.site_files": {
+                        "sites": [{"name": n, "text": t} for n, t in sites.items()],
+                        "files": [
+                            {"name": "stage", "state": "directory", "sites": [{"name": "s"}],
+                             "path_var": f"'{stage}'", "mode": "0755"},
+                            {"name": "sites_dir", "state": "directory", "sites": [{"name": "s"}],
+                             "path_var": f"'{stage}/sites'", "mode": "0755"},
+                            {"name": "main", "template": "text.j2",
+                             "sites": [{"name": "main", "text": main}],
+                             "path_var": f"'{stage}/main.conf'", "mode": "0644"},
+                            {"name": "site", "template": "text.j2",
+                             "path_var": f"'{stage}/sites/' ~ site.name ~ '.conf'",
+                             "mode": "0644"},
+                        ],
+                        "prune": [{"path": str(stage / "sites"), "patterns": ["*.conf"]}],
+                        "install": {
+                            "files": [
+                                {"src": str(stage / "main.conf"), "dest": str(live / "main.conf")}
+                            ],
+                            "dirs": [
+                                {
+                                    "src": str(stage / "sites"),
+                                    "dest": str(live / "sites"),
+                                    "patterns": ["*.conf"],
+                                }
+                            ],
+                            "test": ["sh", "-c", f"echo testing >&2; ! grep -r broken {stage}"],
+                            "reload": ["sh", "-c", f"echo reloaded >> {tmp / 'reloads'}"],
+                        },
+                    },
+                    "register": "installed",
+                },
+                {
+                    "name": "Show what was installed",
+                    "ansible.builtin.debug": {
+                        "msg": "INSTALLED={{ installed | to_json | b64encode }}"
+                    },
+                },
+            ],
+        }
+    ]
+    path = tmp / "play.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    return path
+
+
+def _installed(output: str) -> dict:
+    line = next(x for x in output.splitlines() if "INSTALLED=" in x)
+    encoded = line.split("INSTALLED=", 1)[1].strip().strip("'\"")
+    return json.loads(base64.b64decode(encoded))
+
+
+def _live(tmp: Path) -> dict[str, str]:
+    live = tmp / "live"
+    return {str(p.relative_to(live)): p.read_text() for p in sorted(live.rglob("*")) if p.is_file()}
+
+
+def _reloads(tmp: Path) -> int:
+    path = tmp / "reloads"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+GOOD_MAIN, GOOD_SITES = "main v1", {"a": "a v1", "b": "b v1"}
+GOOD_LIVE = {"main.conf": "main v1\n", "sites/a.conf": "a v1\n", "sites/b.conf": "b v1\n"}
+
+
+def _deployed(tmp: Path) -> Path:
+    """A live directory with a file the install does not manage, then a first installation."""
+    (tmp / "live" / "sites").mkdir(parents=True)
+    (tmp / "live" / "sites" / "README").write_text("not managed\n")
+    playbook = _install_play(tmp, GOOD_MAIN, GOOD_SITES)
+    first = _run(playbook)
+    assert first.returncode == 0, first.stdout[-3000:]
+    return playbook
+
+
+def test_install_installs_what_passed_its_test_then_changes_nothing(tmp_path):
+    playbook = _deployed(tmp_path)
+    assert _live(tmp_path) == {**GOOD_LIVE, "sites/README": "not managed\n"}
+    assert _reloads(tmp_path) == 1
+    again = _run(playbook)
+    assert again.returncode == 0
+    assert _recap(again.stdout)["changed"] == 0
+    result = _installed(again.stdout)
+    assert (result["installed"], result["uninstalled"], result["reloaded"]) == ([], [], False)
+    assert "test_output" not in result  # nothing differs: the test does not even run
+    assert _reloads(tmp_path) == 1
+
+
+def test_install_changes_and_removals_go_live_after_the_test(tmp_path):
+    playbook = _deployed(tmp_path)
+    live = tmp_path / "live"
+    untouched = (live / "sites" / "a.conf").stat().st_ino
+    playbook = _install_play(tmp_path, "main v2", {"a": "a v1", "c": "c"})
+    run = _run(playbook)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert _live(tmp_path) == {
+        "main.conf": "main v2\n",
+        "sites/a.conf": "a v1\n",
+        "sites/c.conf": "c\n",
+        "sites/README": "not managed\n",  # does not match the patterns: left alone
+    }
+    assert (live / "sites" / "a.conf").stat().st_ino == untouched
+    result = _installed(run.stdout)
+    assert result["test_output"] == "testing"
+    assert sorted(result["installed"]) == [f"{live}/main.conf", f"{live}/sites/c.conf"]
+    assert result["uninstalled"] == [f"{live}/sites/b.conf"]
+    assert result["reloaded"] is True
+    assert _reloads(tmp_path) == 2
+
+
+def test_install_a_staged_copy_its_test_refuses_installs_nothing(tmp_path):
+    _deployed(tmp_path)
+    before = _live(tmp_path)
+    refused = _run(_install_play(tmp_path, "main v2", {"a": "a broken"}))
+    assert refused.returncode != 0
+    assert "the new configuration failed its test" in refused.stdout
+    assert "nothing was installed, the running configuration is unchanged" in refused.stdout
+    assert "testing" in refused.stdout  # the test's own output is shown
+    assert _live(tmp_path) == before  # not even the valid main.conf, nor b.conf's removal
+    assert _reloads(tmp_path) == 1
+
+    fixed = _run(_install_play(tmp_path, GOOD_MAIN, GOOD_SITES))  # the next run restages it
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert _recap(fixed.stdout)["changed"] == 0  # the live files are what it stages again
+    assert _live(tmp_path) == before
+    assert _reloads(tmp_path) == 1
+
+
+def test_install_in_check_mode_stages_tests_and_installs_nothing(tmp_path):
+    _deployed(tmp_path)
+    before = _live(tmp_path)
+    staged = {p: p.read_bytes() for p in (tmp_path / "stage").rglob("*") if p.is_file()}
+    planned = _run(_install_play(tmp_path, "main v2", {"a": "a broken"}), "--check")
+    assert planned.returncode == 0, planned.stdout[-3000:]
+    assert _recap(planned.stdout)["changed"] == 1
+    result = _installed(planned.stdout)
+    assert sorted(result["changed_files"]) == [
+        f"{tmp_path}/stage/main.conf", f"{tmp_path}/stage/sites/a.conf"]
+    assert result["removed_files"] == [f"{tmp_path}/stage/sites/b.conf"]
+    assert "test_output" not in result
+    assert (result["installed"], result["uninstalled"]) == ([], [])
+    assert _live(tmp_path) == before
+    assert {p: p.read_bytes() for p in (tmp_path / "stage").rglob("*") if p.is_file()} == staged
+    assert _reloads(tmp_path) == 1

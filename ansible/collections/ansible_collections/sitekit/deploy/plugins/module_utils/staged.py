@@ -1,6 +1,6 @@
-# Installing a staged configuration only once it passed its test, shared by the
-# install_tested and site_files_apply modules: what differs between the staged copy and the live
-# files, the test, then the atomic installation.
+# Installing a staged configuration only once it passed its test (site_files' install, applied
+# by the site_files_apply module): what differs between the staged copy and the live files, the
+# test, then the atomic installation.
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 
 from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import write_atomic
 
-# The arguments both modules take: staged files and directories, and the test.
+# The arguments of site_files' install: staged files and directories, and the test.
 _PAIR = {"src": {"type": "path", "required": True}, "dest": {"type": "path", "required": True}}
 STAGED_OPTIONS = {
     "files": {"type": "list", "elements": "dict", "default": [], "options": _PAIR},

@@ -73,10 +73,14 @@ options:
         required: true
   install:
     description: >-
-      Install what this call wrote into a staging copy once it passes a test, in the same module
-      call (as M(sitekit.deploy.install_tested) does): a configuration its test rejects is never
-      written where the service reads it. Skipped in check mode (render into the live paths
-      there). Writes to the staging copy alone do not count as a change.
+      Install what this call wrote into a staging copy (a mirror of the live layout, so what
+      is tested is byte for byte what is installed) once it passes a test, in the same module
+      call: when anything staged differs from the live files, O(install.test) runs (for nginx,
+      C(nginx -t) on the staged main configuration); only when it succeeds are the differing
+      files installed, each atomically (by rename), and live files no longer staged removed.
+      A configuration its test rejects is never written where the service reads it: nothing is
+      installed and the task fails with the test's output. Skipped in check mode (render into
+      the live paths there). Writes to the staging copy alone do not count as a change.
     type: dict
     suboptions:
       files:
@@ -88,6 +92,7 @@ options:
         description: >-
           Directories mirrored from C(src) (staged) to C(dest) (live): their files matching
           C(patterns) are installed, and live ones matching them but no longer staged removed.
+          Subdirectories are not descended into.
         type: list
         elements: dict
         default: []

@@ -50,7 +50,7 @@ options:
   install:
     description: >-
       After writing and pruning, install what was written to a staging copy once it passes a
-      test, as M(sitekit.deploy.install_tested) does (files, dirs, test), then run reload (when
+      test (files, dirs, test: module_utils/staged.py), then run reload (when
       given and anything was installed); skipped in check mode.
       Writes to the staging copy alone then do not count as a change.
     type: dict
