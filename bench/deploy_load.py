@@ -33,7 +33,7 @@ from bench.common import (
     parser,
     workdir,
 )
-from bench.load import describe, summary
+from bench.load import answered_by, describe, gaps, summary
 from bench.playbook import Runner, Stack, served_by, stop
 from tests.harness import BIN, SITES_YML, copy_checkout, free_port, local_catalogue, sitekit
 
@@ -100,11 +100,12 @@ def scratch_stacks(args, report: dict, *labels: str):
             report["windows"] = {k: summary(v) for k, v in windows.items()}
             report["failed"] = sum(w["failed"] for w in report["windows"].values())
 
-        yield stacks, Runner(work / "logs", run_timeout=900), sites, under_load
+        yield stacks, Runner(work / "logs", run_timeout=900), sites, under_load, windows
 
 
 def run_release(args, report: dict) -> None:
-    with scratch_stacks(args, report, "old", "new") as (stacks, runner, sites, under_load):
+    with scratch_stacks(args, report, "old", "new") as (stacks, runner, sites, under_load,
+                                                         windows):
         new = stacks["new"].checkout
         migrations = new / "project" / "core" / "migrations"
         latest = max(p.stem for p in migrations.glob("[0-9][0-9][0-9][0-9]_*.py"))
@@ -129,7 +130,13 @@ def run_release(args, report: dict) -> None:
                       p99_ratio_during_before=round(during["p99_ms"] / before["p99_ms"], 2)
                       if before["p99_ms"] else None)
         hosts = [d for site in sites for d in site["domains"]]
+        releases = answered_by(windows["during"])
         report["checks"] = {
+            "every 2 s of the deploy had answered requests": not gaps(
+                windows["during"], min(s.start for s in windows["during"]),
+                max(s.start for s in windows["during"]), 2.0),
+            "every domain answered from the old release and the new one during the deploy": all(
+                {old_id, new_id} <= releases.get(h, set()) for h in hosts),
             "every domain answers from the new release": all(
                 healthz(stacks["new"], h)[0]["release"] == new_id for h in hosts),
             "masters reloaded in place (same pids)": stacks["new"].masters() == pids,
@@ -139,7 +146,7 @@ def run_release(args, report: dict) -> None:
 def run_move(args, report: dict) -> None:
     site = args.move
     labels = ("pooled", "dedicated")
-    with scratch_stacks(args, report, *labels) as (stacks, runner, sites, under_load):
+    with scratch_stacks(args, report, *labels) as (stacks, runner, sites, under_load, windows):
         names = [s["name"] for s in sites]
         if site not in names:
             raise BenchError(f"--move {site}: not a present site of the local catalogue")
@@ -165,6 +172,11 @@ def run_move(args, report: dict) -> None:
                 deploy = window(f"move {label}",
                                 lambda t=target: runner.playbook(stacks[t], "deploy"))
                 seconds[f"move {label}"] = round(deploy.seconds, 1)
+                # the site was asked while its master changed: answered by both, none failing
+                served = answered_by((s for s in windows[f"move {label}"] if s.host == host),
+                                     "pool")
+                checks[f"{host} answered by the pool and by its own master ({label})"] = (
+                    served.get(host) == {POOL, ""})
                 after = stacks[target].masters()
                 pool = healthz(stacks[target], host)[1].get("X-Sitekit-Pool")
                 if target == "dedicated":

@@ -34,6 +34,8 @@ class Sample:
     host: str
     outcome: int | str  # the HTTP status, or the exception's class name
     latency: float  # seconds until the whole response was read (or the error)
+    release: str = ""  # X-Sitekit-Release of the response: which release answered
+    pool: str = ""  # X-Sitekit-Pool: the pool whose master answered ("" for a site's own)
 
     @property
     def ok(self) -> bool:
@@ -65,12 +67,14 @@ class Load:
             resp = conn.getresponse()
             resp.read()
             outcome: int | str = resp.status
+            release = resp.getheader("X-Sitekit-Release", "")
+            pool = resp.getheader("X-Sitekit-Pool", "")
         except (OSError, http.client.HTTPException) as exc:
-            outcome = type(exc).__name__
+            outcome, release, pool = type(exc).__name__, "", ""
         finally:
             if conn is not None:
                 conn.close()
-        return Sample(start, host, outcome, time.monotonic() - start)
+        return Sample(start, host, outcome, time.monotonic() - start, release, pool)
 
     def _client(self, offset: int) -> None:
         hosts = itertools.islice(itertools.cycle(self.hosts), offset, None)
@@ -103,6 +107,31 @@ class Load:
     def between(self, start: float, end: float | None = None) -> list[Sample]:
         """The requests sent from *start* to *end* (time.monotonic())."""
         return [s for s in self.samples if s.start >= start and (end is None or s.start < end)]
+
+
+def answered_by(samples: Iterable[Sample], field: str = "release") -> dict[str, set[str]]:
+    """Host -> the values of ``field`` (``release`` or ``pool``) of its answered requests: a
+    host answered by both the old and the new release was under load across its reload."""
+    found: dict[str, set[str]] = {}
+    for sample in samples:
+        if sample.ok:
+            found.setdefault(sample.host, set()).add(getattr(sample, field))
+    return found
+
+
+def gaps(samples: Iterable[Sample], start: float, end: float, step: float = 1.0) -> list[float]:
+    """The offsets (seconds from ``start``) of each ``step`` from ``start`` to ``end`` in which no
+    request sent was answered: load checks assert there are none, so that "0 failed" cannot
+    come from a window in which nothing was sent."""
+    answered = [s.start for s in samples if s.ok]
+    missing, at = [], start
+    while at < end:
+        # the last step ends at ``end``: a whole step, overlapping the one before
+        low = max(start, min(at, end - step))
+        if not any(low <= t < low + step for t in answered):
+            missing.append(round(low - start, 1))
+        at += step
+    return missing
 
 
 def percentile(values: Sequence[float], q: float) -> float:

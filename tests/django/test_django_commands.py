@@ -180,9 +180,8 @@ def test_sync_sites_clears_the_site_cache(catalogue, settings):
     assert Site.objects.get_current().domain == "harbor.localhost"
 
 
-def test_site_ids_continue_after_explicit_ids(catalogue):
-    run("sync_sites", catalogue(ALL))
-    assert Site.objects.create(domain="later.localhost", name="Later").id > 3
+# That a row created after sync_sites takes an id past the catalogue's is checked where the
+# sequence exists, on PostgreSQL: tests/rehearsal (SQLite continues past the largest id itself).
 
 
 # --- seed_demo ----------------------------------------------------------------------

@@ -33,6 +33,18 @@ def logs(stack, name: str) -> dict[str, Path]:
     }
 
 
+def wait_for(condition, what: str, timeout: float = 15.0):
+    """Poll ``condition`` until it holds (its value) or fail after ``timeout`` seconds, saying
+    ``what`` was awaited: a log line is written once its response is sent, not when the client
+    has read it."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.05)
+    return value
+
+
 def owned(path: Path) -> tuple[int, int, int]:
     """A file's owner, group and permission bits."""
     st = path.stat()
@@ -60,18 +72,28 @@ def test_logs_rotate_under_load_without_losing_a_line_or_restarting(stack, sites
 
     with stack.load(sites) as load:
         time.sleep(2)
+        started = time.monotonic()
         proc = rotate(stack)
+        ended = time.monotonic()
         time.sleep(2)
-    time.sleep(1)  # gunicorn writes its access line once the response is sent
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     assert all(s.outcome == 200 for s in load.samples), {s.outcome for s in load.samples}
+    # requests were asked and answered while logrotate ran, and on every site on both sides
+    during = load.between(started, ended)
+    assert during and all(s.ok for s in during), len(during)
+    for site in sites:
+        mine = [s.start for s in load.samples if s.host in site["domains"]]
+        assert min(mine) < started and max(mine) > ended, site["name"]
     answered = {s["name"]: 0 for s in sites}
     for sample in load.samples:
         answered[site_of[sample.host]] += 1
     for site in sites:
         for kind, path in logs(stack, site["name"]).items():
             assert rotated(path).exists(), f"{path} was not rotated"
+            wait_for(lambda p=path, k=kind, n=site["name"]:
+                     lines(p, rotated(p)) - before[n][k] >= answered[n],
+                     f"{site['name']} {kind}: a line per request")
             total = lines(path, rotated(path)) - before[site["name"]][kind]
             assert total == answered[site["name"]], (
                 f"{site['name']} {kind}: {total} lines for {answered[site['name']]} requests")
@@ -83,10 +105,9 @@ def test_logs_rotate_under_load_without_losing_a_line_or_restarting(stack, sites
         marker = f"/after-rotation-{uuid.uuid4().hex}"
         status, _, _ = stack.request(site["domains"][0], marker)
         assert status == 404
-    time.sleep(1)
     for site in sites:
         for path in logs(stack, site["name"]).values():
-            assert b"/after-rotation-" in path.read_bytes(), path
+            wait_for(lambda p=path: b"/after-rotation-" in p.read_bytes(), f"a line in {path}")
             assert b"/after-rotation-" not in rotated(path).read_bytes(), path
             assert owned(path) == owner_mode[path], path
             assert not owned(path)[2] & stat.S_IWOTH, path
@@ -99,22 +120,22 @@ def test_rotation_signals_the_masters_supervisord_runs_not_what_a_pid_file_says(
     pidfile = stack.root / "run" / site / "gunicorn.pid"
     genuine = pidfile.read_text()
     bystander = subprocess.Popen(["sleep", "300"])  # USR1 would end it
+    access = logs(stack, site)["gunicorn"]
+    marker = f"/after-forged-pid-{uuid.uuid4().hex}"
     try:
         pidfile.write_text(f"{bystander.pid}\n")
         proc = rotate(stack)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        time.sleep(1)
+        # the real master reopened its log: a request's line lands in the new file ...
+        assert stack.request(sites[0]["domains"][0], marker)[0] == 404
+        wait_for(lambda: marker.encode() in access.read_bytes(), f"the marker in {access}")
+        assert marker.encode() not in rotated(access).read_bytes()
+        # ... while the bystander, which the signal sent with it would have ended, still runs
         assert bystander.poll() is None, f"rotation signalled pid {bystander.pid}"
     finally:
         pidfile.write_text(genuine)
         bystander.kill()
         bystander.wait()
-    marker = f"/after-forged-pid-{uuid.uuid4().hex}"
-    assert stack.request(sites[0]["domains"][0], marker)[0] == 404
-    time.sleep(1)
-    access = logs(stack, site)["gunicorn"]
-    assert marker.encode() in access.read_bytes()
-    assert marker.encode() not in rotated(access).read_bytes()
 
 
 def test_the_playbook_keeps_the_rotation_configurations(stack, sites):

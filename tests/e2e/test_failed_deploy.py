@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bench.load import describe, summary
+from bench.load import describe, gaps, summary
 from tests.e2e.stack import masters, release_checkout, release_id
 
 pytestmark = pytest.mark.e2e
@@ -37,12 +37,21 @@ class Migration(migrations.Migration):
 
 
 def deploy_under_load(stack, sites, project, *extra):
+    """The playbook's run under load; the figures of the requests sent while it ran, after
+    checking that every 2 s of it had answered requests on every site (so that "0 failed"
+    cannot come from a window in which nothing was asked)."""
     with stack.load(sites) as load:
         time.sleep(1)
+        started = time.monotonic()
         run = stack.playbook(*extra, project=project)
+        ended = time.monotonic()
         time.sleep(1)
-    figures = summary(load.samples)
-    print(describe("requests during the deploy", figures))
+    during = load.between(started, ended)
+    figures = summary(during)
+    print(describe("requests while the deploy ran", figures))
+    for site in sites:
+        mine = [s for s in during if s.host in site["domains"]]
+        assert gaps(mine, started, ended, step=2.0) == [], site["name"]
     return run, figures
 
 

@@ -47,6 +47,25 @@ def _wait_listening(port: int, proc: subprocess.Popen, what: str) -> None:
     raise AssertionError(f"{what} is not listening on {port}")
 
 
+def _wait_answering_dns(port: int, proc: subprocess.Popen, what: str) -> None:
+    """Until the DNS server on ``port`` answers a query (A of probe.test) over UDP."""
+    query = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+             b"\x05probe\x04test\x00\x00\x01\x00\x01")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited: {proc.stdout.read() if proc.stdout else ''}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+            s.sendto(query, ("127.0.0.1", port))
+            try:
+                if s.recv(512)[:2] == b"\x12\x34":
+                    return
+            except OSError:  # no answer yet (timeout, or refused while it starts)
+                pass
+    raise AssertionError(f"{what} does not answer DNS on {port}")
+
+
 def _tls_pair(directory: Path) -> Path:
     """A certificate for pebble's own https (127.0.0.1, localhost), self-signed: the CA file
     certbot trusts for the ACME API."""
@@ -94,7 +113,7 @@ def pebble(stack, tmp_path_factory):
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
     ]
     try:
-        time.sleep(0.5)
+        _wait_answering_dns(dns, procs[0], "pebble-challtestsrv")
         procs.append(subprocess.Popen(
             ["pebble", "-config", str(work / "config.json"), "-dnsserver", f"127.0.0.1:{dns}"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))

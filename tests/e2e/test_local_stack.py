@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import describe, summary
+from bench.load import answered_by, describe, gaps, summary
 from tests.e2e.stack import (
     BIN,
     ROOT,
@@ -582,7 +582,9 @@ def test_new_release_reloads_every_master_in_place_without_failed_requests(
 
     with stack.load(sites) as load:
         time.sleep(1)
+        started = time.monotonic()
         run = stack.playbook(project=project)
+        ended = time.monotonic()
         time.sleep(1)
     assert run.returncode == 0, run.output[-4000:]
     assert masters(stack) == old_pids  # graceful in-place reload: same master pids
@@ -591,9 +593,20 @@ def test_new_release_reloads_every_master_in_place_without_failed_requests(
     assert (stack.root / "releases" / old_id).is_dir()  # kept: what a rollback goes back to
     figures = summary(load.samples)
     print(describe("requests during the deploy", figures))
+    assert_load_spanned(load, started, ended, sites, old_id, new_id)
     assert figures["sent"] > 50
     assert figures["failed"] == 0, figures
     assert_uploads_served(stack)
+
+
+def assert_load_spanned(load, started, ended, sites, old, new):
+    """The load covered what matters: every 2 s of the run had answered requests, and every
+    domain was answered by the old release and then by the new one (its master reloaded while
+    it was being asked)."""
+    assert gaps(load.samples, started, ended, step=2.0) == []
+    releases = answered_by(load.samples)
+    for domain in (d for site in sites for d in site["domains"]):
+        assert {old, new} <= releases.get(domain, set()), (domain, releases.get(domain))
 
 
 def assert_uploads_served(stack):
@@ -619,9 +632,12 @@ def test_rollback_returns_every_master_in_place_to_the_previous_release(stack, s
 
     with stack.load(sites) as load:
         time.sleep(1)
+        started = time.monotonic()
         run = stack.playbook("-e", "release_rollback=previous")
+        ended = time.monotonic()
         time.sleep(1)
     assert run.returncode == 0, run.output[-4000:]
+    assert_load_spanned(load, started, ended, sites, newer, before)
     assert "Build the release on the control machine" not in _ran(run.output)
     assert "Apply database migrations" not in _ran(run.output)
     for site in sites:

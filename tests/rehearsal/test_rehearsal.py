@@ -285,6 +285,24 @@ def test_the_sites_table_holds_this_environments_canonical_domains(rehearsal):
         assert json.loads(body)["domain"] == site["domains"][0]
 
 
+def test_a_new_site_row_takes_an_id_after_the_catalogues_on_postgresql(rehearsal):
+    """sync_sites writes rows with the ids of the site modules: on PostgreSQL (not SQLite, which
+    continues past the largest id by itself) it must move the id sequence past them, or the
+    next row Django creates would take id 1 and fail."""
+    script = ("from django.contrib.sites.models import Site\n"
+              "row = Site.objects.create(domain='later.rehearsal.test', name='Later')\n"
+              "print('new-site-id', row.id, Site.objects.order_by('-id')[1].id)\n"
+              "row.delete()")
+    run = rehearsal.bed.run("web1", (
+        "cd /srv/sitekit/current && runuser -u sk-harbor -- env "
+        "SITEKIT_ENV_FILE=/etc/sitekit/sites/harbor.env DJANGO_SETTINGS_MODULE=settings.harbor "
+        f"venv/bin/python manage.py shell -c {shlex.quote(script)}"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("new-site-id "))
+    new_id, largest_before = map(int, line.split()[1:])
+    assert new_id > largest_before >= 3
+
+
 def test_both_web_hosts_serve_the_same_release(rehearsal):
     releases = set()
     for name in WEB:
