@@ -4,6 +4,10 @@ environment's object store, linking files on the site's own domain."""
 from django.conf import settings
 from storages.backends.s3 import S3Storage
 
+#: The content type each stored extension (the format Pillow found) is served with.
+CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
+                 "webp": "image/webp"}
+
 
 class MediaS3Storage(S3Storage):
     """Files in the environment's bucket, linked at ``/media/<name>`` on the site's own domain
@@ -11,3 +15,12 @@ class MediaS3Storage(S3Storage):
 
     def url(self, name, parameters=None, expire=None, http_method=None):
         return settings.MEDIA_URL + name.lstrip("/")
+
+    def get_object_parameters(self, name):
+        """The object's Content-Type (what nginx serves it with) from its stored name, whose
+        extension is the format found: never what the uploading browser declared, which
+        django-storages would keep otherwise."""
+        params = super().get_object_parameters(name)
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        params["ContentType"] = CONTENT_TYPES.get(extension, "application/octet-stream")
+        return params

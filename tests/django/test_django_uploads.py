@@ -169,3 +169,23 @@ def test_s3_storage_links_files_on_the_sites_own_domain():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["MediaS3Storage", "sitekit-media", "http://10.0.0.1:8333",
                                    "/media/harbor/announcements/x.png"]
+
+
+def test_s3_storage_stores_an_image_with_the_type_of_its_format_not_the_one_declared():
+    """What the browser declared (here text/html for a PNG) is not what the store keeps, so
+    not what nginx serves the file with."""
+    proc = settings_in_subprocess(
+        {"SITEKIT_MEDIA_STORAGE": "s3", "SITEKIT_S3_ENDPOINT_URL": "http://10.0.0.1:8333",
+         "SITEKIT_S3_BUCKET": "sitekit-media", "SITEKIT_S3_ACCESS_KEY": "key",
+         "SITEKIT_S3_SECRET_KEY": "secret"},
+        "import django; django.setup()\n"
+        "from django.core.files.storage import storages\n"
+        "from django.core.files.uploadedfile import SimpleUploadedFile\n"
+        "s = storages['default']\n"
+        "declared = SimpleUploadedFile('x.html', b'<html>', content_type='text/html')\n"
+        "for name in ('harbor/announcements/a.png', 'harbor/announcements/b.jpg',\n"
+        "             'meadow/announcements/c.webp', 'meadow/announcements/d.bin'):\n"
+        "    print(s._get_write_parameters(name, declared)['ContentType'])\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["image/png", "image/jpeg", "image/webp",
+                                   "application/octet-stream"]

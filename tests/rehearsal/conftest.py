@@ -35,6 +35,12 @@ def rehearsal_hosts() -> dict[str, str]:
     return hosts
 
 
+def rehearsal_group(group: str) -> list[str]:
+    """The hosts of an inventory group (e.g. storage, whose hosts are also in another group)."""
+    data = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    return list((data["all"]["children"].get(group) or {}).get("hosts") or {})
+
+
 def rehearsal_sites() -> list[dict]:
     data = yaml.safe_load((INVENTORY / "group_vars" / "all" / "sites.yml").read_text())
     return [s for s in data["sitekit_sites"] if s.get("state", "present") == "present"]

@@ -14,8 +14,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.rehearsal.conftest import BIN, ROOT, rehearsal_hosts, rehearsal_sites
+from tests.rehearsal.conftest import (
+    BIN,
+    INVENTORY,
+    ROOT,
+    rehearsal_group,
+    rehearsal_hosts,
+    rehearsal_sites,
+)
 
 pytestmark = pytest.mark.rehearsal
 
@@ -31,6 +39,10 @@ MASTERS = [
 ]
 MASTER_OF = {site: m["name"] for m in MASTERS for site in m["sites"]}
 WEB = ["web1", "web2"]
+STORAGE = rehearsal_group("storage")[0]
+# the sites' bucket, as every environment names it (roles/sitekit/defaults)
+BUCKET = yaml.safe_load((ROOT / "roles/sitekit/defaults/main.yml").read_text())["sitekit_s3_bucket"]
+S3 = f"http://{HOSTS[STORAGE]}:8333"
 
 
 CA = Path("/nonexistent")  # the environment's CA, read from the lb once it is deployed
@@ -45,7 +57,7 @@ def _environment_ca(rehearsal, tmp_path_factory):
 
 
 def get(address: str, host: str, path: str = "/", headers: dict[str, str] | None = None,
-        tls: bool | None = None):
+        tls: bool | None = None, binary: bool = False):
     """A request with this Host: over https to the lb (SNI = host, verified with the
     environment's CA), over plain http to a web host (TLS terminates at the lb)."""
     if tls is None:
@@ -60,7 +72,8 @@ def get(address: str, host: str, path: str = "/", headers: dict[str, str] | None
     try:
         conn.request("GET", path, headers={"Host": host, **(headers or {})})
         resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read().decode()
+        body = resp.read()
+        return resp.status, dict(resp.getheaders()), body if binary else body.decode()
     finally:
         conn.close()
 
@@ -319,6 +332,148 @@ def test_content_written_through_one_web_host_is_read_through_the_other(rehearsa
     assert title in through_socket(rehearsal, "web2", MASTER_OF[site["name"]], site["domains"][0])
 
 
+def s3_keys() -> tuple[str, str]:
+    """The sites' key of the object store, as the environment's vault holds it."""
+    out = subprocess.run(
+        [str(BIN / "ansible-vault"), "view", "--vault-password-file",
+         str(INVENTORY / "vault-password.txt"), str(INVENTORY / "group_vars/all/vault.yml")],
+        capture_output=True, text=True, check=True).stdout
+    vault = yaml.safe_load(out)
+    return vault["vault_sitekit_s3_access_key"], vault["vault_sitekit_s3_secret_key"]
+
+
+def curl(rehearsal, name: str, url: str, *options: str,
+         upload: str | None = None) -> tuple[int, str, str]:
+    """curl's exit status, the http status and the body of a request from host *name* (a PUT
+    of *upload* when given)."""
+    if upload is not None:
+        options = ("-T", "-", *options)
+    out = rehearsal.bed.run(name, shlex.join(
+        ["curl", "-sS", "--max-time", "3", "-w", "\n%{http_code}", *options, url]),
+        input=upload)
+    body, _, status = out.stdout.rpartition("\n")
+    return out.returncode, status, body
+
+
+def test_object_store_runs_as_its_own_user_with_its_key_for_it_only(rehearsal):
+    host = rehearsal.host(STORAGE)
+    assert host.service("seaweedfs").is_running and host.service("seaweedfs").is_enabled
+    weed = [p for p in processes(host) if " server " in f"{p['args']} " and "weed" in p["args"]]
+    assert [p["user"] for p in weed] == ["seaweedfs"], weed
+    assert host.user("seaweedfs").shell == "/usr/sbin/nologin"
+    data = host.file("/var/lib/seaweedfs")
+    assert (data.user, data.mode & 0o007) == ("seaweedfs", 0)
+    identities = host.file("/etc/seaweedfs/s3.json")
+    assert (identities.user, identities.mode) == ("seaweedfs", 0o600)
+    # the S3 gateway on the private address; the master, volume and filer on loopback only
+    assert host.socket(f"tcp://{HOSTS[STORAGE]}:8333").is_listening
+    for port in (9333, 8080, 8888):
+        assert host.socket(f"tcp://127.0.0.1:{port}").is_listening
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+        assert not host.socket(f"tcp://{HOSTS[STORAGE]}:{port}").is_listening
+
+
+def test_object_store_answers_the_web_hosts_only(rehearsal):
+    missing = f"{S3}/{BUCKET}/no-such-site/{uuid.uuid4().hex}.png"
+    for name in WEB:
+        assert curl(rehearsal, name, missing)[:2] == (0, "404"), name
+        # its internal servers are not for them either
+        assert curl(rehearsal, name, f"http://{HOSTS[STORAGE]}:9333/cluster/status")[0] != 0
+    # refused (reset by the firewall), or no answer at all
+    assert curl(rehearsal, "lb", missing)[0] in (7, 28)
+    # the storage host's other services still answer the lb: SSH here (PostgreSQL:
+    # test_postgresql_admits_the_web_hosts_only)
+    ssh = rehearsal.bed.run("lb", f"timeout 3 bash -c 'head -c 4 < /dev/tcp/{HOSTS[STORAGE]}/22'")
+    assert ssh.stdout == "SSH-", ssh.stderr
+
+
+def test_the_sites_key_writes_and_anyone_on_a_web_host_only_reads(rehearsal):
+    access, secret = s3_keys()
+    signed = ("--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{access}:{secret}")
+    key = f"{S3}/{BUCKET}/harbor/announcements/{uuid.uuid4().hex}.txt"
+    content = f"written from web1 {uuid.uuid4().hex}"
+    try:
+        assert curl(rehearsal, "web1", key, *signed, upload=content)[1] == "200"
+        assert curl(rehearsal, "web2", key) == (0, "200", content)
+        # anonymous: no writing, no listing, nothing outside the bucket
+        assert curl(rehearsal, "web2", key.replace(".txt", "-2.txt"), upload="x")[1] == "403"
+        assert curl(rehearsal, "web2", f"{S3}/{BUCKET}?list-type=2")[1] == "403"
+        assert curl(rehearsal, "web2", f"{S3}/")[1] == "403"
+        # the sites' key lists its bucket (curl signs the query as written: "/" encoded), and may
+        # not make another one
+        _, status, listed = curl(rehearsal, "web2", f"{S3}/{BUCKET}?list-type=2&prefix=harbor%2F",
+                                 *signed)
+        assert status == "200" and key.rsplit("/", 1)[-1] in listed
+        assert curl(rehearsal, "web2", f"{S3}/another-bucket", *signed, "-X", "PUT")[1] == "403"
+    finally:
+        curl(rehearsal, "web1", key, *signed, "-X", "DELETE")
+    assert curl(rehearsal, "web2", key)[1] == "404"
+
+
+def test_check_mode_on_the_storage_host_reports_no_change(rehearsal):
+    plan = rehearsal.converge("--check", "--diff", "--limit", "storage")
+    assert plan.returncode == 0, plan.output[-6000:]
+    assert plan.recap()[STORAGE]["changed"] == 0, plan.changed_tasks()
+    _, secret = s3_keys()
+    assert secret not in plan.output
+
+
+def manage_shell(rehearsal, name: str, site: str, script: str) -> str:
+    """What ``manage.py shell -c script`` prints on web host *name*, run as the site's master
+    runs (its user, env file and settings module, in the live release)."""
+    master = MASTER_OF[site]
+    out = rehearsal.bed.run(name, (
+        f"cd /srv/sitekit/current && runuser -u sk-{master} -- env "
+        f"SITEKIT_ENV_FILE=/etc/sitekit/sites/{master}.env "
+        f"DJANGO_SETTINGS_MODULE=settings.{site} "
+        f"venv/bin/python manage.py shell -c {shlex.quote(script)}"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip()
+
+
+def test_an_image_uploaded_through_one_web_host_is_served_by_the_other(rehearsal):
+    """Through web1's Django into the object store; out of it through the lb by web2's nginx,
+    web1 stopped; gone from it when its announcement is deleted through web2."""
+    site = SITES[0]
+    domain = site["domains"][0]
+    upload = (
+        "import io\n"
+        "from django.contrib.sites.models import Site\n"
+        "from django.core.files.uploadedfile import SimpleUploadedFile\n"
+        "from PIL import Image\n"
+        "from project.core.models import Announcement\n"
+        "buf = io.BytesIO()\n"
+        "Image.new('RGB', (3, 2), (200, 30, 30)).save(buf, 'PNG')\n"
+        "a = Announcement(site=Site.objects.get_current(), title='With an image', body='x',\n"
+        "                 image=SimpleUploadedFile('upload.gif', buf.getvalue()))\n"
+        "a.full_clean()\n"
+        "a.save()\n"
+        "print('uploaded', a.pk, a.image.url)\n"
+    )
+    out = manage_shell(rehearsal, "web1", site["name"], upload)
+    _, pk, url = next(line for line in out.splitlines() if line.startswith("uploaded ")).split()
+    assert url.startswith(f"/media/{site['name']}/announcements/") and url.endswith(".png"), url
+    # web2's nginx reads it from the store
+    status, headers, body = get(HOSTS["web2"], domain, url, binary=True)
+    assert (status, headers["Content-Type"]) == (200, "image/png"), headers
+    png = body
+    assert png.startswith(b"\x89PNG")
+    rehearsal.bed.stop("web1")
+    try:
+        status, headers, body = get(HOSTS["lb"], domain, url, binary=True)
+        assert (status, body) == (200, png)
+        assert headers["Content-Type"] == "image/png"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        delete = ("from project.core.models import Announcement\n"
+                  f"a = Announcement.objects.get(pk={pk})\n"
+                  "a.image.delete(save=False)\n"
+                  "a.delete()\n")
+        manage_shell(rehearsal, "web2", site["name"], delete)
+        assert get(HOSTS["lb"], domain, url)[0] == 404
+    finally:
+        rehearsal.bed.start("web1")
+
+
 def sitekit_manage(rehearsal, site: str, *argv: str, env: dict | None = None):
     """`sitekit manage rehearsal SITE ...` as an operator runs it: over ssh, with the testbed's
     connection variables (its key) as a further inventory file."""
@@ -382,6 +537,20 @@ def test_every_site_keeps_answering_when_a_web_host_is_down(rehearsal):
         assert failures == []
     finally:
         rehearsal.bed.start("web1")
+
+
+def test_the_object_store_and_its_firewall_come_back_after_a_reboot(rehearsal):
+    rehearsal.bed.stop(STORAGE)
+    rehearsal.bed.start(STORAGE)
+    missing = f"{S3}/{BUCKET}/no-such-site/x.png"
+    deadline, answer = time.monotonic() + 60, ()
+    while time.monotonic() < deadline:  # the S3 gateway starts after the master and filer
+        answer = curl(rehearsal, "web1", missing)
+        if answer[:2] == (0, "404"):
+            break
+        time.sleep(1)
+    assert answer[:2] == (0, "404"), answer
+    assert curl(rehearsal, "lb", missing)[0] in (7, 28)
 
 
 def test_teardown_leaves_nothing_running(rehearsal):

@@ -64,7 +64,8 @@ MIRROR = "http://deb.debian.org/debian"
 IMAGE_RECIPE = 2
 
 # Preinstalled in the base image: the hosts have no network, so anything the playbook or the
-# tests use on them must be here.
+# tests use on them must be here. nftables (the object store's firewall) comes with
+# debootstrap's default set, the priority-important packages.
 BASE_PACKAGES: tuple[str, ...] = (
     "systemd",
     "systemd-sysv",
