@@ -4,9 +4,7 @@ environment's object store, linking files on the site's own domain."""
 from django.conf import settings
 from storages.backends.s3 import S3Storage
 
-#: The content type each stored extension (the format Pillow found) is served with.
-CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
-                 "webp": "image/webp"}
+from .uploads import CONTENT_TYPES
 
 
 class MediaS3Storage(S3Storage):

@@ -15,6 +15,9 @@ from django.core.exceptions import ValidationError
 
 #: Image formats accepted (as Pillow names them) and the extension each is stored with.
 FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
+#: The content type of each stored extension: what the file is served with.
+CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
+                 "webp": "image/webp"}
 
 
 def human_size(size):
