@@ -147,6 +147,12 @@ def settings_in_subprocess(env, code):
                           capture_output=True, text=True, timeout=60)
 
 
+#: A complete S3 configuration (nothing is sent to the store by these tests).
+S3_SETTINGS = {"SITEKIT_MEDIA_STORAGE": "s3", "SITEKIT_S3_ENDPOINT_URL": "http://10.0.0.1:8333",
+               "SITEKIT_S3_BUCKET": "sitekit-media", "SITEKIT_S3_ACCESS_KEY": "key",
+               "SITEKIT_S3_SECRET_KEY": "secret"}
+
+
 def test_s3_storage_without_its_settings_stops_the_site_naming_them():
     proc = settings_in_subprocess(
         {"SITEKIT_MEDIA_STORAGE": "s3", "SITEKIT_S3_ENDPOINT_URL": "http://10.0.0.1:8333"},
@@ -158,9 +164,7 @@ def test_s3_storage_without_its_settings_stops_the_site_naming_them():
 
 def test_s3_storage_links_files_on_the_sites_own_domain():
     proc = settings_in_subprocess(
-        {"SITEKIT_MEDIA_STORAGE": "s3", "SITEKIT_S3_ENDPOINT_URL": "http://10.0.0.1:8333",
-         "SITEKIT_S3_BUCKET": "sitekit-media", "SITEKIT_S3_ACCESS_KEY": "key",
-         "SITEKIT_S3_SECRET_KEY": "secret"},
+        S3_SETTINGS,
         "import django; django.setup()\n"
         "from django.core.files.storage import storages\n"
         "s = storages['default']\n"
@@ -175,9 +179,7 @@ def test_s3_storage_stores_an_image_with_the_type_of_its_format_not_the_one_decl
     """What the browser declared (here text/html for a PNG) is not what the store keeps, so
     not what nginx serves the file with."""
     proc = settings_in_subprocess(
-        {"SITEKIT_MEDIA_STORAGE": "s3", "SITEKIT_S3_ENDPOINT_URL": "http://10.0.0.1:8333",
-         "SITEKIT_S3_BUCKET": "sitekit-media", "SITEKIT_S3_ACCESS_KEY": "key",
-         "SITEKIT_S3_SECRET_KEY": "secret"},
+        S3_SETTINGS,
         "import django; django.setup()\n"
         "from django.core.files.storage import storages\n"
         "from django.core.files.uploadedfile import SimpleUploadedFile\n"
