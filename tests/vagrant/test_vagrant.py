@@ -75,6 +75,7 @@ class Run:
     returncode: int
     output: str
     seconds: float
+    stdout: str = ""
 
     def recap(self) -> dict[str, dict[str, int]]:
         found = {}
@@ -96,7 +97,8 @@ class Environment:
         start = time.monotonic()
         proc = subprocess.run(["vagrant", *argv], cwd=ROOT, env=self.env, capture_output=True,
                               text=True, timeout=timeout, check=False)
-        return Run(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start)
+        return Run(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start,
+                   proc.stdout)
 
 
 def _vagrant_env(work: Path, docker_env: dict[str, str], tag: str) -> dict[str, str]:
@@ -126,7 +128,8 @@ def machines(tmp_path_factory):
         work = tmp_path_factory.mktemp("vagrant")
         env = Environment(_vagrant_env(work, docker_env, tag), Run(0, "", 0), before)
         try:
-            env.up = env.vagrant("up", "--provider=docker")
+            # one machine after the other: the last one's provisioner needs all four up
+            env.up = env.vagrant("up", "--provider=docker", "--no-parallel")
             print(f"vagrant: up (4 machines, first provision) {env.up.seconds:.0f} s",
                   file=sys.stderr)
             assert env.up.returncode == 0, env.up.output[-8000:]
@@ -217,6 +220,6 @@ def test_both_web_hosts_serve_the_same_release(machines):
     for name in inventory()["web"]["hosts"]:
         run = machines.vagrant("ssh", name, "-c", "readlink -e /srv/sitekit/current", timeout=120)
         assert run.returncode == 0, run.output
-        releases[name] = run.output.strip().splitlines()[-1]
+        releases[name] = run.stdout.strip()
     assert len(set(releases.values())) == 1, releases
     assert next(iter(releases.values())).startswith("/srv/sitekit/releases/"), releases
