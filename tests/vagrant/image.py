@@ -109,6 +109,7 @@ class Dockerd:
         self.proc = None
         if self.made_bridge and Path("/sys/class/net/docker0").exists():
             _run(["ip", "link", "del", "docker0"])
+        tb._remove_tree(OWN_ROOT / "exec", self.log)  # its sockets and namespaces' mount points
 
 
 def vagrant_public_key() -> str:
