@@ -152,6 +152,20 @@ def test_up_provisions_every_machine_without_failure(machines):
     assert sorted(recap) == sorted(addresses()), machines.up.output[-4000:]
     for name, counts in recap.items():
         assert counts["failed"] == 0 and counts["unreachable"] == 0, (name, counts)
+    assert "same name" not in machines.up.output  # no host named like a group
+
+
+def test_the_playbook_ran_on_the_inventory_vagrant_wrote(machines):
+    """Connections as the provider gives them (docker's bridge here), groups from hosts.yml."""
+    written = Path(machines.env["VAGRANT_DOTFILE_PATH"], "provisioners", "ansible", "inventory",
+                   "vagrant_ansible_inventory").read_text()
+    for name in addresses():
+        line = next(x for x in written.splitlines() if x.startswith(f"{name} "))
+        # the container's address on docker's bridge, not the private one of hosts.yml
+        assert "ansible_host=" in line and f"={addresses()[name]} " not in line, line
+        assert "ansible_ssh_private_key_file=" in line, line
+    for group, members in inventory().items():
+        assert f"[{group}]\n" + "\n".join(members["hosts"]) in written, written
 
 
 def test_a_second_provision_changes_nothing(machines):
