@@ -137,6 +137,16 @@ def _exists(ref: str, env: dict[str, str]) -> bool:
     return _run(["docker", "image", "inspect", ref], env, 60).returncode == 0
 
 
+def _drop_older(env: dict[str, str], keep: set[str], log=_log) -> None:
+    """Remove the images of earlier recipes (the cache keeps one of each)."""
+    for repo in (IMAGE, BASE):
+        proc = _run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repo], env, 60)
+        for ref in proc.stdout.split():
+            if ref not in keep:
+                log(f"removing {ref} (an earlier recipe)")
+                _run(["docker", "rmi", ref], env, 300)
+
+
 def build_image(env: dict[str, str], log=_log) -> str:
     """The image's tag (``IMAGE:<version>``, also tagged ``latest``), built when missing."""
     public_key = vagrant_public_key()
@@ -164,6 +174,7 @@ def build_image(env: dict[str, str], log=_log) -> str:
         if proc.returncode != 0:
             raise ImageError(f"docker build failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
         log(f"built {tag} in {time.monotonic() - started:.1f} s")
+        _drop_older(env, {tag, f"{IMAGE}:latest", base}, log)
     proc = _run(["docker", "tag", tag, f"{IMAGE}:latest"], env, 60)
     if proc.returncode != 0:
         raise ImageError(f"docker tag failed: {proc.stderr.strip()}")
