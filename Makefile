@@ -1,6 +1,8 @@
 # sitekit: deploy many Django sites from one codebase.
 #   make up     bring up the local stack (nginx, supervisor, one gunicorn master per site) and print the URLs
-#   make test   run the tests (unit, Django, 1,000-site nginx, end to end on a throwaway stack, the multi-host rehearsal)
+#   make test   run the tests (unit, Django, 1,000-site nginx, end to end on a throwaway stack, the multi-host rehearsal,
+#               the Vagrant environment on docker)
+#   make test-vagrant  vagrant up the four machines with the docker provider, provision twice, check the sites, destroy
 #   make down   stop everything `make up` started
 #   make rotate rotate the local stack's logs now (what logrotate's daily run does on a server)
 SHELL := /bin/bash
@@ -17,7 +19,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
 
-.PHONY: help up down deploy check test lint bench venv system-deps test-deps urls rotate
+.PHONY: help up down deploy check test test-vagrant lint bench venv system-deps test-deps urls rotate
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -73,25 +75,30 @@ rotate:
 check: venv
 	$(BIN)/sitekit check
 
-## test-deps: what the test suite needs beyond the stack (vagrant validates the Vagrantfile; pebble and
+## test-deps: what the test suite needs beyond the stack (vagrant validates the Vagrantfile and, with
+## docker.io, brings it up with the docker provider; pebble and
 ## certbot obtain a certificate over ACME on the test stack; chromium, with libnss3-tools' certutil
 ## for its trust store, is the real browser of tests/e2e/test_browser.py)
 test-deps: system-deps
 	@missing=""; \
 	command -v vagrant >/dev/null || missing="$$missing vagrant"; \
+	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	command -v certbot >/dev/null || missing="$$missing certbot"; \
 	command -v pebble >/dev/null || missing="$$missing pebble"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/certutil ] || missing="$$missing libnss3-tools"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "sitekit: installing$$missing (the Vagrantfile check, the ACME and browser tests)"; \
+	    echo "sitekit: installing$$missing (the Vagrant, ACME and browser tests)"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "sitekit: missing$$missing: run 'sudo apt-get install --no-install-recommends$$missing'" >&2; exit 1; fi; \
 	fi
 
 test: test-deps venv
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-vagrant: test-deps venv
+	$(BIN)/pytest tests/test_vagrantfile.py tests/vagrant $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -19,6 +19,9 @@ def test_vagrantfile_validates():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "validated successfully" in proc.stdout
     inventory = yaml.safe_load((ROOT / "inventories" / "vagrant" / "hosts.yml").read_text())
-    names = [n for g in inventory["all"]["children"].values() for n in g["hosts"]]
+    groups = inventory["all"]["children"]
+    names = {n for g in groups.values() for n in g["hosts"]}
     for name in names:  # every inventory host is a machine of the Vagrantfile
         assert f"==> {name}:" in proc.stdout
+    assert proc.stdout.count("==> ") == len(names)  # db1, also in storage, is one machine
+    assert not names & set(groups), "a host named like a group (Ansible warns)"

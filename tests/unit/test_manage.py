@@ -145,7 +145,7 @@ def test_a_pooled_site_runs_its_own_settings_with_its_pools_env_file_and_user():
 def test_ssh_connection_variables_of_the_inventory_are_used():
     t = manage.target(inventory.find("vagrant", REPO), "harbor", "web2")
     argv = manage.remote_command(t, ["check"], [], tty=False)
-    key = f"{REPO}/inventories/vagrant/../../.vagrant/machines/web2/virtualbox/private_key"
+    key = "~/.vagrant.d/insecure_private_key"  # every provider's machines: the Vagrantfile
     assert argv[:10] == ["ssh", "-l", "vagrant", "-i", key, "-o", "StrictHostKeyChecking=no",
                          "-o", "UserKnownHostsFile=/dev/null", "--"]
     assert argv[10] == "192.168.56.12"
