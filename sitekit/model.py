@@ -26,6 +26,7 @@ from typing import Any
 
 from sitekit.catalogue import Problem, Result, Site
 from sitekit.runtime.rules import (
+    IMAGE_TYPES,
     SITE_NAME_RE,
     TLS_MODES,
     allowed_hosts,
@@ -480,6 +481,8 @@ class Model:
                 "media_storage": self.layout.media_storage,
                 "media_root": (self.layout.media_root
                                if self.layout.media_storage == "local" else ""),
+                # what nginx serves under /media/: each stored extension and its type
+                "media_types": dict(IMAGE_TYPES),
                 # nginx's client_max_body_size: Django's upload limit and room for the form
                 "request_body_limit": self.layout.request_body_limit,
             },

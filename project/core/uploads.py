@@ -13,11 +13,12 @@ import secrets
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from sitekit.runtime.rules import IMAGE_TYPES
+
 #: Image formats accepted (as Pillow names them) and the extension each is stored with.
 FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
 #: The content type of each stored extension: what the file is served with.
-CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
-                 "webp": "image/webp"}
+CONTENT_TYPES = IMAGE_TYPES
 
 
 def human_size(size):

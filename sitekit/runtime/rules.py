@@ -19,6 +19,10 @@ STATES = ("present", "absent")
 #: What ``hsts`` may be: the HTTP Strict Transport Security policy a site sends when its
 #: environment is served over https. The first is the default.
 HSTS_POLICIES = ("subdomains", "preload", "host")
+#: The extension an uploaded image is stored with (by the format Pillow finds in it) and the type
+#: it is served with: what Django accepts and names files by (project.core.uploads), what S3
+#: stores and what nginx serves under /media/ (the model publishes it, sitekit_layout).
+IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
 #: What ``tls`` may be (a site's field, overriding its environment's ``sitekit_tls``): how
 #: nginx gets the site's certificate. YAML reads a bare ``off`` as false, which means "off" too.

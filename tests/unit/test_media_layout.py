@@ -73,6 +73,9 @@ def test_local_storage_resolves_one_directory_per_present_site_owned_by_its_mast
         {"name": "harbor", "path": "/srv/sitekit/media/harbor", "user": "sk-harbor"},
         {"name": "meadow", "path": "/srv/sitekit/media/meadow", "user": "sk-small"}]
     assert built.facts()["sitekit_layout"]["request_body_limit"] == 1000 + 1024 * 1024
+    # what nginx serves under /media/ is what Django stores: these four, each as its type
+    assert built.facts()["sitekit_layout"]["media_types"] == {
+        "png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
     for master in built.masters:
         assert master["env"]["SITEKIT_MEDIA_STORAGE"] == "local"
         assert master["env"]["SITEKIT_MEDIA_ROOT"] == "/srv/sitekit/media"
