@@ -375,3 +375,10 @@ def test_master_env_is_the_models_with_the_keys_and_what_a_pool_keeps():
     assert ember["SITEKIT_SECRET_KEY_FALLBACKS"] == model.site_secret("b" * 40, "shared")
     assert not any(key in resolved.facts()["sitekit_masters"][0]["env"]
                    for key in model.SECRET_KEYS)
+
+
+def test_without_secrets_keeps_what_a_deploy_may_hash_and_drops_every_secret():
+    env = {"SITEKIT_DB_ENGINE": "postgresql", "SITEKIT_DB_PASSWORD": "pw",
+           "SITEKIT_S3_ACCESS_KEY": "ak", "SITEKIT_S3_SECRET_KEY": "sk", "SITEKIT_DEBUG": "0"}
+    assert plugin.FilterModule().filters()["without_secrets"](env) == {
+        "SITEKIT_DB_ENGINE": "postgresql", "SITEKIT_DEBUG": "0"}

@@ -22,6 +22,11 @@ except ImportError:  # the checkout is not on sys.path: the collection puts it t
     from sitekit import model
 
 
+def without_secrets(env):
+    """An environment without the values the model calls secret (``model.SECRET_KEYS``)."""
+    return {k: v for k, v in (env or {}).items() if k not in model.SECRET_KEYS}
+
+
 def master_env(master, secret_key_base, shared=None, catalogue=(), keeps=None):
     """The environment file of a master (:func:`sitekit.model.master_env`); ``keeps`` maps each
     pool to the sites it serves until nginx has switched them to another master."""
@@ -122,6 +127,7 @@ class FilterModule:
     def filters(self):
         return {
             "master_env": master_env,
+            "without_secrets": without_secrets,
             "server_names_hash": server_names_hash,
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
