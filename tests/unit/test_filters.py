@@ -37,6 +37,7 @@ def test_filters_are_registered_under_their_names():
         "sync_catalogue",
         "pool_keeps",
         "private_addresses",
+        "without_secrets",
     }
     assert filters["pool_keeps"] is plugin.pool_keeps
 
