@@ -21,6 +21,7 @@ from sitekit.crosschecks import (
     site_id_problems,
 )
 from sitekit.domains import DomainError, check_stored_domain, valid_hint
+from sitekit.siteids import SiteIds
 from sitekit.echo import clean, shown
 from sitekit.problems import SITES_VAR, Problem
 from sitekit.problems import site_label as _label
@@ -32,7 +33,6 @@ from sitekit.runtime.rules import (
     STATES,
     TLS_MODES,
     effective_tls,
-    settings_site_id,
     tls_mode,
 )
 
@@ -277,7 +277,7 @@ def _check_site(
     index: int,
     entry: Any,
     problems: list[Problem],
-    project_root: Path | None,
+    site_id_reader: SiteIds | None,
     site_ids: list[tuple[str, int]],
     pools: Mapping[str, dict[str, int]],
 ) -> Site | None:
@@ -436,9 +436,9 @@ def _check_site(
     site_id = None
     name_ok = isinstance(name, str) and SITE_NAME_RE.match(name) and not keyword.iskeyword(name)
     # a reserved name has been refused once above: its shared module is not a site's
-    if name_ok and name not in RESERVED_NAMES and project_root is not None:
-        module = project_root / "settings" / f"{name}.py"
-        if not module.is_file():
+    if name_ok and name not in RESERVED_NAMES and site_id_reader is not None:
+        read = site_id_reader.read(name)
+        if read is None:
             problems.append(
                 Problem(
                     env,
@@ -449,7 +449,7 @@ def _check_site(
                 )
             )
         else:
-            site_id, reason = settings_site_id(module)
+            site_id, reason = read
             if reason:
                 problems.append(Problem(env, label, "name", reason))
             else:
@@ -543,10 +543,13 @@ def validate(
     declared = _check_pools(env, pools, problems)
     sites: list[Site] = []
     site_ids: list[tuple[str, int]] = []
+    reader = SiteIds(root / "settings") if root is not None else None
     for index, entry in enumerate(raw):
-        site = _check_site(env, index, entry, problems, root, site_ids, declared)
+        site = _check_site(env, index, entry, problems, reader, site_ids, declared)
         if site is not None:
             sites.append(site)
+    if reader is not None:
+        reader.save()
 
     entries = [e for e in raw if isinstance(e, dict)]
     site_names = {e.get("name") for e in entries if isinstance(e.get("name"), str)}

@@ -46,6 +46,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"no environments with a catalogue under {root / 'inventories'}", file=sys.stderr)
         return EXIT_INVALID
     failed = False
+    listed: dict[str, set[str]] = {}  # the sites of each environment checked and valid
     for name in names:
         try:
             inv = inventory.find(name, root)
@@ -55,11 +56,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         result = inventory.check(inv)
         _warn(result.warnings)
+        if result.ok and inv.path == root / "inventories" / inv.name:
+            listed[inv.name] = {s.name for s in result.sites}
         if result.ok:
             present = [s for s in result.sites if s.present]
             domains = sum(len(s.domains) for s in present)
             pools = "".join(
-                f"; pool {pool.name}: {', '.join(s.name for s in pool.present_sites) or 'idle'}"
+                f"; pool {pool.name}: {_names([s.name for s in pool.present_sites]) or 'idle'}"
                 for pool in result.pools
             )
             print(
@@ -69,16 +72,32 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             failed = True
             _report(inv.name, result.problems)
-    _warn_unlisted_code(root)
+    _warn_unlisted_code(root, listed)
     return EXIT_INVALID if failed else EXIT_OK
 
 
-def _warn_unlisted_code(root: Path) -> None:
+#: How many names a line lists before it says how many more there are.
+NAMES_SHOWN = 10
+
+
+def _names(names: list[str], shown_at_most: int = NAMES_SHOWN) -> str:
+    """``a, b, c``; for a longer list, how many and the first three
+    (``1000 sites: a, b, c and 997 more``)."""
+    if len(names) <= shown_at_most:
+        return ", ".join(names)
+    return f"{len(names)} sites: {', '.join(names[:3])} and {len(names) - 3} more"
+
+
+def _warn_unlisted_code(root: Path, known: dict[str, set[str]] | None = None) -> None:
     """Warn about sites whose code is in the checkout but in no environment's catalogue (what
     an interrupted `sitekit site add` leaves). Not a problem of a catalogue: the exit status
-    stays that of the catalogues, as the deploy's preflight would judge them."""
+    stays that of the catalogues, as the deploy's preflight would judge them. ``known``: the
+    sites of the environments already read, by name (not read again)."""
     listed: set[str] = set()
     for name in inventory.all_names(root):
+        if known and name in known:
+            listed |= known[name]
+            continue
         try:
             raw = inventory.read_catalogue(inventory.find(name, root))
         except inventory.InventoryError:

@@ -33,9 +33,14 @@ def site_id_problems(env: str, root: Path, site_ids: list[tuple[str, int]]) -> l
                 claimed[path.stem] = site_id
     free = max([0, *listed.values(), *claimed.values()]) + 1
     problems = []
-    for site_id in dict.fromkeys(listed.values()):
-        names = [n for n, i in site_ids if i == site_id]
-        names = list(dict.fromkeys(names)) + sorted(n for n, i in claimed.items() if i == site_id)
+    holders: dict[int, list[str]] = {}
+    for name, site_id in site_ids:
+        holders.setdefault(site_id, []).append(name)
+    claimants: dict[int, list[str]] = {}
+    for name, site_id in claimed.items():
+        claimants.setdefault(site_id, []).append(name)
+    for site_id, listed_names in holders.items():
+        names = list(dict.fromkeys(listed_names)) + sorted(claimants.get(site_id, ()))
         if len(names) < 2:
             continue
         modules = [f"settings/{name}.py" for name in names]

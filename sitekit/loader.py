@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path as _FilePath
 from typing import Any
 
 import yaml
@@ -129,6 +130,57 @@ def _too_deep(text: str) -> Flaw | None:
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
     return None
+
+
+class _Unusual(Exception):
+    """A document :func:`_plain` does not read: the thorough reading takes over."""
+
+
+_STR, _SEQ, _MAP = f"{_TAG}str", f"{_TAG}seq", f"{_TAG}map"
+
+
+def _plain(root: Node) -> Any:
+    """The value of a composed document in one pass, when it is of the usual kind: no node
+    reached twice (an alias), no merge key, no key given twice, only the standard tags, every
+    value constructible. Anything else raises :class:`_Unusual`, and :func:`_walk` finds and
+    locates what it is. For such a document this is what the safe constructor builds (text is
+    the node's value; any other scalar goes through the same constructor)."""
+    trial = SafeConstructor()
+    constructors = trial.yaml_constructors
+    seen: set[int] = set()
+
+    def value(node: Node) -> Any:
+        if id(node) in seen:
+            raise _Unusual
+        seen.add(id(node))
+        tag = node.tag
+        if tag == _STR:
+            if not isinstance(node, ScalarNode):
+                raise _Unusual
+            return node.value
+        if isinstance(node, ScalarNode):
+            if tag == _MERGE or tag not in constructors:
+                raise _Unusual
+            try:
+                return constructors[tag](trial, node)
+            except Exception:  # said, and located, by the thorough reading
+                raise _Unusual from None
+        if isinstance(node, SequenceNode) and tag == _SEQ:
+            return [value(child) for child in node.value]
+        if isinstance(node, MappingNode) and tag == _MAP:
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = value(key_node)
+                try:
+                    if key in mapping:
+                        raise _Unusual
+                except TypeError:  # an unhashable key
+                    raise _Unusual from None
+                mapping[key] = value(value_node)
+            return mapping
+        raise _Unusual
+
+    return value(root)
 
 
 def _scalar_message(node: ScalarNode, error: Exception) -> str:
@@ -277,8 +329,27 @@ def _walk(root: Node) -> _Walk:
     return found
 
 
+#: What tells this reader's readings apart from another version's (for what is remembered).
+_READER = (_FilePath(__file__).read_bytes() + yaml.__version__.encode()
+           if _FilePath(__file__).is_file() else b"")
+
+
 def load(text: str) -> Loaded:
-    """Read one YAML document, refusing what this module's docstring says."""
+    """Read one YAML document, refusing what this module's docstring says. A large text read
+    before without a flaw is not read again (:func:`sitekit.siteids.remembered`)."""
+    from sitekit import siteids
+
+    if _READER:
+        data = siteids.remembered(text, _READER)
+        if data is not None:
+            return Loaded(data=data)
+    loaded = _load(text)
+    if _READER and loaded.ok and loaded.data is not None:
+        siteids.remember(text, _READER, loaded.data)
+    return loaded
+
+
+def _load(text: str) -> Loaded:
     try:
         deep = _too_deep(text)
         if deep is not None:
@@ -292,6 +363,10 @@ def load(text: str) -> Loaded:
         return Loaded(flaws=[_yaml_flaw(exc)])
     if root is None:
         return Loaded()
+    try:
+        return Loaded(data=_plain(root))  # recursion bounded by MAX_DEPTH
+    except _Unusual:
+        pass
     walk = _walk(root)
     flaws = walk.flaws
     data = None

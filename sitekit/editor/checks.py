@@ -113,14 +113,15 @@ def finish(
     after, problems = doc.render()
     warnings: list[str] = []
     if not problems:
-        problems, warnings = _validate(source, after, new_site)
+        problems, warnings = _validate(source, after, new_site, doc.expected)
     notes = notes + warnings
     if problems:
         return Change(source, source.text, notes, [], problems)
     return Change(source, after, notes, summary, [], files or {})
 
 
-def _validate(source: Source, after: str, new_site: str | None) -> tuple[list[Problem], list[str]]:
+def _validate(source: Source, after: str, new_site: str | None,
+              expected: list[Any]) -> tuple[list[Problem], list[str]]:
     """Problems of the catalogue ``after`` would hold (the same check as ``sitekit check``),
     and its warnings (what could not be checked), as notes.
 
@@ -135,6 +136,10 @@ def _validate(source: Source, after: str, new_site: str | None) -> tuple[list[Pr
     if data is None:
         return unread, []
     raw, pools = data[CATALOGUE_VAR], data.get(POOLS_VAR)
+    if (raw or []) != expected:  # the edited text must hold exactly the intended data
+        return [Problem(source.env, "", "", f"{source.label} cannot be edited safely by this "
+                        "command (the edited text would not read back as intended); edit it "
+                        "by hand")], []
     result = validate(raw, env=source.env, project_root=source.project_root, pools=pools,
                       **context)
     warnings = [f"warning: {warning}" for warning in result.warnings]
@@ -199,7 +204,7 @@ def find_entry(
     """The catalogue as a document and the index of ``name``'s one entry, or why not: no
     document when the file cannot be edited, no index when the catalogue does not list the
     site once (``hint`` says what to do when it is missing)."""
-    doc, problems = load(source)
+    doc, problems = load(source, name)
     if doc is None:
         return None, None, problems
     index, problems = one_entry(doc, source.env, name, hint)

@@ -162,7 +162,7 @@ def add_site(
         brand = brand.strip()
     domains, notes, domain_problems = normalise_domains(env, name, given, "add")
     problems += domain_problems
-    doc, load_problems = load(source)
+    doc, load_problems = load(source, name)
     if doc is None:
         return refused(source, notes, load_problems + problems)
 
