@@ -21,7 +21,6 @@ from sitekit.crosschecks import (
     site_id_problems,
 )
 from sitekit.domains import DomainError, check_stored_domain, valid_hint
-from sitekit.siteids import SiteIds
 from sitekit.echo import clean, shown
 from sitekit.problems import SITES_VAR, Problem
 from sitekit.problems import site_label as _label
@@ -35,6 +34,7 @@ from sitekit.runtime.rules import (
     effective_tls,
     tls_mode,
 )
+from sitekit.siteids import SiteIds
 
 
 @dataclass(frozen=True)

@@ -230,3 +230,87 @@ def test_seed_demo_skips_absent_sites_and_missing_rows(catalogue):
     assert "meadow: skipped, no Site row with id=2 (run sync_sites first)" in lines
     assert lines[-1] == "announcements: 1 created"
     assert list(Announcement.objects.values_list("site_id", flat=True)) == [1]
+
+
+# --- sync_sites in bulk ---------------------------------------------------------------------
+
+BULK = 300  # sites of the bulk tests (each with a settings module of its own)
+
+
+@pytest.fixture
+def many_sites(tmp_path, monkeypatch):
+    """BULK generated sites: their settings modules (package ``bulksites``, SITE_IDs from
+    1001) and a function writing a catalogue of them, each domain from ``domain_of``."""
+    package = tmp_path / "bulksites"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    names = [f"bulk{i:04d}" for i in range(1, BULK + 1)]
+    for index, name in enumerate(names, start=1):
+        (package / f"{name}.py").write_text(
+            f"SITE_ID = {1000 + index}\nSITEKIT_BRAND = {{'name': 'Brand {name}'}}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(domain_of=lambda name: f"{name}.localhost", path=tmp_path / "bulk.json"):
+        path.write_text(json.dumps({"sites": [
+            {"name": name, "domain": domain_of(name), "settings_module": f"bulksites.{name}"}
+            for name in names]}))
+        return str(path)
+
+    return names, write
+
+
+def run_counting(path, quiet=True):
+    """sync_sites, quietly: its output lines and the SQL statements it ran."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    out = StringIO()
+    with CaptureQueriesContext(connection) as queries:
+        call_command("sync_sites", catalogue=path, quiet=quiet, stdout=out)
+    return out.getvalue().splitlines(), [q["sql"] for q in queries.captured_queries]
+
+
+def writes(statements):
+    return [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE",
+                                                                      "DELETE"))]
+
+
+def test_sync_sites_creates_many_sites_in_bulk(many_sites):
+    names, write = many_sites
+    lines, statements = run_counting(write())
+    assert lines == [f"sites: {BULK} created, 0 updated, 0 unchanged"]
+    rows = {s.id: (s.domain, s.name) for s in Site.objects.filter(id__gt=1000)}
+    assert rows == {1000 + i: (f"{n}.localhost", f"Brand {n}") for i, n in enumerate(names, 1)}
+    # a few statements, not one per site
+    assert len(writes(statements)) <= BULK // 100 + 2, writes(statements)
+
+
+def test_a_second_sync_of_many_sites_changes_and_writes_nothing(many_sites):
+    _, write = many_sites
+    path = write()
+    run_counting(path)
+    lines, statements = run_counting(path)
+    assert lines == [f"sites: 0 created, 0 updated, {BULK} unchanged"]
+    assert writes(statements) == []
+    assert len(statements) <= 4, statements  # the one read, and the transaction around it
+
+
+def test_many_changed_domains_are_updated_in_bulk_and_only_theirs(many_sites):
+    names, write = many_sites
+    run_counting(write())
+    # every third site moves to a new domain; two sites swap theirs
+    moved = set(names[::3])
+    swap = {names[1]: f"{names[2]}.localhost", names[2]: f"{names[1]}.localhost"}
+
+    def domain_of(name):
+        return swap.get(name) or (f"new-{name}.localhost" if name in moved else f"{name}.localhost")
+
+    lines, statements = run_counting(write(domain_of))
+    changed = len(moved | set(swap))
+    assert lines == [f"sites: 0 created, {changed} updated, {BULK - changed} unchanged"]
+    rows = dict(Site.objects.filter(id__gt=1000).values_list("id", "domain"))
+    assert rows == {1000 + i: domain_of(n) for i, n in enumerate(names, 1)}
+    assert len(writes(statements)) <= 2 * (changed // 100 + 2), writes(statements)
+    lines, _ = run_counting(write(domain_of), quiet=False)
+    assert lines[-1] == f"sites: 0 created, 0 updated, {BULK} unchanged"
+    assert len(lines) == BULK + 1  # without --quiet: a line per site
