@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as bench/playbook.py
+from bench import scale_catalogue
 from bench.common import (
     REPO,
     BenchError,
@@ -49,10 +50,12 @@ from bench.common import (
 from tests import harness
 from tests.harness import BIN, SITES_YML, Run, copy_checkout, local_catalogue, sitekit
 
-KINDS = {"noop_one": "no-op, 1 site",
+KINDS = {"noop_one": "no-op, {base} site(s)",
          "noop_many": "no-op, {sites} sites",
-         "fast_one": "fast path (+1 domain, --tags sites), 1 site",
+         "fast_one": "fast path (+1 domain, --tags sites), {base} site(s)",
+         "fast_many": "fast path (+1 domain, --tags sites), {sites} sites",
          "floor": "a one-task play with fact gathering, same host"}
+SAMPLE = 40  # sites whose serving is checked after the first deploy (all of them when fewer)
 # The floor of a run: one task on the same host, with fact gathering (site.yml's plays gather
 # none now; the floor stays what the deploy-time targets were set against).
 FLOOR_PLAY = """\
@@ -168,9 +171,34 @@ def ratio(rounds: list[dict], a: str, b: str, target: float) -> dict:
 # --- the run ----------------------------------------------------------------------------------
 
 
+def generate(args, work: Path) -> tuple[Stack, Stack, dict[str, str]]:
+    """The two scratch copies with generated catalogues (bench/scale_catalogue.py): --base-sites
+    and --sites sites, the first the local catalogue's first site, the others pooled in
+    --pools pools but for --dedicated of them."""
+    site = local_catalogue(args.source, present=True)[0]
+    first = {"name": site["name"], "domains": site["domains"], "workers": args.workers}
+    stacks, canonical = [], {}
+    for label, count in (("one", args.base_sites), ("many", args.sites)):
+        checkout = work / label / "project"
+        copied = copy_checkout(args.source, checkout)
+        started = time.monotonic()
+        catalogue = scale_catalogue.write(
+            checkout, count, pools=args.pools, dedicated=args.dedicated, per_site=args.domains,
+            workers=args.workers, pool_workers=args.pool_workers, first=first)
+        log(f"{label}: copied {copied} files; generated {count} sites in "
+            f"{time.monotonic() - started:.1f}s: " + sitekit(checkout, "check", "local").strip()
+            [:300])
+        canonical.update({e["name"]: e["domains"][0] for e in catalogue})
+        stacks.append(Stack(work / label / "stack", checkout=checkout, label=label,
+                            sites=[e["name"] for e in catalogue]))
+    return stacks[0], stacks[1], canonical
+
+
 def prepare(args, work: Path) -> tuple[Stack, Stack, dict[str, str]]:
     """The two scratch copies: 1 site, and --sites sites (the others added by sitekit); their
     stacks, and the canonical domain of every site."""
+    if args.generate:
+        return generate(args, work)
     site = local_catalogue(args.source, present=True)[0]
     one_dir, many_dir = work / "one" / "project", work / "many" / "project"
     count = copy_checkout(args.source, one_dir)
@@ -197,7 +225,9 @@ def converge(runner: Runner, stack: Stack, canonical: dict[str, str]) -> dict:
         f"{stack.port} (first run, not timed with the others)")
     first = runner.playbook(stack, "deploy")
     log(f"  {first.seconds:.1f}s, {first.tasks} tasks, {first.recap}")
-    wrong = [n for n in stack.sites if not served_by(stack, canonical[n], n, "/healthz")]
+    sample = stack.sites if len(stack.sites) <= SAMPLE else [
+        stack.sites[i * (len(stack.sites) - 1) // (SAMPLE - 1)] for i in range(SAMPLE)]
+    wrong = [n for n in sample if not served_by(stack, canonical[n], n, "/healthz")]
     if wrong:
         raise BenchError(f"{stack.label}: sites not served after the deploy: {', '.join(wrong)}")
     second = runner.playbook(stack, "rerun")
@@ -209,7 +239,10 @@ def converge(runner: Runner, stack: Stack, canonical: dict[str, str]) -> dict:
 
 def run(args, report: dict) -> None:
     with workdir("sitekit-bench-playbook-", args.keep) as (work, cleanup):
-        report["run"] = {"sites": args.sites, "workers": args.workers, "rounds": args.rounds,
+        report["run"] = {"sites": args.sites, "base_sites": args.base_sites,
+                         "generate": args.generate, "pools": args.pools,
+                         "dedicated": args.dedicated, "domains": args.domains,
+                         "workers": args.workers, "rounds": args.rounds,
                          "source": str(args.source), "workdir": str(work) if args.keep else None}
         ansible = first_line([str(BIN / "ansible-playbook"), "--version"])
         report["machine"] = machine(str(BIN / "python"), ansible=ansible)
@@ -229,21 +262,24 @@ def run(args, report: dict) -> None:
                 raise BenchError(f"the one-task play failed:\n{found.output[-2000:]}")
             return found
 
-        def fast(kind: str, profile: bool = False) -> dict:
-            """A new domain added to the 1-site copy's site, the fast path run, and checked."""
-            site = one.sites[0]
-            domain = f"bench{len(one.added) + 1:02d}-{os.getpid()}.{site}.localhost"
-            sitekit(one.checkout, "domain", "add", "local", site, domain)
-            one.added.append(domain)
-            before = served_by(one, domain, site)
-            found = runner.playbook(one, kind, "--tags", "sites", profile=profile)
-            after = wait_served(one, domain, site, args.serve_timeout)
+        def fast(kind: str, profile: bool = False, stack: Stack = one) -> dict:
+            """A new domain added to a site of a copy (the middle one), the fast path run, and
+            checked."""
+            site = stack.sites[len(stack.sites) // 2]
+            domain = f"bench{len(stack.added) + 1:02d}-{os.getpid()}.{site}.localhost"
+            started = time.monotonic()
+            sitekit(stack.checkout, "domain", "add", "local", site, domain)
+            edit = time.monotonic() - started
+            stack.added.append(domain)
+            before = served_by(stack, domain, site)
+            found = runner.playbook(stack, kind, "--tags", "sites", profile=profile)
+            after = wait_served(stack, domain, site, args.serve_timeout)
             if after is None:
                 raise BenchError(f"after the fast path, Host {domain} does not reach {site} "
                                  f"within {args.serve_timeout:.0f}s")
             figures = profile_summary(found) if profile else summary(found)
             return {**figures, "domain": domain, "served_before": before,
-                    "served_after_s": round(after, 2)}
+                    "served_after_s": round(after, 2), "domain_add_s": round(edit, 2)}
 
         rounds: list[dict] = []
         report["rounds"] = rounds
@@ -251,10 +287,13 @@ def run(args, report: dict) -> None:
             rounds.append({"floor": summary(floor()),
                            "noop_one": summary(runner.playbook(one, "noop")),
                            "noop_many": summary(runner.playbook(many, "noop")),
-                           "fast_one": fast("fast")})
-            log(f"round {r}/{args.rounds}: no-op 1 site {rounds[-1]['noop_one']['seconds']:.1f}s, "
-                f"no-op {args.sites} sites {rounds[-1]['noop_many']['seconds']:.1f}s, fast path "
-                f"{rounds[-1]['fast_one']['seconds']:.1f}s (load {os.getloadavg()[0]:.2f})")
+                           "fast_one": fast("fast"),
+                           "fast_many": fast("fast", stack=many)})
+            log(f"round {r}/{args.rounds}: no-op {args.base_sites} site(s) "
+                f"{rounds[-1]['noop_one']['seconds']:.1f}s, no-op {args.sites} sites "
+                f"{rounds[-1]['noop_many']['seconds']:.1f}s, fast path "
+                f"{rounds[-1]['fast_one']['seconds']:.1f}s / "
+                f"{rounds[-1]['fast_many']['seconds']:.1f}s (load {os.getloadavg()[0]:.2f})")
 
         seconds = {kind: [r[kind]["seconds"] for r in rounds] for kind in KINDS}
         report["figures"] = {kind: {"median": statistics.median(v), "min": min(v), "max": max(v),
@@ -262,8 +301,10 @@ def run(args, report: dict) -> None:
                              for kind, v in seconds.items()}
         medians = {kind: f["median"] for kind, f in report["figures"].items()}
         report["figures"]["seconds_per_extra_site"] = (
-            medians["noop_many"] - medians["noop_one"]) / (args.sites - 1)
+            medians["noop_many"] - medians["noop_one"]) / (args.sites - args.base_sites)
         report["ratios"] = {"sites": ratio(rounds, "noop_many", "noop_one", args.target_sites),
+                            "fast_sites": ratio(rounds, "fast_many", "fast_one",
+                                                args.target_sites),
                             "fast_path": ratio(rounds, "fast_one", "noop_one", args.target_fast),
                             "noop_floor": ratio(rounds, "noop_one", "floor", args.target_floor),
                             "fast_floor": ratio(rounds, "fast_one", "floor",
@@ -274,6 +315,7 @@ def run(args, report: dict) -> None:
                 stack, "profile-noop", profile=True)) for kind, stack in (
                 ("noop_one", one), ("noop_many", many))}
             report["profile"]["fast_one"] = fast("profile-fast", profile=True)
+            report["profile"]["fast_many"] = fast("profile-fast", profile=True, stack=many)
         report["machine"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
 
 
@@ -283,13 +325,18 @@ def run(args, report: dict) -> None:
 def print_report(report: dict, top: int) -> None:
     m, run_info = report["machine"], report["run"]
     sites, rounds = run_info["sites"], report["rounds"]
-    print(f"sitekit playbook time: a no-op re-run with {sites} sites against 1, and the fast "
-          f"path for one added domain (local inventory)\n  {versions_line(m)}, {m['ansible']}, "
+    base = run_info.get("base_sites", 1)
+    print(f"sitekit playbook time: a no-op re-run with {sites} sites against {base}, and the "
+          f"fast path for one added domain (local inventory)\n  {versions_line(m)}, "
+          f"{m['ansible']}, "
           f"nginx {m['nginx']}\n  {load_line(m)}")
-    print(f"  {run_info['workers']} gunicorn worker per site; {run_info['rounds']} rounds, each "
-          "a no-op run on each stack, then the fast path on the 1-site stack\n")
+    if run_info.get("generate"):
+        print(f"  generated catalogues: {run_info['dedicated']} dedicated sites, the others in "
+              f"{run_info['pools']} pools; {run_info['domains']} domains per site")
+    print(f"  {run_info['workers']} gunicorn worker per dedicated site; {run_info['rounds']} "
+          "rounds, each a no-op run on each stack, then the fast path on each\n")
     for label, c in report["converge"].items():
-        n = 1 if label == "one" else sites
+        n = base if label == "one" else sites
         changed = c["rerun"]["recap"].get("changed", 0)
         print(f"  {n:>3} site{'s' if n > 1 else ' '}: first deploy {c['deploy']['seconds']:.1f} s;"
               f" re-run changed={changed} ({'converged' if c['converged'] else 'NOT A NO-OP'})")
@@ -299,37 +346,42 @@ def print_report(report: dict, top: int) -> None:
     for kind, label in KINDS.items():
         f, last = report["figures"][kind], rounds[-1][kind]
         recap = " ".join(f"{k}={last['recap'].get(k, 0)}" for k in ("ok", "changed", "skipped"))
-        print(f"  {label.format(sites=sites):<46}{f['median']:>7.1f}s{f['min']:>7.1f}s"
+        print(f"  {label.format(sites=sites, base=base):<46}{f['median']:>7.1f}s{f['min']:>7.1f}s"
               f"{f['max']:>7.1f}s{last['tasks']:>7}  {recap}")
     for i, r in enumerate(rounds, 1):
         for kind in ("noop_one", "noop_many"):
             if r[kind]["recap"].get("changed"):
-                print(f"  round {i}, {KINDS[kind].format(sites=sites)}: changed="
+                print(f"  round {i}, {KINDS[kind].format(sites=sites, base=base)}: changed="
                       f"{r[kind]['recap']['changed']}: " + "; ".join(r[kind]["changed_tasks"]))
+    fasts = [r[k] for r in rounds for k in ("fast_one", "fast_many")]
     print("  each added domain reached the site through nginx once the fast path returned "
-          f"(after {max(r['fast_one']['served_after_s'] for r in rounds):.1f} s at most)")
-    early = [r["fast_one"]["domain"] for r in rounds if r["fast_one"]["served_before"]]
+          f"(after {max(f['served_after_s'] for f in fasts):.1f} s at most); `sitekit domain "
+          f"add` took {max(r['fast_one']['domain_add_s'] for r in rounds):.2f} s at most with "
+          f"{base} site(s), {max(r['fast_many']['domain_add_s'] for r in rounds):.2f} s with "
+          f"{sites}")
+    early = [f["domain"] for f in fasts if f["served_before"]]
     if early:
         print(f"  WARNING: already served before the fast path ran: {', '.join(early)}")
-    print(f"  each site beyond the first adds {report['figures']['seconds_per_extra_site']:.2f} s "
-          f"to a no-op run (difference of the medians / {sites - 1})\n")
-    for key, label in (("sites", f"no-op {sites} sites / 1 site"),
-                       ("fast_path", "fast path / no-op 1 site"),
-                       ("noop_floor", "no-op 1 site / one-task play"),
-                       ("fast_floor", "fast path / one-task play")):
+    print(f"  each site beyond {base} adds {report['figures']['seconds_per_extra_site']:.4f} s "
+          f"to a no-op run (difference of the medians / {sites - base})\n")
+    for key, label in (("sites", f"no-op {sites} sites / {base}"),
+                       ("fast_sites", f"fast path {sites} sites / {base}"),
+                       ("fast_path", f"fast path / no-op, {base} site(s)"),
+                       ("noop_floor", f"no-op {base} site(s) / one-task play"),
+                       ("fast_floor", f"fast path {base} site(s) / one-task play")):
         r = report["ratios"][key]
         print(f"  {label:<30} {r['median_of_round_ratios']:.2f} (median of "
               f"{len(r['round_ratios'])} rounds, {min(r['round_ratios']):.2f}-"
               f"{max(r['round_ratios']):.2f}; ratio of the medians {r['ratio_of_medians']:.2f})"
               f"   target <= {r['target']:g}: {'met' if r['met'] else 'NOT MET'}")
     if "profile" in report:
-        print_profile(report["profile"], sites, top)
+        print_profile(report["profile"], sites, top, base)
 
 
-def print_profile(profiled: dict, sites: int, top: int) -> None:
+def print_profile(profiled: dict, sites: int, top: int, base: int = 1) -> None:
     print("\n  profile_tasks, one more run of each: tasks started, their time added up, wall time")
     for kind, p in profiled.items():
-        print(f"    {KINDS[kind].format(sites=sites):<46}{p['tasks']:>4} tasks "
+        print(f"    {KINDS[kind].format(sites=sites, base=base):<46}{p['tasks']:>4} tasks "
               f"{p['profiled_seconds']:>7.1f} s in tasks {p['seconds']:>7.1f} s")
 
     def short(name: str, width: int) -> str:
@@ -338,18 +390,22 @@ def print_profile(profiled: dict, sites: int, top: int) -> None:
     one = {(t["task"], t["occurrence"]): t["seconds"] for t in profiled["noop_one"]["slowest"]}
     slowest = profiled["noop_many"]["slowest"][:top]
     width = min(72, max(len(t["task"]) for t in slowest))
-    print(f"\n  slowest tasks of the no-op run with {sites} sites, and the same task with 1 site:")
-    print(f"    {'':<{width}} {sites:>5} sites  1 site")
+    print(f"\n  slowest tasks of the no-op run with {sites} sites, and the same task with "
+          f"{base}:")
+    print(f"    {'':<{width}} {sites:>5} sites {base:>3} site(s)")
     for t in slowest:
         n, alone = t["occurrence"], one.get((t["task"], t["occurrence"]))
         again = {1: "", 2: " (2nd run)"}.get(n, f" ({n}th run)")
         print(f"    {short(t['task'], width - len(again)) + again:<{width}} {t['seconds']:>9.2f} s"
               + (f" {alone:>6.2f} s" if alone is not None else "        -"))
-    fast = profiled["fast_one"]["slowest"][: max(5, top // 2)]
-    width = min(72, max(len(t["task"]) for t in fast))
-    print("\n  slowest tasks of the fast path (1 site):")
-    for t in fast:
-        print(f"    {short(t['task'], width):<{width}} {t['seconds']:>9.2f} s")
+    for kind, n in (("fast_one", base), ("fast_many", sites)):
+        if kind not in profiled:
+            continue
+        fast = profiled[kind]["slowest"][: max(5, top // 2)]
+        width = min(72, max(len(t["task"]) for t in fast))
+        print(f"\n  slowest tasks of the fast path ({n} site(s)):")
+        for t in fast:
+            print(f"    {short(t['task'], width):<{width}} {t['seconds']:>9.2f} s")
 
 
 if __name__ == "__main__":
@@ -357,7 +413,21 @@ if __name__ == "__main__":
                "the targets were met), 2 when it failed, 130 when it was interrupted or timed "
                "out. Every stack started is stopped in all cases.")
     p.add_argument("--sites", type=at_least_one, default=50, metavar="N",
-                   help="present sites of the larger stack (default: 50; 2 to 999)")
+                   help="present sites of the larger stack (default: 50; 2 to 999, to 20000 "
+                   "with --generate)")
+    p.add_argument("--generate", action="store_true",
+                   help="write both catalogues, their settings modules and pools directly "
+                   "(bench/scale_catalogue.py) instead of adding sites with sitekit site add")
+    p.add_argument("--base-sites", type=at_least_one, default=1, metavar="N",
+                   help="sites of the smaller stack (default: 1; more only with --generate)")
+    p.add_argument("--pools", type=int, default=10, metavar="N",
+                   help="with --generate: pools the sites are spread over (default: 10)")
+    p.add_argument("--dedicated", type=at_least_one, default=3, metavar="N",
+                   help="with --generate: sites with a master of their own (default: 3)")
+    p.add_argument("--domains", type=at_least_one, default=2, metavar="N",
+                   help="with --generate: domains per generated site (default: 2)")
+    p.add_argument("--pool-workers", type=at_least_one, default=1, metavar="N",
+                   help="with --generate: gunicorn workers of each pool (default: 1)")
     p.add_argument("--rounds", type=at_least_one, default=5, metavar="N",
                    help="measured rounds (default: 5)")
     p.add_argument("--workers", type=at_least_one, default=1, metavar="N",
@@ -381,8 +451,10 @@ if __name__ == "__main__":
                    help="slowest tasks shown from the profile (default: 15)")
     add_run_arguments(p, timeout=10800, keeps="copies, stack roots, playbook logs", django=False)
     args = p.parse_args()
-    if not 2 <= args.sites <= 999 or args.workers > 64:
-        p.error("--sites must be from 2 to 999, --workers at most 64")
+    if not 2 <= args.sites <= (20000 if args.generate else 999) or args.workers > 64:
+        p.error("--sites must be from 2 to 999 (20000 with --generate), --workers at most 64")
+    if args.base_sites >= args.sites or (args.base_sites > 1 and not args.generate):
+        p.error("--base-sites must be fewer than --sites, and more than 1 only with --generate")
     args.source = args.source.resolve()
     for tool in (BIN / "ansible-playbook", BIN / "sitekit", BIN / "supervisorctl",
                  Path("/usr/sbin/nginx")):
