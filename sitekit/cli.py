@@ -371,7 +371,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
-        print(plan.render(summary), end="")
+        print(plan.render(summary, full=args.full), end="")
     return EXIT_CHANGES if args.detailed_exitcode and summary.changes else EXIT_OK
 
 
@@ -592,6 +592,14 @@ def _add_plan_command(sub: argparse._SubParsersAction, common: argparse.Argument
         "--json", action="store_true", help="print the plan as JSON (per host) instead"
     )
     plan_parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"list every file with its diff and every master, also when a host has more "
+        f"than {plan.summary.FILES_LISTED} files or {plan.summary.MASTERS_LISTED} masters to "
+        "change (which are otherwise counted per directory and reason, with the first few "
+        "names)",
+    )
+    plan_parser.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 2 (not 0) when a deploy would change something",
@@ -599,7 +607,8 @@ def _add_plan_command(sub: argparse._SubParsersAction, common: argparse.Argument
     plan_parser.set_defaults(passes_through=True)
     # ANSIBLE_ARGS: what argparse does not know is left for ansible-playbook (see main())
     plan_parser.usage = (
-        "sitekit plan [-h] [--project DIR] [--json] [--detailed-exitcode] ENV [ANSIBLE_ARGS ...]"
+        "sitekit plan [-h] [--project DIR] [--json] [--full] [--detailed-exitcode] ENV "
+        "[ANSIBLE_ARGS ...]"
     )
 
 

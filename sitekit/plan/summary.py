@@ -215,8 +215,45 @@ def _describe_file(f: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def render(plan: Plan) -> str:
-    """The plan as a support person reads it; the last line says whether anything changes."""
+#: A host's files are listed one by one up to this many, else summed up per directory.
+FILES_LISTED = 40
+#: Names a summed-up line shows before saying how many more there are.
+NAMES_SHOWN = 3
+#: Masters an action lists up to this many, else the first NAMES_SHOWN and how many more.
+MASTERS_LISTED = 20
+
+
+def _first(names: list[str], shown: int = NAMES_SHOWN) -> str:
+    """``a, b, c``, or the first ``shown`` and how many more (``a, b, c and 997 more``)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+def _summed_files(files: list[Mapping[str, Any]]) -> list[str]:
+    """Many files as a person can read them: per directory and change, how many and the first
+    few names; directories by how many of the files they hold."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for f in files:
+        path = PurePosixPath(f["path"])
+        name = path.name + ("/" if f.get("kind") == "directory" else "")
+        groups.setdefault(str(path.parent), {}).setdefault(f["change"], []).append(name)
+    counts = {change: sum(len(g.get(change, [])) for g in groups.values()) for change in _VERB}
+    total = ", ".join(f"{n} to {_VERB[c]}" for c, n in counts.items() if n)
+    lines = [f"  files: {len(files)} ({total}); by directory (sitekit plan --full lists each "
+             "with its diff):"]
+    for directory, changes in sorted(groups.items(), key=lambda g: (
+            -sum(len(n) for n in g[1].values()), g[0])):
+        for change, names in changes.items():
+            lines.append(f"    {_VERB.get(change, change):<7} {len(names):>5} in {directory}/: "
+                         f"{_first(names)}")
+    return lines
+
+
+def render(plan: Plan, full: bool = False) -> str:
+    """The plan as a support person reads it; the last line says whether anything changes.
+    A host with many changed files or masters gets them summed up (how many per directory and
+    change, the first few names), unless ``full``."""
     out: list[str] = []
     for host in plan.hosts:
         if not host.changes and not host.failures:
@@ -224,15 +261,24 @@ def render(plan: Plan) -> str:
             out.append(f"{host.name}: nothing to change{release}")
             continue
         out.append(f"{host.name}:")
-        if host.files:
+        if host.files and (full or len(host.files) <= FILES_LISTED):
             out.append("  files:")
             for f in host.files:
                 out += _describe_file(f)
+        elif host.files:
+            out += _summed_files(host.files)
         for action in MASTER_ACTIONS:
             sites = host.masters.get(action) or []
-            if sites:
+            if sites and (full or len(sites) <= MASTERS_LISTED):
                 named = ", ".join(f"{s} ({host.why[s]})" if s in host.why else s for s in sites)
                 out.append(f"  masters to {_MASTER_WORDS[action]}: {named}")
+            elif sites:
+                reasons: dict[str, list[str]] = {}
+                for s in sites:
+                    reasons.setdefault(host.why.get(s, ""), []).append(s)
+                named = "; ".join(f"{len(n)} {f'({why})' if why else ''}: {_first(n)}"
+                                  for why, n in reasons.items())
+                out.append(f"  masters to {_MASTER_WORDS[action]}: {len(sites)}; {named}")
         if host.supervisord == "reload":
             out.append("  supervisord: reload (it restarts every master)")
         elif host.supervisord == "start":

@@ -59,7 +59,7 @@ def test_help():
     proc = subprocess.run([str(REPO / ".venv/bin/sitekit"), "plan", "--help"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0
-    assert proc.stdout.startswith("usage: sitekit plan [-h] [--project DIR] [--json] "
+    assert proc.stdout.startswith("usage: sitekit plan [-h] [--project DIR] [--json] [--full] "
                                   "[--detailed-exitcode] ENV [ANSIBLE_ARGS ...]")
     text = " ".join(proc.stdout.split())
     assert "--check --diff" in text and "nothing to change" in text

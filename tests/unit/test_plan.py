@@ -546,3 +546,53 @@ def test_the_model_says_which_master_owns_a_file():
     # not a master's: a file named like one elsewhere, or a name the catalogue does not know
     assert model.owner_of(f"{ROOT}/etc/nginx/harbor.env", masters, known) is None
     assert model.owner_of(f"{ROOT}/etc/supervisor/sitekit-other.conf", masters, known) is None
+
+
+# --- many sites: a summary a person can read ------------------------------------------------
+
+
+def many_sites_records(count):
+    """``count`` new sites, each a dedicated master: its env file, program and server block."""
+    names = [f"s{i:05d}" for i in range(1, count + 1)]
+    entries = []
+    for name in names:
+        for path, after in ((f"{ROOT}/etc/sites/{name}.env", None),
+                            (f"{ROOT}/etc/supervisor/sitekit-{name}.conf", f"[program:{name}]\n"),
+                            (f"{ROOT}/etc/nginx/sites/{name}.conf", "server {}\n")):
+            entries.append({"before_header": path, "after_header": path, "before": "",
+                            "after": after} if after else
+                           {"before_header": path, "after_header": path,
+                            "prepared": f"{path}: created (secret: contents not shown)\n"})
+    files = rec(site_files_result(*entries), "Render every site's files", "gunicorn_site")
+    return names, [catalogue_record(present=["harbor", *names]), files]
+
+
+def test_many_files_and_masters_are_summed_up_and_full_lists_them():
+    names, records = many_sites_records(500)
+    result = summary(records)
+    text = plan.render(result)
+    lines = text.splitlines()
+    assert len(lines) < 12, text
+    assert lines[1] == ("  files: 1500 (1500 to create); by directory (sitekit plan --full "
+                        "lists each with its diff):")
+    assert (f"    create    500 in {ROOT}/etc/nginx/sites/: s00001.conf, s00002.conf, "
+            "s00003.conf and 497 more") in lines
+    assert (f"    create    500 in {ROOT}/etc/sites/: s00001.env, s00002.env, s00003.env and "
+            "497 more") in lines
+    assert ("  masters to start: 500; 500 (new supervisor program): s00001, s00002, s00003 and "
+            "497 more") in lines
+    assert lines[-1] == "plan: 1 host would change, 1500 files, 500 masters to start"
+    full = plan.render(result, full=True).splitlines()
+    assert f"    create  {ROOT}/etc/sites/s00500.env  (secret: contents not shown)" in full
+    assert "  masters to start: " + ", ".join(
+        f"{n} (new supervisor program)" for n in names) in full
+    assert full[-1] == lines[-1]
+
+
+def test_a_few_files_are_still_listed_one_by_one():
+    _, records = many_sites_records(3)
+    lines = plan.render(summary(records)).splitlines()
+    assert "  files:" in lines
+    assert f"    create  {ROOT}/etc/nginx/sites/s00002.conf" in lines
+    assert ("  masters to start: s00001 (new supervisor program), s00002 (new supervisor "
+            "program), s00003 (new supervisor program)") in lines
