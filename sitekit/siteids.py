@@ -96,8 +96,8 @@ class SiteIds:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".site-ids-")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump({"version": _VERSION, "dir": self.settings_dir,
-                               "modules": self.known}, out)
+                    out.write(json.dumps({"version": _VERSION, "dir": self.settings_dir,
+                                          "modules": self.known}))
                 os.replace(tmp, self.path)
             except OSError:
                 with contextlib.suppress(OSError):
@@ -156,7 +156,7 @@ def remember(text: str, reader: bytes, data) -> None:
         fd, tmp = tempfile.mkstemp(dir=where, prefix=".yaml-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"version": _VERSION, "data": data}, out)
+                out.write(json.dumps({"version": _VERSION, "data": data}))  # the C encoder
             os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):
