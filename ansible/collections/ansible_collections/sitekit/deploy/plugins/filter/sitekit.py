@@ -117,7 +117,11 @@ def pool_keeps(results, present):
                     serving = [s["name"] for s in json.loads(line.split("=", 1)[1])]
                 except (ValueError, TypeError, KeyError):
                     serving = []
-        kept = [n for n in serving if n in present and n not in master.get("sites", [])]
+        # plain sets, read once: a membership test on Ansible's lazy lists renders the
+        # whole list each time (minutes for a thousand sites)
+        present = present if isinstance(present, set) else set(present or ())
+        own = set(master.get("sites") or ())
+        kept = [n for n in serving if n in present and n not in own]
         if kept:
             keeps[master["name"]] = kept
     return keeps
