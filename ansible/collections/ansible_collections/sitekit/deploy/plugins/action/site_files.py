@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+import jinja2
+import jinja2.meta
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -28,6 +30,58 @@ _TEMPLATE_OVERRIDES = {"trim_blocks": True, "lstrip_blocks": False, "newline_seq
 _SPEC_KEYS = {"name", "template", "path_var", "owner_var", "group_var", "mode", "state", "secret",
               "sites", "validate"}
 _PRUNE_KEYS = {"path", "patterns", "keep"}
+# Names never resolved ahead: Ansible's placeholder for an omitted argument and the templating
+# helpers, which a template uses as they are.
+_NOT_FIXED = {"omit", "lookup", "query", "q", "now", "undef", "range", "dict", "lipsum",
+              "cycler", "joiner", "namespace", "hostvars", "vars"}
+
+
+def _names_used(spec, loop_var):
+    """The variables a spec's template and expressions name directly (not through an include),
+    but the loop variable."""
+    env = jinja2.Environment()  # noqa: S701 - only parsed, never rendered
+    texts = [spec["template"][1]] if spec["template"] else []
+    texts += ["{{ " + spec[key] + " }}" for key in ("path_var", "owner_var", "group_var")
+              if spec[key]]
+    names = set()
+    for text in texts:
+        try:
+            names |= jinja2.meta.find_undeclared_variables(env.parse(str(text)))
+        except jinja2.TemplateError:
+            continue  # Ansible's own templating says what is wrong with it
+    names.discard(loop_var)
+    return names
+
+
+def _templates_in(value, depth=0):
+    """The template strings in a variable's raw value (its lists and mappings included)."""
+    if isinstance(value, str):
+        if "{{" in value or "{%" in value:
+            yield value
+    elif depth < 20 and isinstance(value, dict):
+        for item in value.values():
+            yield from _templates_in(item, depth + 1)
+    elif depth < 20 and isinstance(value, list | tuple):
+        for item in value:
+            yield from _templates_in(item, depth + 1)
+
+
+def _depends_on(name, raw_vars, loop_var, seen=None):
+    """Whether variable ``name`` names the loop variable, itself or through the variables its
+    raw value names."""
+    seen = set() if seen is None else seen
+    if name in seen:
+        return False
+    seen.add(name)
+    env = jinja2.Environment()  # noqa: S701 - only parsed, never rendered
+    for text in _templates_in(raw_vars.get(name)):
+        try:
+            used = jinja2.meta.find_undeclared_variables(env.parse(text))
+        except jinja2.TemplateError:
+            return True  # not understood here: left to Ansible, per site
+        if loop_var in used or any(_depends_on(n, raw_vars, loop_var, seen) for n in used):
+            return True
+    return False
 
 
 def _compile_once(templar):
@@ -157,6 +211,26 @@ class ActionModule(ActionBase):
             entry["secret_content" if spec["secret"] else "content"] = text
         return entry
 
+    def _invariant(self, task_vars, specs, loop_var):
+        """The value of each variable the specs name, when it is the same for every site: one
+        whose raw value names the loop variable (itself or through the variables it names) is
+        left out, and so is one that cannot be resolved without it."""
+        names = set().union(*(_names_used(spec, loop_var) for spec in specs)) if specs else set()
+        names = {n for n in names if n in task_vars and n not in _NOT_FIXED}
+        if not names:
+            return {}
+        base = {k: v for k, v in task_vars.items() if k != loop_var}
+        templar = self._templar.copy_with_new_env(available_variables=base)
+        fixed = {}
+        for name in sorted(names):
+            if _depends_on(name, task_vars, loop_var):
+                continue
+            try:
+                fixed[name] = templar.template(trust_as_template("{{ " + name + " }}"))
+            except Exception:  # noqa: S112 - templated per site, where its error is reported
+                continue
+        return fixed
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
@@ -179,11 +253,18 @@ class ActionModule(ActionBase):
             _compile_once(templar)
             templars.append(templar)
 
+        # The variables the specs name that do not depend on the site, resolved once here:
+        # Ansible templates a variable again wherever it is named, in every site's file (for
+        # a thousand sites, most of the time). One that cannot be resolved without the loop
+        # variable (or fails) is left to be templated per site, as before.
+        fixed = self._invariant(task_vars, specs, loop_var)
+
         # spec by spec, in the order given (a directory before the files in it)
         files = []
         for spec, templar in zip(specs, templars, strict=True):
             for site in sites if spec["sites"] is None else spec["sites"]:
                 site_vars = dict(task_vars)
+                site_vars.update(fixed)
                 site_vars[loop_var] = site
                 templar.available_variables = site_vars
                 files.append(self._render(spec, templar, site))
