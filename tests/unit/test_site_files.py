@@ -422,3 +422,20 @@ def test_install_in_check_mode_stages_tests_and_installs_nothing(tmp_path):
     assert _live(tmp_path) == before
     assert {p: p.read_bytes() for p in (tmp_path / "stage").rglob("*") if p.is_file()} == staged
     assert _reloads(tmp_path) == 1
+
+
+def test_variables_that_depend_on_the_site_are_rendered_for_each_site(tmp_path):
+    """What the template names is resolved once per task only when it is the same for every
+    site: a variable naming the site, even behind a default or through another variable, is
+    still rendered for each."""
+    playbook = _play(tmp_path, [{"name": "harbor", "title": "Harbor"}, {"name": "meadow"}])
+    (tmp_path / "templates" / "page.j2").write_text(
+        "{{ greeting }} from {{ label }} ({{ banner }}, {{ fixed }})\n")
+    _edit(playbook, {"label": "{{ site.title | default('untitled') }}",
+                     "banner": "{{ shout }}", "shout": "{{ site.name | upper }}",
+                     "fixed": "{{ greeting | upper }}"})
+    result = _run(playbook)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = tmp_path / "out"
+    assert (out / "harbor" / "page.txt").read_text() == "hello from Harbor (HARBOR, HELLO)\n"
+    assert (out / "meadow" / "page.txt").read_text() == "hello from untitled (MEADOW, HELLO)\n"
