@@ -12,7 +12,6 @@ line is printed (not a line per site).
 
 from collections import Counter
 
-
 from django.contrib.sites.models import Site
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
@@ -20,7 +19,6 @@ from django.core.management.color import no_style
 from django.db import connections, transaction
 
 from project.core.catalogue import CatalogueCommand
-
 
 #: Rows written per statement (SQLite takes at most 999 parameters in older versions).
 BATCH = 200
