@@ -238,3 +238,15 @@ def test_without_a_cache_directory_everything_is_read(project, monkeypatch, tmp_
     inv = inventory.Inventory("local", project / "inventories" / "local", project)
     assert inventory.check(inv).ok
     assert loader.load(TEXT).ok
+
+
+def test_check_names_a_large_pool_by_its_count_and_first_sites(project, capsys):
+    from sitekit.cli import main
+
+    assert main(["--project", str(project), "check", "local"]) == 0
+    pooled = [n for i, n in enumerate(NAMES, 1) if i % 3 == 0]
+    present = [n for i, n in enumerate(NAMES, 1) if i % 3 != 2]
+    assert capsys.readouterr().out == (
+        f"local: OK: {COUNT} sites ({len(present)} present), {2 * len(present)} domains; "
+        f"pool shared: {len(pooled)} sites: site0003, site0006, site0009 and "
+        f"{len(pooled) - 3} more\n")
