@@ -4,8 +4,11 @@ Run with ``DJANGO_SETTINGS_MODULE=settings.pool`` and, from the pool's env file:
 
     SITEKIT_POOL          the pool's name (names its cookies-of-last-resort and the
                           X-Sitekit-Pool header)
-    SITEKIT_POOL_SITES    JSON list of the pool's sites: name, domains, csrf_trusted_origins,
-                          hsts (see settings.base.pool_sites)
+    SITEKIT_POOL_SITES_FILE  the pool's sites file, written by the deploy next to the env
+                          file: a JSON list of its sites, each with its name, domains,
+                          csrf_trusted_origins and hsts (see settings.base.pool_sites); a file,
+                          not a variable, so that a pool of any size fits (one environment
+                          string holds at most 128 KB)
 
 Nothing about a site is written here: its SITE_ID, SITEKIT_SITE, ROOT_URLCONF, SITEKIT_BRAND
 and cookie names come from its own module (settings/<site>.py). project.core.pool picks the
@@ -20,13 +23,13 @@ from django.core.exceptions import ImproperlyConfigured
 from sitekit.runtime.rules import allowed_hosts, valid_name
 
 from .base import *
-from .base import _env, pool_sites
+from .base import _env, pool_sites_file
 
 SITEKIT_POOL = _env("SITEKIT_POOL")
 if not valid_name(SITEKIT_POOL):
     raise ImproperlyConfigured(f"SITEKIT_POOL must be the pool's name, got {SITEKIT_POOL!r}")
 
-SITEKIT_POOL_SITES = pool_sites(_env("SITEKIT_POOL_SITES"))
+SITEKIT_POOL_SITES = pool_sites_file(_env("SITEKIT_POOL_SITES_FILE"))
 
 # No site of its own: the request's site is picked by Host (project.core.pool).
 SITEKIT_SITE = ""
