@@ -41,7 +41,8 @@ def current(request):
 
 class SiteTable:
     """Host -> site for the pool's sites, as nginx routes the host (exact names first, then the
-    longest wildcard: :class:`sitekit.runtime.rules.ServerNames`)."""
+    longest wildcard: :class:`sitekit.runtime.rules.ServerNames`). Built once per process:
+    a request costs a dict lookup (and one per label of its Host for a wildcard)."""
 
     def __init__(self, sites):
         self.by_domain = {domain.lower(): site for site in sites for domain in site["domains"]}
@@ -81,7 +82,9 @@ class PoolSiteMiddleware:
         self.table = SiteTable(settings.SITEKIT_POOL_SITES)
 
     def __call__(self, request):
-        host = request.get_host()  # DisallowedHost (400) unless one of ALLOWED_HOSTS
+        # DisallowedHost (400) for a malformed Host; ALLOWED_HOSTS is "*" (settings.pool): the
+        # pool's sites are looked up here, once
+        host = request.get_host()
         domain, _port = split_domain_port(host)
         site, exact = self.table.find(domain)
         if site is None:
