@@ -1,9 +1,11 @@
+import functools
 import logging
 
 from django.conf import settings
 from django.contrib.sites.models import Site
 from django.contrib.sites.shortcuts import get_current_site
 from django.db import DatabaseError
+from django.template import TemplateDoesNotExist, engines
 
 from .pool import current
 
@@ -25,6 +27,18 @@ def _current_site(request):
         return None
 
 
+@functools.cache
+def site_base(name):
+    """The template a site's pages extend: its own app's ``<name>/base.html``
+    (``project/sites/<name>/jinja2/``), else the shared ``base.html``, in the site's brand all
+    the same. Looked up once per site and process."""
+    try:
+        engines["jinja2"].get_template(f"{name}/base.html")
+    except TemplateDoesNotExist:
+        return "base.html"
+    return f"{name}/base.html"
+
+
 def sitekit(request):
     """Branding for every template: ``site_base`` is the template that pages extend.
 
@@ -34,7 +48,7 @@ def sitekit(request):
     pooled = current(request)
     name = pooled["name"] if pooled else settings.SITEKIT_SITE
     return {
-        "site_base": f"{name}/base.html",
+        "site_base": site_base(name),
         "sitekit_site": name,
         "brand": pooled["brand"] if pooled else settings.SITEKIT_BRAND,
         "site": _current_site(request),
