@@ -1,11 +1,12 @@
 import functools
 import logging
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.sites.models import Site
 from django.contrib.sites.shortcuts import get_current_site
 from django.db import DatabaseError
-from django.template import TemplateDoesNotExist, engines
+from django.template import engines
 
 from .pool import current
 
@@ -28,15 +29,21 @@ def _current_site(request):
 
 
 @functools.cache
+def _own_base_templates():
+    """Names of the sites whose app has its own base template (``<name>/base.html`` in a
+    Jinja2 template directory): listed once per process."""
+    return frozenset(
+        path.parent.name
+        for directory in engines["jinja2"].template_dirs
+        for path in Path(directory).glob("*/base.html")
+    )
+
+
 def site_base(name):
     """The template a site's pages extend: its own app's ``<name>/base.html``
     (``project/sites/<name>/jinja2/``), else the shared ``base.html``, in the site's brand all
-    the same. Looked up once per site and process."""
-    try:
-        engines["jinja2"].get_template(f"{name}/base.html")
-    except TemplateDoesNotExist:
-        return "base.html"
-    return f"{name}/base.html"
+    the same."""
+    return f"{name}/base.html" if name in _own_base_templates() else "base.html"
 
 
 def sitekit(request):
