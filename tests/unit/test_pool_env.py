@@ -105,3 +105,9 @@ def test_a_bad_sites_file_is_named_with_its_entry(tmp_path, content, message):
 def test_a_pool_without_its_sites_file_is_refused():
     with pytest.raises(ImproperlyConfigured, match="SITEKIT_POOL_SITES_FILE must name"):
         pool_sites_file("")
+
+
+def test_a_changed_sites_file_names_its_pool_so_the_plan_reloads_it():
+    _, master = pool_file_sites("http", 80)
+    assert model.owner_of(master["sites_file"], [master]) == ("shared", "sites file")
+    assert model.owner_of(master["env_file"], [master]) == ("shared", "environment file")
