@@ -774,9 +774,12 @@ class NginxConfig:
         return [d for s in self.sites for d in s["domains"]]
 
     def upstream(self, name: str) -> Path:
-        """The unix socket the server block the role wrote for site *name* proxies to."""
+        """The unix socket the server block the role wrote for site *name* proxies to (its
+        master's upstream, in the main configuration)."""
         block = (Path(self.variables["nginx_sites_dir"]) / f"{name}.conf").read_text()
-        return Path(re.search(r"server unix:(\S+) ", block).group(1))
+        upstream = re.search(r"proxy_pass http://(\w+);", block).group(1)
+        found = re.search(rf"upstream {upstream} {{\s*server unix:(\S+) ", self.conf.read_text())
+        return Path(found.group(1))
 
 
 def render_nginx(workdir: Path, hosts: dict[str, dict], *, lb: bool = False,
@@ -816,7 +819,7 @@ def lay_out(workdir: Path, hosts: dict[str, dict]) -> Run:
     their roots laid out, a later render_nginx can skip the layout (``sitekit_laid_out``),
     whose per-site loops, though skipped in local mode, take minutes for 1,000 sites."""
     inventory = {f"host-{re.sub(r'[^a-z0-9]+', '-', name.lower())}": local_host(
-        **{k: v for k, v in variables.items() if k != "sitekit_sites"})
+        **{k: v for k, v in variables.items() if k not in ("sitekit_sites", "sitekit_pools")})
         for name, variables in hosts.items()}
     return run_plays(workdir, "layout", site_plays({"sitekit"}), {"web": inventory}, None,
                      scratch_project(workdir / "project"))
@@ -920,6 +923,16 @@ def make_catalogue(sites: int, per_site: int, seed: int) -> list[dict]:
             k += 1
         catalogue.append({"name": stem, "domains": domains[:per_site], "workers": 2})
     return catalogue
+
+
+def pool_catalogue(catalogue: list[dict], pools: int, dedicated: int = 0) -> dict[str, dict]:
+    """Spread the sites of *catalogue* after its first *dedicated* over *pools* pools (pool01,
+    ...; in place, round robin): the pools, as ``sitekit_pools`` declares them."""
+    names = [f"pool{i:02d}" for i in range(1, pools + 1)]
+    for index, site in enumerate(catalogue[dedicated:] if pools else []):
+        site["pool"] = names[index % pools]
+        site.pop("workers", None)  # a pooled site runs with its pool's resources
+    return {name: {"workers": 2} for name in names}
 
 
 def write_settings(settings: Path, catalogue: list[dict]) -> Path:
