@@ -717,7 +717,7 @@ def dump_vars(path: str, names: tuple[str, ...]) -> dict:
 
 NGINX_VARS = ("sitekit_root", "nginx_cmd", "nginx_conf", "nginx_pidfile", "nginx_log_dir",
               "nginx_sites_dir", "nginx_open_files", "nginx_rlimit_nofile",
-              "nginx_worker_connections")
+              "nginx_worker_connections", "sitekit_layout")
 
 
 @dataclass
