@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""nginx with a thousand sites: configuration scale, and throughput through nginx.
+"""nginx with thousands of sites: configuration scale, and throughput through nginx.
 
-Three measurements, side by side in one run: 1. a generated catalogue of 1,000 sites and 5,000
-domains, validated, written by the nginx role (``ansible-playbook``: site.yml's preflight and
-nginx role on throwaway roots, ``tests/harness.py``), ``nginx -t`` timed on it; 2. requests/s
-through nginx with those 1,000 sites against 1 site, every server block's upstream the same
-trivial backend, in interleaved rounds; 3. requests/s to a real site's Django (``/healthz``, the
-gunicorn configuration the role renders) through nginx against the same master directly. Load
-comes from ``wrk``, to 127.0.0.1 only; the CPU time per request of nginx and the backends is
-read from ``/proc``. bench/README.md describes the method and the figures. Every process
-started (and the nginx the role starts) is stopped on exit, also on errors, Ctrl-C, SIGTERM or
-``--timeout``.
+Three measurements, side by side in one run: 1. a generated catalogue of --sites sites (1,000;
+up to 10,000 and more) with 5 domains each, the first 10 with their own master and the others
+in 10 pools, validated, written by the nginx role (``ansible-playbook``: site.yml's preflight
+and nginx role on throwaway roots, ``tests/harness.py``), ``nginx -t`` timed on it, also from a
+soft limit of 1,024 open files; 2. requests/s through nginx with those sites against 1 site,
+every server block's upstream the same trivial backend, in interleaved rounds; 3. requests/s to
+a real site's Django (``/healthz``, the gunicorn configuration the role renders) through nginx
+against the same master directly. Load comes from ``wrk``, to 127.0.0.1 only; the CPU time per
+request of nginx and the backends is read from ``/proc``. bench/README.md describes the method
+and the figures. Every process started (and the nginx the role starts) is stopped on exit, also
+on errors, Ctrl-C, SIGTERM or ``--timeout``.
 
     python bench/nginx_scale.py                        # everything, about 6 minutes
     python bench/nginx_scale.py --only scale           # catalogue, the role's run, nginx -t
+    prlimit --nofile=1024: python bench/nginx_scale.py --sites 10000 --only scale --only sites
     python bench/nginx_scale.py --set nginx_worker_processes=1 --json
 """
 

@@ -439,9 +439,8 @@ def _site(
         socket=master["socket"],
         user=master["user"],
         program=master["program"],
-        # a web host's nginx proxies to its master's upstream; an lb's has one of its own per site
-        master_upstream=master["upstream"],
-        upstream=(layout.program_prefix + site.name).replace("-", "_"),
+        # nginx proxies to its master's upstream (a pool's sites share one)
+        upstream=master["upstream"],
         server_block=f"{site.name}.conf",
         certificate=f"{layout.tls_dir}/{site.name}/{CERTIFICATE_FILE}",
         certificate_key=f"{layout.tls_dir}/{site.name}/{KEY_FILE}",
