@@ -478,7 +478,8 @@ def print_report(report: dict) -> None:
         t, n = report["nginx_t"], report["nginx_t_nofile_1024"]
         s, o = t["scale"], t["one"]
         print(f"  nginx -t: {s['median_s']:.3f} s median of {s['runs']} ({s['min_s']:.3f}-"
-              f"{s['max_s']:.3f}){'' if s['ok'] else ' FAILED'}; 1 site: {o['median_s']:.3f} s"
+              f"{s['max_s']:.3f}; CPU {s['cpu_s']:.3f} s){'' if s['ok'] else ' FAILED'}; 1 site: "
+              f"{o['median_s']:.3f} s"
               f"   target < {t['target_s']:g} s  {'PASS' if t['pass'] else 'MISS'}")
         for message in s["messages"]:
             print(f"    {message}")

@@ -836,19 +836,23 @@ def nginx_test(config: NginxConfig, runs: int = 1, nofile: int | None = None,
                plain: bool = False) -> dict:
     """Time `nginx -t` as the role's handler runs it (nginx_cmd; with *plain*, nginx alone)
     *runs* times, with a soft limit of *nofile* open files if given; its messages."""
-    times, output, ok = [], "", True
+    times, cpu, output, ok = [], [], "", True
     for _ in range(runs):
         started = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run([*(config.plain_cmd if plain else config.cmd), "-t"],
                               capture_output=True, text=True, timeout=120, check=False,
                               stdin=subprocess.DEVNULL,
                               preexec_fn=limit_open_files(nofile) if nofile else None)
         times.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         output, ok = proc.stderr, proc.returncode == 0
     messages = [re.sub(r"^nginx: ", "", line) for line in output.splitlines()
                 if "[warn]" in line or "[emerg]" in line or "[alert]" in line]
     return {"ok": ok, "median_s": statistics.median(times), "min_s": min(times),
-            "max_s": max(times), "runs": runs, "messages": messages, "stderr": output}
+            "max_s": max(times), "cpu_s": statistics.median(cpu), "runs": runs,
+            "messages": messages, "stderr": output}
 
 
 # --- gunicorn as the gunicorn_site role writes it --------------------------------------------
