@@ -49,6 +49,7 @@ from bench.common import (
 )
 from sitekit.catalogue import RESOURCE_FIELDS
 from tests.harness import (
+    GUNICORN_FILES,
     PAGE_SIZE,
     SITES,
     Service,
@@ -255,11 +256,12 @@ def local_sites(workers: int) -> list[dict]:
 
 def render(workdir: Path, hosts: dict[str, dict], sites: list[dict]) -> dict[str, dict[str, dict]]:
     """The masters of *sites* on each of *hosts* (name -> host variables; its own root), as the
-    gunicorn_site role renders them (ansible-playbook); plain http, as nginx forwards it."""
+    gunicorn_site role renders them (ansible-playbook; a pool's sites file too); plain http, as
+    nginx forwards it."""
     log("rendering the masters' gunicorn configurations (ansible-playbook)")
     return render_gunicorn(workdir / "render", {
         host: {"sitekit_root": str(workdir / host), "sitekit_tls": "off", **variables}
-        for host, variables in hosts.items()}, sites=sites)
+        for host, variables in hosts.items()}, sites=sites, files=(*GUNICORN_FILES, "pool_sites"))
 
 
 # --- KSM ----------------------------------------------------------------------------------

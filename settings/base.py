@@ -152,9 +152,23 @@ def _env_choice(name, choices, default):
     return value
 
 
-def pool_sites(spec):
-    """The sites of a pooled master, from the JSON list the deploy writes into
-    ``SITEKIT_POOL_SITES`` (see ``settings/pool.py``)::
+def pool_sites_file(path):
+    """The sites of a pooled master from its sites file (``SITEKIT_POOL_SITES_FILE``, written
+    by the deploy next to the master's env file): :func:`pool_sites` of its content, every
+    problem naming the file (and the entry)."""
+    if not path:
+        raise ImproperlyConfigured("SITEKIT_POOL_SITES_FILE must name the pool's sites file")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImproperlyConfigured(f"SITEKIT_POOL_SITES_FILE {path!s} cannot be read: {exc}") \
+            from None
+    return pool_sites(text, source=str(path))
+
+
+def pool_sites(spec, source="SITEKIT_POOL_SITES_FILE"):
+    """The sites of a pooled master, from the JSON list the deploy writes into its sites file
+    (see ``settings/pool.py``; *source* names it in every message)::
 
         [{"name": "harbor", "domains": ["harbor.example", "*.harbor.example"],
           "csrf_trusted_origins": ["https://harbor.example"], "hsts": "subdomains"}, ...]
@@ -171,13 +185,13 @@ def pool_sites(spec):
     try:
         entries = json.loads(spec) if isinstance(spec, str) else spec
     except ValueError as exc:
-        raise ImproperlyConfigured(f"SITEKIT_POOL_SITES is not valid JSON: {exc}") from None
+        raise ImproperlyConfigured(f"{source} is not valid JSON: {exc}") from None
     if not isinstance(entries, list) or not entries:
-        raise ImproperlyConfigured("SITEKIT_POOL_SITES must be a non-empty JSON list of sites")
+        raise ImproperlyConfigured(f"{source} must be a non-empty JSON list of sites")
     sites, names, hosts = [], set(), {}
     for index, entry in enumerate(entries):
         name = entry.get("name") if isinstance(entry, dict) else None
-        where = f"SITEKIT_POOL_SITES[{index}]"
+        where = f"{source}[{index}]"
         if not valid_name(name):
             raise ImproperlyConfigured(f"{where}: invalid site name {name!r}")
         if name in names:

@@ -332,7 +332,8 @@ def _port(scheme: str, layout: Layout) -> int:
 
 
 def pool_entry(site: Mapping[str, Any], scheme: str, port: int) -> dict[str, Any]:
-    """What a pooled master knows of one of its sites (``SITEKIT_POOL_SITES``, settings.pool)."""
+    """What a pooled master knows of one of its sites (an entry of its sites file, read by
+    settings.pool)."""
     return {
         "name": site["name"],
         "domains": list(site["domains"]),
@@ -342,7 +343,27 @@ def pool_entry(site: Mapping[str, Any], scheme: str, port: int) -> dict[str, Any
 
 
 def pool_sites_json(sites: Iterable[Mapping[str, Any]], scheme: str, port: int) -> str:
-    return json.dumps([pool_entry(s, scheme, port) for s in sites], separators=(",", ":"))
+    """A pool's sites file: the JSON list of :func:`pool_entry`, one site per line."""
+    lines = [json.dumps(pool_entry(s, scheme, port), separators=(",", ":")) for s in sites]
+    return "[\n" + ",\n".join(lines) + "\n]\n"
+
+
+def pool_sites_file(
+    master: Mapping[str, Any],
+    catalogue: Sequence[Mapping[str, Any]],
+    keeps: Sequence[str] = (),
+) -> str:
+    """What a pool's sites file holds (``sites_file``, named by ``SITEKIT_POOL_SITES_FILE`` in
+    its env file): its present sites of the catalogue (``sitekit_catalogue``) and, while they
+    move to another master (``keeps``, until nginx has switched them), the sites leaving it."""
+    serving = set(master["sites"]) | set(keeps)
+    return pool_sites_json(
+        (s for s in catalogue if s["name"] in serving and s.get("state") == "present"),
+        master["scheme"], master["port"])
+
+
+def _sites_file(name: str, layout: Layout) -> str:
+    return f"{layout.masters_etc}/{name}.sites.json"
 
 
 def _served(sites: Sequence[Site], layout: Layout) -> tuple[Site, str, int, list[str]]:
@@ -359,21 +380,25 @@ def _env(
     """The environment (without secrets) of processes running ``settings_module`` for
     ``sites``: a master's, or a site's own for its management commands."""
     first, scheme, port, domains = _served(sites, layout)
-    env = {
-        "DJANGO_SETTINGS_MODULE": settings_module,
-        "SITEKIT_ALLOWED_HOSTS": ",".join(allowed_hosts(domains)),
-        # what nginx routes here: within ALLOWED_HOSTS, "*.name" is name's subdomains only
-        "SITEKIT_DOMAINS": ",".join(domains),
-        "SITEKIT_CSRF_TRUSTED_ORIGINS": ",".join(origins(domains, scheme, port)),
+    env = {"DJANGO_SETTINGS_MODULE": settings_module}
+    if kind == "pool":
+        # its sites, their domains and origins are in its sites file (any number of them: one
+        # environment string holds at most 128 KB), which settings.pool reads
+        env["SITEKIT_POOL"] = name
+        env["SITEKIT_POOL_SITES_FILE"] = _sites_file(name, layout)
+    else:
+        env.update({
+            "SITEKIT_ALLOWED_HOSTS": ",".join(allowed_hosts(domains)),
+            # what nginx routes here: within ALLOWED_HOSTS, "*.name" is name's subdomains only
+            "SITEKIT_DOMAINS": ",".join(domains),
+            "SITEKIT_CSRF_TRUSTED_ORIGINS": ",".join(origins(domains, scheme, port)),
+        })
+    env.update({
         "SITEKIT_PUBLIC_SCHEME": scheme,
         "SITEKIT_WARMUP_HOST": probe_host(first.canonical_domain),
         "SITEKIT_HSTS": first.hsts,
-    }
+    })
     env.update(layout.media_env())
-    if kind == "pool":
-        env["SITEKIT_POOL"] = name
-        env["SITEKIT_POOL_SITES"] = pool_sites_json(
-            (s.as_dict() for s in sites), scheme, port)
     return env
 
 
@@ -412,6 +437,8 @@ def _master(
         "control_socket": f"{run_dir}/{CONTROL_SOCKET}",
         "env_file": f"{layout.masters_etc}/{name}.env",
         "conf_file": f"{layout.masters_etc}/{name}.gunicorn.py",
+        # a pool's sites (pool_sites_file); a dedicated master has none
+        "sites_file": _sites_file(name, layout) if kind == "pool" else "",
         "log_dir": f"{layout.masters_logs}/{name}",
         # whose keys this master accepts besides its own (sessions survive a move)
         "fallback_keys": list(fallbacks),
@@ -517,14 +544,16 @@ class Model:
 def owner_of(
     path: str, masters: Iterable[Mapping[str, Any]], known: Iterable[Mapping[str, Any]] = ()
 ) -> tuple[str, str] | None:
-    """``(master, what)`` when ``path`` is a master's environment file, gunicorn configuration
-    or supervisor program (found by its name: ``<program>.conf`` in any directory), from the
-    published masters (``sitekit_masters``) and the names the catalogue knows
+    """``(master, what)`` when ``path`` is a master's environment file, a pool's sites file, a
+    gunicorn configuration or supervisor program (found by its name: ``<program>.conf`` in any
+    directory), from the published masters (``sitekit_masters``) and the names the catalogue knows
     (``sitekit_known_masters``, whose programs a deploy may remove); else None."""
     base = path.rsplit("/", 1)[-1]
     for master in masters:
         if path == master.get("env_file"):
             return master["name"], "environment file"
+        if master.get("sites_file") and path == master["sites_file"]:
+            return master["name"], "sites file"
         if path == master.get("conf_file"):
             return master["name"], "gunicorn configuration"
     for master in [*masters, *known]:
@@ -564,23 +593,15 @@ def master_env(
     *,
     secret_key_base: str,
     shared: Mapping[str, Any] | None = None,
-    catalogue: Sequence[Mapping[str, Any]] = (),
-    keeps: Sequence[str] = (),
 ) -> dict[str, str]:
     """The whole environment of a master's processes (its env file): the environment's
     ``shared`` values, the master's own from the model, its secret key and the keys it accepts
-    (``fallback_keys``); for a pool that still serves sites leaving it (``keeps``, until nginx
-    has switched them), those sites too."""
+    (``fallback_keys``). A pool's env file names its sites file (:func:`pool_sites_file`)."""
     env = {str(k): str(v) for k, v in (shared or {}).items()}
     env.update(master["env"])
     env["SITEKIT_SECRET_KEY"] = site_secret(secret_key_base, master["name"])
     env["SITEKIT_SECRET_KEY_FALLBACKS"] = ",".join(
         site_secret(secret_key_base, name) for name in master.get("fallback_keys", []))
-    if master.get("kind") == "pool" and keeps:
-        serving = set(master["sites"]) | set(keeps)
-        env["SITEKIT_POOL_SITES"] = pool_sites_json(
-            (s for s in catalogue if s["name"] in serving and s.get("state") == "present"),
-            master["scheme"], master["port"])
     for key, value in env.items():
         fault = env_fault(key, value)
         if fault:  # the preflight refuses it first (env_problems); never written

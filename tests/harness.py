@@ -858,17 +858,22 @@ def nginx_test(config: NginxConfig, runs: int = 1, nofile: int | None = None,
 # --- gunicorn as the gunicorn_site role writes it --------------------------------------------
 
 
-def render_gunicorn(workdir: Path, hosts: dict[str, dict],
-                    sites: list[dict] | None = None) -> dict[str, dict[str, dict]]:
-    """Every master's gunicorn configuration and its run and log directories, written by the
-    gunicorn_site role's own ``site_files`` specs and template (the role imported as site.yml
+GUNICORN_FILES = ("run_dir", "log_dir", "gunicorn")
+
+
+def render_gunicorn(workdir: Path, hosts: dict[str, dict], sites: list[dict] | None = None,
+                    files: tuple[str, ...] = GUNICORN_FILES,
+                    settings: Path | None = None) -> dict[str, dict[str, dict]]:
+    """Every master's gunicorn configuration and its run and log directories (or the role's
+    *files*: e.g. its ``env`` file and a pool's ``pool_sites`` too), written by the
+    gunicorn_site role's own ``site_files`` specs and templates (the role imported as site.yml
     imports it, its tasks skipped: nothing is started) on local *hosts* (name -> host
     variables, each its own ``sitekit_root``), for the catalogue *sites* (the local one unless
-    given). Host name -> master name -> the master as the model resolved it (``conf_file``,
-    ``socket``, ``env``, ...). Each root's ``current`` release is this checkout."""
-    template = str(REPO / "roles" / "gunicorn_site" / "templates" / "gunicorn.conf.py.j2")
-    specs = ("{{ gunicorn_site_file_specs | selectattr('name', 'in', ['run_dir', 'log_dir', "
-             f"'gunicorn']) | map('combine', {{'template': '{template}'}}) | list }}}}")
+    given; *settings*: the directory of their settings modules). Host name -> master name ->
+    the master as the model resolved it (``conf_file``, ``socket``, ``env``, ...). Each root's
+    ``current`` release is this checkout, unless the root has one already."""
+    names = ", ".join(repr(name) for name in files)
+    specs = f"{{{{ gunicorn_site_file_specs | selectattr('name', 'in', [{names}]) | list }}}}"
     post_tasks = [
         {"name": "Create the masters' configuration directory (laid out by the sitekit role)",
          "ansible.builtin.file": {"path": "{{ item }}", "state": "directory", "mode": "0755"},
@@ -885,8 +890,10 @@ def render_gunicorn(workdir: Path, hosts: dict[str, dict],
             (root / "current").symlink_to(REPO)
         inventory[f"host-{re.sub(r'[^a-z0-9]+', '-', name.lower())}"] = local_host(**variables)
     plays = site_plays({"gunicorn_site"}, skip_roles=True, post_tasks=post_tasks)
-    run = run_plays(workdir, "gunicorn", plays, {"web": inventory}, sites,
-                    scratch_project(workdir / "project"))
+    project = scratch_project(workdir / "project", settings)
+    # the role's templates, where the play's own tasks find them (next to the playbook)
+    (project / "ansible" / "templates").symlink_to(REPO / "roles" / "gunicorn_site" / "templates")
+    run = run_plays(workdir, "gunicorn", plays, {"web": inventory}, sites, project)
     if not run.ok:
         raise HarnessError(f"rendering the gunicorn configurations failed:\n{run.output[-4000:]}")
     found = {}
@@ -939,15 +946,43 @@ def pool_catalogue(catalogue: list[dict], pools: int, dedicated: int = 0) -> dic
     return {name: {"workers": 2} for name in names}
 
 
+GENERATED_SITE_ID = 1000  # a generated site's SITE_ID: this plus its place in the catalogue
+
+
+def brand_name(site: str) -> str:
+    """The brand name write_settings gives a generated site."""
+    return f"Brand {site}"
+
+
 def write_settings(settings: Path, catalogue: list[dict]) -> Path:
-    """One settings module per site in *settings*, as the validator requires (each with its
-    own SITE_ID)."""
+    """One settings module per site in *settings*, as a site's own (``settings/harbor.py``):
+    its own SITE_ID, cookie names and brand (brand_name), and the URLconf of a site without an
+    app of its own (``project.core.site_urls``). The modules import ``settings.base``: the
+    directory also needs the checkout's modules (``__init__.py``, ``base.py``, ``pool.py``) to
+    be imported."""
     settings.mkdir(parents=True, exist_ok=True)
     for index, site in enumerate(catalogue, start=1):
-        (settings / f"{site['name']}.py").write_text(
-            f'"""{site["name"]}: a generated site."""\n\nSITE_ID = {1000 + index}\n'
-            f'SITEKIT_SITE = "{site["name"]}"\n', encoding="utf-8")
+        name = site["name"]
+        brand = {"name": brand_name(name), "tagline": f"The generated site {name}",
+                 "colors": {"primary": "#0b2545", "accent": "#c9a227", "background": "#eef3f8",
+                            "surface": "#ffffff", "text": "#13315c"}}
+        (settings / f"{name}.py").write_text(
+            f'"""{name}: a generated site."""\n\nfrom .base import *\n\n'
+            f"SITE_ID = {GENERATED_SITE_ID + index}\n"
+            f'SITEKIT_SITE = "{name}"\n'
+            'ROOT_URLCONF = "project.core.site_urls"\n'
+            'SESSION_COOKIE_NAME = f"{SITEKIT_SITE}_sessionid"\n'
+            'CSRF_COOKIE_NAME = f"{SITEKIT_SITE}_csrftoken"\n'
+            f"SITEKIT_BRAND = {brand!r}\n", encoding="utf-8")
     return settings
+
+
+def link_settings(settings: Path, checkout: Path = REPO) -> None:
+    """The checkout's own settings modules linked into *settings* (a directory of generated
+    ones), so that it is a settings package."""
+    for module in (checkout / "settings").glob("*.py"):
+        if not (settings / module.name).exists():
+            (settings / module.name).symlink_to(module)
 
 
 # --- the Django release -----------------------------------------------------------------------
@@ -982,17 +1017,22 @@ def base_environment(workdir: Path) -> dict[str, str]:
     return env
 
 
-def prepare_database(python: str, env: dict[str, str], workdir: Path) -> None:
-    """Migrate, sync the Sites table and seed the demonstration content of SITES, with the
-    management commands the release role runs."""
+def prepare_database(python: str, env: dict[str, str], workdir: Path,
+                     sites: tuple[tuple[str, str, str], ...] = SITES, project: Path = REPO,
+                     seed: bool = True) -> None:
+    """Migrate, sync the Sites table and (with *seed*) seed the demonstration content of
+    *sites* (name, settings module, domain: SITES unless given) with the management commands
+    the release role runs, from *project* (a checkout, or a scratch project)."""
     catalogue = workdir / "catalogue.json"
     catalogue.write_text(json.dumps({"sites": [
         {"name": name, "domain": domain, "state": "present", "settings_module": module}
-        for name, module, domain in SITES]}), encoding="utf-8")
-    env = dict(env, DJANGO_SETTINGS_MODULE=SITES[0][1])
-    for command in (["migrate", "--noinput"], ["sync_sites", "--catalogue", str(catalogue)],
-                    ["seed_demo", "--catalogue", str(catalogue)]):
-        result = subprocess.run([python, "manage.py", *command], cwd=REPO, env=env,
+        for name, module, domain in sites]}), encoding="utf-8")
+    env = dict(env, DJANGO_SETTINGS_MODULE=sites[0][1])
+    commands = [["migrate", "--noinput"], ["sync_sites", "--catalogue", str(catalogue)]]
+    if seed:
+        commands.append(["seed_demo", "--catalogue", str(catalogue)])
+    for command in commands:
+        result = subprocess.run([python, "manage.py", *command], cwd=project, env=env,
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                 timeout=180, check=False)
         if result.returncode != 0:

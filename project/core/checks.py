@@ -9,6 +9,8 @@ POOLED_MIDDLEWARE = {
         "project.core.pool.PoolSessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware": "project.core.pool.PoolCsrfViewMiddleware",
 }
+#: What refuses, in a pooled master, every Host none of its sites serves (ALLOWED_HOSTS is "*").
+POOL_HOST_MIDDLEWARE = "project.core.pool.PoolSiteMiddleware"
 
 
 def _cookie_errors(site, names, where):
@@ -37,7 +39,8 @@ def check_site_cookies(app_configs, **kwargs):
     would let one site's cookie be sent to and read by another.
 
     A pooled master (settings.pool) checks every site of the pool (its own settings module's
-    cookie names), and that its middleware uses each site's names (sitekit.E003).
+    cookie names), that its middleware uses each site's names (sitekit.E003), and that it
+    refuses the Hosts none of its sites serves (sitekit.E004: its ALLOWED_HOSTS is "*").
     """
     errors = []
     pool_sites = getattr(settings, "SITEKIT_POOL_SITES", None)
@@ -55,6 +58,16 @@ def check_site_cookies(app_configs, **kwargs):
                         id="sitekit.E003",
                     )
                 )
+        if POOL_HOST_MIDDLEWARE not in settings.MIDDLEWARE:
+            errors.append(
+                Error(
+                    f"a pooled master must use {POOL_HOST_MIDDLEWARE}: it picks the request's "
+                    "site by Host and refuses any Host none of the pool's sites serves",
+                    hint=f"Put {POOL_HOST_MIDDLEWARE} in MIDDLEWARE, right after "
+                    "project.core.middleware.ReleaseHeaderMiddleware.",
+                    id="sitekit.E004",
+                )
+            )
     else:
         site = getattr(settings, "SITEKIT_SITE", "")
         names = {kind: getattr(settings, f"{kind}_COOKIE_NAME") for kind in ("SESSION", "CSRF")}

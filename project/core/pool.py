@@ -41,7 +41,8 @@ def current(request):
 
 class SiteTable:
     """Host -> site for the pool's sites, as nginx routes the host (exact names first, then the
-    longest wildcard: :class:`sitekit.runtime.rules.ServerNames`)."""
+    longest wildcard: :class:`sitekit.runtime.rules.ServerNames`). Built once per process:
+    a request costs a dict lookup (and one per label of its Host for a wildcard)."""
 
     def __init__(self, sites):
         self.by_domain = {domain.lower(): site for site in sites for domain in site["domains"]}
@@ -55,7 +56,7 @@ class SiteTable:
         return self.by_domain[matched], not matched.startswith("*.")
 
 
-def site_row(site, domain, exact):
+def site_row(site, domain, exact, site_ids=()):
     """The site's Site row, through Django's own cache.
 
     SITE_ID is unset in a pooled master, so ``get_current_site(request)`` looks the Site up by
@@ -63,8 +64,14 @@ def site_row(site, domain, exact):
     of the catalogue's concrete domains (a bounded set) makes that lookup return the request's
     site for every domain of it. Names matched by a wildcard are not cached (unbounded):
     ``request.site`` has their site.
+
+    The first row missing loads the rows of every site of the pool (``site_ids``) in one query:
+    in the master, its warm-up request does, and every worker it forks has them all.
     """
     row = SITE_CACHE.get(site["site_id"])
+    if row is None:
+        SITE_CACHE.update(Site.objects.in_bulk([i for i in site_ids if i not in SITE_CACHE]))
+        row = SITE_CACHE.get(site["site_id"])
     if row is None:
         row = Site.objects.get(pk=site["site_id"])
         SITE_CACHE[site["site_id"]] = row
@@ -79,9 +86,12 @@ class PoolSiteMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.table = SiteTable(settings.SITEKIT_POOL_SITES)
+        self.site_ids = [site["site_id"] for site in settings.SITEKIT_POOL_SITES]
 
     def __call__(self, request):
-        host = request.get_host()  # DisallowedHost (400) unless one of ALLOWED_HOSTS
+        # DisallowedHost (400) for a malformed Host; ALLOWED_HOSTS is "*" (settings.pool): the
+        # pool's sites are looked up here, once
+        host = request.get_host()
         domain, _port = split_domain_port(host)
         site, exact = self.table.find(domain)
         if site is None:
@@ -92,7 +102,7 @@ class PoolSiteMiddleware:
         # resets it when the response is closed; set it now so that a failure before that (the
         # Site row unavailable) still gets the site's own 500 page.
         set_urlconf(site["urlconf"])
-        request.site = site_row(site, domain, exact)
+        request.site = site_row(site, domain, exact, self.site_ids)
         return self.get_response(request)
 
 

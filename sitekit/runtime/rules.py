@@ -88,23 +88,29 @@ class ServerNames:
 
     def __init__(self, domains):
         self.exact = set()
-        self.wildcards = []  # (".name", "*.name"), the longest first
+        self.wildcards = {}  # ".name" -> "*.name"
         for domain in domains:
             domain = domain.lower()
             if domain.startswith("*."):
-                self.wildcards.append((domain[1:], domain))
+                self.wildcards[domain[1:]] = domain
             else:
                 self.exact.add(domain)
-        self.wildcards.sort(key=lambda item: len(item[0]), reverse=True)
 
     def match(self, host):
         """The domain serving ``host`` (lower-case, without port or trailing dot, as Django's
-        ``split_domain_port`` gives it), or None."""
+        ``split_domain_port`` gives it), or None.
+
+        One lookup for an exact name; else one per label of the host, its longest suffix
+        first (``.b.c``, then ``.c`` for ``a.b.c``): as fast with 5 domains as with 50,000."""
         if host in self.exact:
             return host
-        for suffix, domain in self.wildcards:
-            if len(host) > len(suffix) and host.endswith(suffix):
-                return domain
+        if self.wildcards:
+            dot = host.find(".", 1)
+            while dot != -1:
+                domain = self.wildcards.get(host[dot:])
+                if domain is not None:
+                    return domain
+                dot = host.find(".", dot + 1)
         return None
 
 

@@ -281,10 +281,12 @@ POOL = [
 
 
 @pytest.fixture
-def pooled(settings, monkeypatch, sites):
+def pooled(settings, monkeypatch, sites, tmp_path):
     """The settings of a pooled master of harbor and meadow (settings.pool's middleware)."""
+    sites_file = tmp_path / "shared.sites.json"
+    sites_file.write_text(json.dumps(POOL))
     monkeypatch.setenv("SITEKIT_POOL", "shared")
-    monkeypatch.setenv("SITEKIT_POOL_SITES", json.dumps(POOL))
+    monkeypatch.setenv("SITEKIT_POOL_SITES_FILE", str(sites_file))
     import settings.pool as pool_module
 
     pool_module = importlib.reload(pool_module)

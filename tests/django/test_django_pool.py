@@ -5,6 +5,7 @@ test_django_deploy; requests go through project.wsgi (from many threads at once)
 real gunicorn with threaded workers.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -53,6 +54,16 @@ print(json.dumps(results))
 """
 
 
+def with_sites(env, sites):
+    """*env* with a pool's sites file holding *sites* (a list, or the file's text as written),
+    next to its env file."""
+    text = sites if isinstance(sites, str) else json.dumps(sites)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = Path(env["SITEKIT_ENV_FILE"]).parent / f"pool-{digest}.sites.json"
+    path.write_text(text, encoding="utf-8")
+    return {**env, "SITEKIT_POOL_SITES_FILE": str(path)}
+
+
 @pytest.fixture(scope="module")
 def pool_env(tmp_path_factory):
     """A database set up by the deploy's commands run with settings.pool; the pool's env."""
@@ -77,11 +88,8 @@ def pool_env(tmp_path_factory):
         for key, value in os.environ.items()
         if not key.startswith("SITEKIT_") and key not in dropped
     }
-    env.update(
-        SITEKIT_ENV_FILE=str(env_file),
-        DJANGO_SETTINGS_MODULE="settings.pool",
-        SITEKIT_POOL_SITES=json.dumps(REAL_POOL),
-    )
+    env.update(SITEKIT_ENV_FILE=str(env_file), DJANGO_SETTINGS_MODULE="settings.pool")
+    env = with_sites(env, REAL_POOL)
     for args in (
         ["migrate", "--noinput"],
         ["sync_sites", "--catalogue", str(catalogue)],
@@ -165,10 +173,8 @@ def test_a_host_no_pooled_site_claims_gets_400_and_no_page(pool_env, host):
 
 def test_a_site_outside_the_pool_is_refused_by_it(pool_env):
     """A pool of harbor alone does not answer for meadow, though meadow is in the database."""
-    only_harbor = json.dumps(REAL_POOL[:1])
     harbor, meadow = wsgi(
-        pool_env, [["harbor.localhost", "/"], ["meadow.localhost", "/"]],
-        SITEKIT_POOL_SITES=only_harbor,
+        with_sites(pool_env, REAL_POOL[:1]), [["harbor.localhost", "/"], ["meadow.localhost", "/"]],
     )
     assert harbor["status"] == 200
     assert meadow["status"] == 400
@@ -182,8 +188,7 @@ def test_a_wildcard_domain_serves_its_subdomains_only_as_nginx_routes_them(pool_
             {**REAL_POOL[1], "domains": ["www.meadow.localhost", "*.meadow.localhost"]}]
     hosts = ["news.meadow.localhost", "a.b.meadow.localhost", "NEWS.meadow.localhost.",
              "meadow.localhost", "MEADOW.localhost.", ".meadow.localhost", "harbor.localhost"]
-    responses = wsgi(pool_env, [[host, "/healthz"] for host in hosts],
-                     SITEKIT_POOL_SITES=json.dumps(pool))
+    responses = wsgi(with_sites(pool_env, pool), [[host, "/healthz"] for host in hosts])
     answers = {host: (r["status"], r["header"].get("X-Sitekit-Site"))
                for host, r in zip(hosts, responses, strict=True)}
     assert answers == {
@@ -267,7 +272,7 @@ def test_csrf_uses_the_sites_own_cookie_and_origins(pool_env):
                                         "meadow_csrftoken")
         print(json.dumps(out))
     """)
-    env = {**pool_env, "SITEKIT_POOL_SITES": json.dumps(PROBE_POOL)}
+    env = with_sites(pool_env, PROBE_POOL)
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=60, check=False,
@@ -310,23 +315,27 @@ def test_pool_checks_pass_and_refuse_djangos_cookie_middleware(pool_env, tmp_pat
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("", "SITEKIT_POOL_SITES is not valid JSON"),
-        ("[]", "SITEKIT_POOL_SITES must be a non-empty JSON list of sites"),
+        ("", "{path} is not valid JSON"),
+        ("[]", "{path} must be a non-empty JSON list of sites"),
         ('[{"name": "nowhere", "domains": ["n.localhost"]}]',
-         "SITEKIT_POOL_SITES[0] (nowhere): cannot import settings.nowhere"),
+         "{path}[0] (nowhere): cannot import settings.nowhere"),
         ('[{"name": "harbor", "domains": ["a.localhost"]},'
          ' {"name": "meadow", "domains": ["a.localhost"]}]',
-         "SITEKIT_POOL_SITES[1] (meadow): domain 'a.localhost' already belongs to 'harbor'"),
+         "{path}[1] (meadow): domain 'a.localhost' already belongs to 'harbor'"),
+        (None, "SITEKIT_POOL_SITES_FILE {path} cannot be read: "),
     ],
 )
 def test_a_bad_pool_stops_the_master_at_start(pool_env, spec, message):
+    env = with_sites(pool_env, spec or "")
+    path = env["SITEKIT_POOL_SITES_FILE"]
+    if spec is None:
+        os.unlink(path)
     result = subprocess.run(
         [sys.executable, "-c", "import project.wsgi"], cwd=REPO,
-        env={**pool_env, "SITEKIT_POOL_SITES": spec}, capture_output=True, text=True,
-        timeout=60, check=False,
+        env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode != 0
-    assert message in result.stderr
+    assert message.format(path=path) in result.stderr
 
 
 def probe(target, env, threads, per_thread):
@@ -341,7 +350,7 @@ def probe(target, env, threads, per_thread):
 def test_concurrent_mixed_hosts_through_the_wsgi_app_never_mix_sites(pool_env):
     """16 threads, 4,000 requests over five hosts of three sites and five pages: each response
     has its Host's brand, content, Site, URLconf (/tides on harbor only), session and cookies."""
-    env = {**pool_env, "SITEKIT_POOL_SITES": json.dumps(PROBE_POOL)}
+    env = with_sites(pool_env, PROBE_POOL)
     report = probe("inprocess", env, threads=16, per_thread=250)
     assert report["requests"] == 4000
     assert report["mismatch_count"] == 0, report["mismatches"]
@@ -356,7 +365,7 @@ def free_port():
 
 def test_concurrent_mixed_hosts_on_threaded_gunicorn_workers_never_mix_sites(pool_env):
     """The same traffic over HTTP to gunicorn: 2 gthread workers with 8 threads each."""
-    env = {**pool_env, "SITEKIT_POOL_SITES": json.dumps(PROBE_POOL)}
+    env = with_sites(pool_env, PROBE_POOL)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",

@@ -74,9 +74,11 @@ def test_deploy_check_passes_for_a_pool_of_every_sites_production_settings(tmp_p
     env = production_env(tmp_path, SITE_MODULES[0])
     for key in ("SITEKIT_ALLOWED_HOSTS", "SITEKIT_CSRF_TRUSTED_ORIGINS", "SITEKIT_HSTS"):
         env.pop(key)
+    sites_file = tmp_path / "shared.sites.json"
+    sites_file.write_text(model.pool_sites_json(sites, "https", 443))
     env.update(
         SITEKIT_POOL="shared",
-        SITEKIT_POOL_SITES=model.pool_sites_json(sites, "https", 443),
+        SITEKIT_POOL_SITES_FILE=str(sites_file),
         SITEKIT_SECRET_KEY=model.site_secret(secrets.token_urlsafe(48), "shared"),
     )
     result = check_deploy(env, "pool")

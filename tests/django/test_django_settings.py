@@ -152,13 +152,11 @@ def render_env_file(shared):
     environment = jinja2.Environment(trim_blocks=True, keep_trailing_newline=True,
                                      undefined=jinja2.StrictUndefined)
     environment.filters["sitekit.deploy.master_env"] = (
-        lambda site, base, shared, catalogue, keeps: model.master_env(
-            site, secret_key_base=base, shared=shared, catalogue=catalogue))
+        lambda site, base, shared: model.master_env(site, secret_key_base=base, shared=shared))
     template = environment.from_string(
         (REPO / "roles/gunicorn_site/templates/site.env.j2").read_text())
     text = template.render(site=master, sitekit_secret_key_base="k" * 40,
-                           sitekit_shared_env=shared, sitekit_catalogue=[],
-                           gunicorn_site_keeps={})
+                           sitekit_shared_env=shared)
     return text, model.master_env(master, secret_key_base="k" * 40, shared=shared)
 
 

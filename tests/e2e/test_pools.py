@@ -70,13 +70,17 @@ def env_file(stack, master: str) -> dict[str, str]:
 def test_one_master_per_dedicated_site_and_one_for_the_pool(pooled_stack, pooled_names):
     dedicated = [s["name"] for s in present() if s["name"] not in pooled_names]
     assert sorted(masters(pooled_stack)) == sorted([*dedicated, POOL])
-    # the pool's master runs settings.pool; its env file names its sites, readable by it only
+    # the pool's master runs settings.pool; its env file names its sites file, next to it:
+    # both readable by it only
     env = pooled_stack.root / "etc" / "sites" / f"{POOL}.env"
+    sites_file = pooled_stack.root / "etc" / "sites" / f"{POOL}.sites.json"
     assert oct(env.stat().st_mode & 0o777) == "0o600"
+    assert oct(sites_file.stat().st_mode & 0o777) == "0o600"
     lines = dict(line.split("=", 1) for line in env.read_text().splitlines()
                  if line and not line.startswith("#"))
     assert lines["DJANGO_SETTINGS_MODULE"] == "settings.pool"
-    assert [s["name"] for s in json.loads(lines["SITEKIT_POOL_SITES"])] == pooled_names
+    assert lines["SITEKIT_POOL_SITES_FILE"] == str(sites_file)
+    assert [s["name"] for s in json.loads(sites_file.read_text())] == pooled_names
     # one server block per site; the pooled ones point at the pool's socket
     for site in present():
         block = (pooled_stack.root / "etc" / "nginx" / "sites" / f"{site['name']}.conf").read_text()

@@ -24,6 +24,7 @@ from sitekit.catalogue import validate
 from tests.harness import (
     REPO,
     lay_out,
+    link_settings,
     local_catalogue,
     make_catalogue,
     pool_catalogue,
@@ -72,9 +73,7 @@ def big_catalogue(tmp_path_factory) -> Catalogue:
     """1,000 sites with 5 domains each, validated against a codebase that has their settings."""
     project = tmp_path_factory.mktemp("codebase")
     raw = make_catalogue(SITES, DOMAINS_PER_SITE, SEED)
-    write_settings(project / "settings", raw)
-    for module in (REPO / "settings").glob("*.py"):
-        (project / "settings" / module.name).symlink_to(module)
+    link_settings(write_settings(project / "settings", raw))
     result = validate(raw, env="scale", project_root=project)
     assert result.ok, result.problems[:10]
     return Catalogue(raw, [site.as_dict() for site in result.sites], project)

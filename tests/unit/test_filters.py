@@ -36,6 +36,7 @@ def test_filters_are_registered_under_their_names():
         "nginx_open_files",
         "sync_catalogue",
         "pool_keeps",
+        "pool_sites_file",
         "private_addresses",
         "without_secrets",
     }
@@ -338,7 +339,15 @@ def test_server_names_hash_sizes_let_nginx_build_the_hash_without_warning(tmp_pa
 # --- pool_keeps, site_secret_of ---------------------------------------------------------------
 
 
+def _sites_file(*names):
+    import base64
+
+    sites = [{"name": n, "domains": [f"{n}.example"]} for n in names]
+    return base64.b64encode(model.pool_sites_json(sites, "http", 80).encode()).decode()
+
+
 def _env_file(*names):
+    """An env file of a release that listed a pool's sites in it."""
     import base64
     import json
 
@@ -351,19 +360,23 @@ def test_pool_keeps_lists_the_present_sites_a_pool_still_serves_but_no_longer_ha
     results = [
         # ember moves to its own master, north is now absent, harbor stays
         {"site": {"name": "shared", "kind": "pool", "sites": ["harbor"]},
-         "content": _env_file("harbor", "ember", "north")},
-        # a new pool: no env file yet
+         "content": _sites_file("harbor", "ember", "north")},
+        # a new pool: no sites file yet
         {"site": {"name": "fresh", "kind": "pool", "sites": ["meadow"]}, "failed": True},
         # nothing leaves this one
         {"site": {"name": "quiet", "kind": "pool", "sites": ["fern"]},
-         "content": _env_file("fern")},
+         "content": _sites_file("fern")},
+        # a pool whose sites an earlier release wrote into its env file: read from there
+        {"site": {"name": "older", "kind": "pool", "sites": ["oak"]}, "failed": True},
+        {"site": {"name": "older", "kind": "pool", "sites": ["oak"]},
+         "content": _env_file("oak", "meadow")},
     ]
-    present = ["harbor", "ember", "meadow", "fern"]
-    assert plugin.pool_keeps(results, present) == {"shared": ["ember"]}
+    present = ["harbor", "ember", "meadow", "fern", "oak"]
+    assert plugin.pool_keeps(results, present) == {"shared": ["ember"], "older": ["meadow"]}
     assert plugin.pool_keeps([], present) == {}
 
 
-def test_master_env_is_the_models_with_the_keys_and_what_a_pool_keeps():
+def test_master_env_is_the_models_with_the_keys_and_a_pools_sites_file_what_it_keeps():
     result = validate(
         [{"name": "harbor", "domains": ["harbor.example"], "pool": "shared"},
          {"name": "ember", "domains": ["ember.example"]}],
@@ -371,14 +384,15 @@ def test_master_env_is_the_models_with_the_keys_and_what_a_pool_keeps():
     )
     resolved = model.resolve(result, model.Layout(tls="self-signed"))
     pool = resolved.master_of("shared")
-    env = plugin.master_env(pool, "b" * 40, {"SITEKIT_DEBUG": "0"}, resolved.sites,
-                            {"shared": ["ember"]})
+    env = plugin.master_env(pool, "b" * 40, {"SITEKIT_DEBUG": "0"})
     assert env["SITEKIT_DEBUG"] == "0"
     assert env["SITEKIT_SECRET_KEY"] == model.site_secret("b" * 40, "shared")
     assert env["SITEKIT_SECRET_KEY_FALLBACKS"] == model.site_secret("b" * 40, "harbor")
-    assert [s["name"] for s in json.loads(env["SITEKIT_POOL_SITES"])] == ["harbor", "ember"]
-    plain = plugin.master_env(pool, "b" * 40)
-    assert [s["name"] for s in json.loads(plain["SITEKIT_POOL_SITES"])] == ["harbor"]
+    assert env["SITEKIT_POOL_SITES_FILE"] == pool["sites_file"]
+    kept = plugin.pool_sites_file(pool, resolved.sites, {"shared": ["ember"]})
+    assert [s["name"] for s in json.loads(kept)] == ["harbor", "ember"]
+    plain = plugin.pool_sites_file(pool, resolved.sites)
+    assert [s["name"] for s in json.loads(plain)] == ["harbor"]
     ember = plugin.master_env(resolved.master_of("ember"), "b" * 40)
     assert ember["SITEKIT_SECRET_KEY_FALLBACKS"] == model.site_secret("b" * 40, "shared")
     assert not any(key in resolved.facts()["sitekit_masters"][0]["env"]

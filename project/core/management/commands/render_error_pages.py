@@ -22,6 +22,7 @@ from django.core.management.base import CommandError
 from django.template.loader import render_to_string
 
 from project.core.catalogue import CatalogueCommand
+from project.core.context_processors import site_base
 from project.core.uploads import human_size
 from sitekit.runtime.files import write_atomic
 
@@ -58,7 +59,7 @@ class Command(CatalogueCommand):
             module = entry.load_module()
             site_name = getattr(module, "SITEKIT_SITE", entry.name)
             context = {
-                "site_base": f"{site_name}/base.html",
+                "site_base": site_base(site_name),
                 "sitekit_site": site_name,
                 "brand": module.SITEKIT_BRAND,
                 "site": SimpleNamespace(id=site_id, domain=entry.domain, name=brand_name),

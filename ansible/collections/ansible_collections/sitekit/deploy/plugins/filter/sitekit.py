@@ -3,7 +3,8 @@
 What a site or master becomes is resolved once, by :mod:`sitekit.model` in the preflight, and
 published as facts (``sitekit_masters``, ``sitekit_present_sites``…). These filters cover what
 can only be known during the deploy: a master's whole environment (secrets are inputs here,
-never facts), what a pool still serves on the host, the Sites sync's input, and nginx's sizing.
+never facts), a pool's sites file and what a pool still serves on the host, the Sites sync's
+input, and nginx's sizing.
 """
 
 from __future__ import annotations
@@ -27,12 +28,16 @@ def without_secrets(env):
     return {k: v for k, v in (env or {}).items() if k not in model.SECRET_KEYS}
 
 
-def master_env(master, secret_key_base, shared=None, catalogue=(), keeps=None):
-    """The environment file of a master (:func:`sitekit.model.master_env`); ``keeps`` maps each
-    pool to the sites it serves until nginx has switched them to another master."""
+def master_env(master, secret_key_base, shared=None):
+    """The environment file of a master (:func:`sitekit.model.master_env`)."""
+    return model.master_env(master, secret_key_base=secret_key_base, shared=shared)
+
+
+def pool_sites_file(master, catalogue, keeps=None):
+    """A pool's sites file (:func:`sitekit.model.pool_sites_file`); ``keeps`` maps each pool to
+    the sites it serves until nginx has switched them to another master."""
     kept = (keeps or {}).get(master.get("name"), [])
-    return model.master_env(master, secret_key_base=secret_key_base, shared=shared,
-                            catalogue=catalogue, keeps=kept)
+    return model.pool_sites_file(master, catalogue, kept)
 
 
 def _pow2(n):
@@ -102,9 +107,10 @@ def sync_catalogue(sites):
 def pool_keeps(results, present):
     """Sites each pool's master keeps serving while they move to another master, by pool.
 
-    ``results`` are the ``slurp`` results of the pools' env files (loop variable ``site``: the
-    master); ``present`` the names of the catalogue's present sites. A site the pool serves now
-    (its env file's SITEKIT_POOL_SITES) that is still present but no longer one of the pool's
+    ``results`` are the ``slurp`` results of the pools' sites files (loop variable ``site``:
+    the master), or of their env files where a release before the sites files wrote the sites
+    into them (a ``SITEKIT_POOL_SITES=`` line); ``present`` the names of the catalogue's present
+    sites. A site the pool serves now that is still present but no longer one of the pool's
     sites is kept until nginx has switched it to its new master.
     """
     keeps = {}
@@ -113,16 +119,17 @@ def pool_keeps(results, present):
         if "content" not in result or master.get("kind") != "pool":
             continue
         text = base64.b64decode(result["content"]).decode("utf-8", "replace")
-        serving = []
-        for line in text.splitlines():
-            if line.startswith("SITEKIT_POOL_SITES="):
-                try:
-                    serving = [s["name"] for s in json.loads(line.split("=", 1)[1])]
-                except (ValueError, TypeError, KeyError):
-                    serving = []
+        if not text.lstrip().startswith("["):
+            text = next((line.split("=", 1)[1] for line in text.splitlines()
+                         if line.startswith("SITEKIT_POOL_SITES=")), "[]")
+        try:
+            serving = [s["name"] for s in json.loads(text)]
+        except (ValueError, TypeError, KeyError):
+            serving = []
         kept = [n for n in serving if n in present and n not in master.get("sites", [])]
         if kept:
-            keeps[master["name"]] = kept
+            keeps.setdefault(master["name"], [])
+            keeps[master["name"]] += [n for n in kept if n not in keeps[master["name"]]]
     return keeps
 
 
@@ -135,5 +142,6 @@ class FilterModule:
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
             "pool_keeps": pool_keeps,
+            "pool_sites_file": pool_sites_file,
             "private_addresses": private_addresses,
         }
