@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sitekit import editor, inventory, manage, model, plan, release
+from sitekit import editor, inventory, logs, manage, model, plan, release
 from sitekit.echo import clean
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -705,6 +705,7 @@ def parser() -> argparse.ArgumentParser:
     _add_plan_command(sub, common)
     _add_edit_commands(sub, common)
     manage.add_command(sub, common, _command, ENV_HELP)
+    logs.add_command(sub, common, _command, ENV_HELP)
     return top
 
 

@@ -196,14 +196,11 @@ def local_command(t: Target, command: list[str], passed: Mapping[str, str],
     return [f"{release}/venv/bin/python", "manage.py", *command], env, release
 
 
-def remote_command(t: Target, command: list[str], names: list[str], tty: bool) -> list[str]:
-    """The ssh command line running the command on the target host. The values of ``names``
-    (--env) are not in it: the remote shell, as the master's user, reads them from its input,
-    one line each, before the command starts (and is given the rest of that input)."""
-    v = t.hostvars
+def ssh_command(hostvars: Mapping[str, Any], host: str) -> tuple[list[str], str]:
+    """``ssh`` with the inventory's connection variables of ``host``, and its address."""
 
     def var(key: str) -> Any:
-        return _render(v.get(key), v, key)
+        return _render(hostvars.get(key), hostvars, key)
 
     argv = ["ssh"]
     if var("ansible_port"):
@@ -215,9 +212,16 @@ def remote_command(t: Target, command: list[str], names: list[str], tty: bool) -
     for key in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
         if var(key):
             argv += shlex.split(str(var(key)))
+    return argv, str(var("ansible_host") or host)
+
+
+def remote_command(t: Target, command: list[str], names: list[str], tty: bool) -> list[str]:
+    """The ssh command line running the command on the target host. The values of ``names``
+    (--env) are not in it: the remote shell, as the master's user, reads them from its input,
+    one line each, before the command starts (and is given the rest of that input)."""
+    argv, address = ssh_command(t.hostvars, t.host)
     if tty and not names:
         argv.append("-t")
-    address = str(var("ansible_host") or t.host)
     run = shlex.join(["env", f"DJANGO_SETTINGS_MODULE={t.settings_module}",
                       f"SITEKIT_ENV_FILE={t.env_file}", "venv/bin/python", "manage.py", *command])
     if names:

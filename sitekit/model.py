@@ -56,6 +56,14 @@ REQUEST_BODY_MARGIN = 1024 * 1024
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 #: What names a variable of a master's env file.
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: How nginx logs the sites' requests (``sitekit_nginx_logs``): each site its own access and
+#: error log, one access log for every site with the site's name as its first field (errors in
+#: nginx's main error log), or ``auto``: per site up to ``PER_SITE_LOGS_MAX`` present sites.
+NGINX_LOG_LAYOUTS = ("auto", "per-site", "shared")
+#: ``auto``'s largest catalogue with per-site logs: nginx opens every site's two logs whenever
+#: it loads its configuration; 256 sites (512 files, 640 with the fixed margin) stay well under
+#: the usual soft limit of 1,024 open files.
+PER_SITE_LOGS_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class Layout:
     s3_endpoint: str = ""
     s3_bucket: str = ""
     web_hosts: int = 1
+    nginx_logs: str = "auto"
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Layout:
@@ -114,6 +123,13 @@ class Layout:
         else:
             env["SITEKIT_MEDIA_ROOT"] = self.media_root
         return env
+
+    def nginx_log_layout(self, present: int) -> str:
+        """How nginx logs the requests of ``present`` sites: ``per-site`` or ``shared``
+        (:data:`NGINX_LOG_LAYOUTS`; ``auto`` decides by the number of sites)."""
+        if self.nginx_logs in ("per-site", "shared"):
+            return self.nginx_logs
+        return "per-site" if present <= PER_SITE_LOGS_MAX else "shared"
 
     @property
     def masters_etc(self) -> str:
@@ -176,6 +192,10 @@ def layout_problems(
     if layout.mode not in MODES:
         problems.append(Problem(env, "", "sitekit_mode",
                                 f"must be 'local' or 'system', got {layout.mode!r}"))
+    if layout.nginx_logs not in NGINX_LOG_LAYOUTS:
+        problems.append(Problem(env, "", "sitekit_nginx_logs",
+                                f"must be one of {', '.join(NGINX_LOG_LAYOUTS)}, "
+                                f"got {layout.nginx_logs!r}"))
     if layout.mode == "system" and layout.db_engine != "postgresql":
         problems.append(Problem(
             env, "", "sitekit_db_engine",
@@ -411,6 +431,8 @@ def _master(
         "program": layout.program_prefix + name,
         "run_dir": run_dir,
         "socket": f"{run_dir}/{SOCKET}",
+        # the nginx upstream of its socket (web hosts: one per master, its sites proxy to it)
+        "upstream": (layout.program_prefix + name).replace("-", "_"),
         "pidfile": f"{run_dir}/{PIDFILE}",
         "control_socket": f"{run_dir}/{CONTROL_SOCKET}",
         "env_file": f"{layout.masters_etc}/{name}.env",
@@ -444,7 +466,8 @@ def _site(
         socket=master["socket"],
         user=master["user"],
         program=master["program"],
-        upstream=(layout.program_prefix + site.name).replace("-", "_"),
+        # nginx proxies to its master's upstream (a pool's sites share one)
+        upstream=master["upstream"],
         server_block=f"{site.name}.conf",
         certificate=f"{layout.tls_dir}/{site.name}/{CERTIFICATE_FILE}",
         certificate_key=f"{layout.tls_dir}/{site.name}/{KEY_FILE}",
@@ -512,6 +535,8 @@ class Model:
                 "media_types": dict(IMAGE_TYPES),
                 # nginx's client_max_body_size: Django's upload limit and room for the form
                 "request_body_limit": self.layout.request_body_limit,
+                # per-site or shared access logs (sitekit_nginx_logs resolved for this catalogue)
+                "nginx_logs": self.layout.nginx_log_layout(len(self.present_sites)),
             },
         }
 

@@ -717,7 +717,7 @@ def dump_vars(path: str, names: tuple[str, ...]) -> dict:
 
 NGINX_VARS = ("sitekit_root", "nginx_cmd", "nginx_conf", "nginx_pidfile", "nginx_log_dir",
               "nginx_sites_dir", "nginx_open_files", "nginx_rlimit_nofile",
-              "nginx_worker_connections")
+              "nginx_worker_connections", "sitekit_layout")
 
 
 @dataclass
@@ -774,9 +774,12 @@ class NginxConfig:
         return [d for s in self.sites for d in s["domains"]]
 
     def upstream(self, name: str) -> Path:
-        """The unix socket the server block the role wrote for site *name* proxies to."""
+        """The unix socket the server block the role wrote for site *name* proxies to (its
+        master's upstream, in the main configuration)."""
         block = (Path(self.variables["nginx_sites_dir"]) / f"{name}.conf").read_text()
-        return Path(re.search(r"server unix:(\S+) ", block).group(1))
+        upstream = re.search(r"proxy_pass http://(\w+);", block).group(1)
+        found = re.search(rf"upstream {upstream} {{\s*server unix:(\S+) ", self.conf.read_text())
+        return Path(found.group(1))
 
 
 def render_nginx(workdir: Path, hosts: dict[str, dict], *, lb: bool = False,
@@ -816,7 +819,7 @@ def lay_out(workdir: Path, hosts: dict[str, dict]) -> Run:
     their roots laid out, a later render_nginx can skip the layout (``sitekit_laid_out``),
     whose per-site loops, though skipped in local mode, take minutes for 1,000 sites."""
     inventory = {f"host-{re.sub(r'[^a-z0-9]+', '-', name.lower())}": local_host(
-        **{k: v for k, v in variables.items() if k != "sitekit_sites"})
+        **{k: v for k, v in variables.items() if k not in ("sitekit_sites", "sitekit_pools")})
         for name, variables in hosts.items()}
     return run_plays(workdir, "layout", site_plays({"sitekit"}), {"web": inventory}, None,
                      scratch_project(workdir / "project"))
@@ -833,19 +836,23 @@ def nginx_test(config: NginxConfig, runs: int = 1, nofile: int | None = None,
                plain: bool = False) -> dict:
     """Time `nginx -t` as the role's handler runs it (nginx_cmd; with *plain*, nginx alone)
     *runs* times, with a soft limit of *nofile* open files if given; its messages."""
-    times, output, ok = [], "", True
+    times, cpu, output, ok = [], [], "", True
     for _ in range(runs):
         started = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run([*(config.plain_cmd if plain else config.cmd), "-t"],
                               capture_output=True, text=True, timeout=120, check=False,
                               stdin=subprocess.DEVNULL,
                               preexec_fn=limit_open_files(nofile) if nofile else None)
         times.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         output, ok = proc.stderr, proc.returncode == 0
     messages = [re.sub(r"^nginx: ", "", line) for line in output.splitlines()
                 if "[warn]" in line or "[emerg]" in line or "[alert]" in line]
     return {"ok": ok, "median_s": statistics.median(times), "min_s": min(times),
-            "max_s": max(times), "runs": runs, "messages": messages, "stderr": output}
+            "max_s": max(times), "cpu_s": statistics.median(cpu), "runs": runs,
+            "messages": messages, "stderr": output}
 
 
 # --- gunicorn as the gunicorn_site role writes it --------------------------------------------
@@ -927,6 +934,16 @@ def make_catalogue(sites: int, per_site: int, seed: int) -> list[dict]:
             k += 1
         catalogue.append({"name": stem, "domains": domains[:per_site], "workers": 2})
     return catalogue
+
+
+def pool_catalogue(catalogue: list[dict], pools: int, dedicated: int = 0) -> dict[str, dict]:
+    """Spread the sites of *catalogue* after its first *dedicated* over *pools* pools (pool01,
+    ...; in place, round robin): the pools, as ``sitekit_pools`` declares them."""
+    names = [f"pool{i:02d}" for i in range(1, pools + 1)]
+    for index, site in enumerate(catalogue[dedicated:] if pools else []):
+        site["pool"] = names[index % pools]
+        site.pop("workers", None)  # a pooled site runs with its pool's resources
+    return {name: {"workers": 2} for name in names}
 
 
 GENERATED_SITE_ID = 1000  # a generated site's SITE_ID: this plus its place in the catalogue

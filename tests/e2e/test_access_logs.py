@@ -152,3 +152,28 @@ def test_the_playbook_keeps_the_rotation_configurations(stack, sites):
     for path in set((stack.root / "log").rglob("*.log")) - supervised:
         assert f"considering log {path}" in proc.stderr, path
     assert len(set((stack.root / "log").rglob("*.log")) - supervised) > 4 * len(sites)
+
+
+def test_sitekit_logs_shows_a_request_under_its_own_site_only(stack, sites):
+    """`sitekit logs local SITE` prints the request made to SITE by Host, and another site's
+    logs do not have it."""
+    this, other = sites[0], sites[1]
+    marker = f"/sitekit-logs-{uuid.uuid4().hex}"
+    status, _, _ = stack.request(this["domains"][-1], marker)
+    assert status == 404
+
+    def shown(site: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "sitekit"), "logs", "local", site, "--root",
+                               str(stack.root), "-n", "50"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    found = wait_for(lambda: (p := shown(this["name"])).returncode == 0 and marker in p.stdout
+                     and p, f"the request in `sitekit logs local {this['name']}`")
+    line = next(ln for ln in found.stdout.splitlines() if marker in ln)
+    assert f" {this['domains'][-1]} " in line and '" 404 ' in line, line
+    elsewhere = shown(other["name"])
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert marker not in elsewhere.stdout
+    unknown = shown("nosuch")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("sitekit logs: local: no site 'nosuch' in the catalogue")

@@ -1,5 +1,6 @@
-"""Fixtures of the scale tests: a generated catalogue of 1,000 sites and 5,000 domains, and the
-nginx configurations the real nginx role writes for it and for the local catalogue.
+"""Fixtures of the scale tests: generated catalogues of 1,000 sites and 5,000 domains (dedicated
+masters) and of 10,000 sites and 50,000 domains (10 pools and a few dedicated masters), and the
+nginx configurations the real nginx role writes for them and for the local catalogue.
 
 The role runs once per session through ``ansible-playbook``: ``ansible/site.yml``'s preflight and
 its nginx plays (``tests/harness.py``), on local hosts each with its own throwaway root, in two
@@ -26,6 +27,7 @@ from tests.harness import (
     link_settings,
     local_catalogue,
     make_catalogue,
+    pool_catalogue,
     render_nginx,
     stop_nginx,
     write_settings,
@@ -35,6 +37,7 @@ SITES = 1000
 DOMAINS_PER_SITE = 5
 SEED = 421
 SOFT_LIMIT = 1024  # systemd's default soft limit for services, and a login shell's usual one
+HUGE_SITES, HUGE_POOLS, HUGE_DEDICATED = 10_000, 10, 10
 
 # The shapes a host's nginx takes for the local catalogue: web hosts, then load balancers.
 WEB_SHAPES = {
@@ -54,6 +57,7 @@ class Catalogue:
     raw: list[dict]  # as written in a sites.yml
     sites: list[dict]  # validated and normalised, as the preflight hands them to the roles
     project: Path  # a codebase with one settings module per site (and the local ones)
+    pools: dict | None = None  # sitekit_pools
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +80,19 @@ def big_catalogue(tmp_path_factory) -> Catalogue:
 
 
 @pytest.fixture(scope="session")
-def rendered(tmp_path_factory, big_catalogue, nginx_binary):
+def huge_catalogue(big_catalogue) -> Catalogue:
+    """10,000 sites with 5 domains each (the first 1,000 are big_catalogue's), all but the first
+    10 in 10 pools, validated against the same codebase, given their settings modules."""
+    raw = make_catalogue(HUGE_SITES, DOMAINS_PER_SITE, SEED)
+    pools = pool_catalogue(raw, HUGE_POOLS, dedicated=HUGE_DEDICATED)
+    write_settings(big_catalogue.project / "settings", raw)
+    result = validate(raw, env="scale", project_root=big_catalogue.project, pools=pools)
+    assert result.ok, result.problems[:10]
+    return Catalogue(raw, [site.as_dict() for site in result.sites], big_catalogue.project, pools)
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory, big_catalogue, huge_catalogue, nginx_binary):
     """Shape (``scale off``, ``scale self-signed``, or one of the local catalogue's) ->
     the NginxConfig the nginx role wrote and started, and each run's time."""
     work = tmp_path_factory.mktemp("nginx")
@@ -87,16 +103,18 @@ def rendered(tmp_path_factory, big_catalogue, nginx_binary):
                 **variables}
 
     web = {name: host(name, **shape) for name, shape in WEB_SHAPES.items()}
-    web["scale off"] = host("scale off", sitekit_sites=big_catalogue.raw)
+    web["scale off"] = host("scale off", sitekit_sites=big_catalogue.raw,
+                            sitekit_nginx_logs="per-site")
     web["scale self-signed"] = host("scale self-signed", sitekit_sites=big_catalogue.raw,
-                                    sitekit_tls="self-signed")
+                                    sitekit_tls="self-signed", sitekit_nginx_logs="per-site")
+    web["10k"] = host("10k", sitekit_sites=huge_catalogue.raw, sitekit_pools=huge_catalogue.pools)
     lb = {name: host(name, **shape) for name, shape in LB_SHAPES.items()}
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     settings = big_catalogue.project / "settings"
     # Laid out first, with the local catalogue: the load balancers (site.yml lays out web hosts
     # only) and the 1,000 sites (the layout's loops over every master, each item skipped in
     # local mode, are slow; without them the layout does not depend on the catalogue).
-    laid_out = {name: web[name] for name in ("scale off", "scale self-signed")} | lb
+    laid_out = {name: web[name] for name in ("scale off", "scale self-signed", "10k")} | lb
     try:
         run = lay_out(work / "layout", laid_out)
         assert run.ok, run.output[-6000:]

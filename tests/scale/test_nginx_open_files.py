@@ -1,12 +1,13 @@
 """nginx starts, serves and reloads 1,000 sites under the usual soft limit of 1,024 open files.
 
-Every site has its own access and error log, and nginx's master opens all of them when it loads
-its configuration: 2,000 files for 1,000 sites. The role starts, tests and reloads nginx with
-``nginx_cmd``, which runs it through prlimit with ``nginx_rlimit_nofile``; here the role runs
-(and starts nginx) from a process whose soft limit is 1,024 (as a login shell's or a
-service's), these tests reload with that very command from there, and show that nginx without
-it fails there. The role's own refusal of a catalogue that needs more
-than the hard limit allows is checked through ``ansible-playbook``.
+With per-site logs (this host's sitekit_nginx_logs: per-site; with auto, 1,000 sites would log
+to the shared access log) every site has its own access and error log, and nginx's master opens
+all of them when it loads its configuration: 2,000 files for 1,000 sites. The role starts,
+tests and reloads nginx with ``nginx_cmd``, which runs it through prlimit with
+``nginx_rlimit_nofile``; here the role runs (and starts nginx) from a process whose soft limit
+is 1,024 (as a login shell's or a service's), these tests reload with that very command from
+there, and show that nginx without it fails there. The role's own refusal of a catalogue that
+needs more than the hard limit allows is checked through ``ansible-playbook``.
 """
 
 from __future__ import annotations

@@ -237,6 +237,13 @@ def test_nginx_open_files_counts_two_logs_per_present_site_and_a_margin():
     assert plugin.nginx_open_files(sites + absent) == 2 * 1000 + 128
 
 
+def test_nginx_open_files_with_one_shared_access_log_do_not_grow_with_the_sites():
+    sites = sites_with(*[[f"s{i}.example.org"] for i in range(10000)])
+    assert plugin.nginx_open_files(sites, "shared") == plugin.NGINX_FIXED_FILES == 128
+    assert plugin.nginx_open_files([], "shared") == 128
+    assert plugin.nginx_open_files(sites[:100], "per-site") == 2 * 100 + 128
+
+
 def test_nginx_open_files_of_1000_sites_exceed_the_usual_soft_limit():
     sites = sites_with(*[[f"s{i}.example.org"] for i in range(1000)])
     assert plugin.nginx_open_files(sites) > 1024

@@ -71,14 +71,17 @@ def server_names_hash(sites):
 NGINX_FIXED_FILES = 128
 
 
-def nginx_open_files(sites):
+def nginx_open_files(sites, logs="per-site"):
     """Open files nginx needs for the catalogue before it serves a single connection.
 
-    Every present site has its own access and error log, and nginx opens them all when it loads
-    its configuration (starting, ``nginx -t``, ``nginx -s``, a reload): two files per site,
-    plus a fixed margin (``NGINX_FIXED_FILES``). Its workers hold the same files, and one more
-    per connection on top.
+    With per-site logs (``logs``: the model's ``sitekit_layout.nginx_logs``) every present site
+    has its own access and error log, and nginx opens them all when it loads its configuration
+    (starting, ``nginx -t``, ``nginx -s``, a reload): two files per site, plus a fixed margin
+    (``NGINX_FIXED_FILES``). With one shared access log, the margin alone, whatever the number
+    of sites. Its workers hold the same files, and one more per connection on top.
     """
+    if logs == "shared":
+        return NGINX_FIXED_FILES
     present = [s for s in sites if s.get("state", "present") == "present"]
     return 2 * len(present) + NGINX_FIXED_FILES
 

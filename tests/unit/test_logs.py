@@ -1,0 +1,150 @@
+"""`sitekit logs`: one site's nginx lines whichever log layout the environment resolves to, read
+here from real files (per-site and shared), and the ssh command line of a remote host."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sitekit import inventory, logs, model
+from sitekit.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Lines as nginx writes them: the per-site format, and the shared one (the site's name first).
+HARBOR = [f'127.0.0.1 harbor.localhost "GET /h{i} HTTP/1.1" 200 5 "curl" rt=0.001 urt=0.001'
+          for i in range(4)]
+MEADOW = ['127.0.0.1 meadow.localhost "GET /m0 HTTP/1.1" 200 5 "curl" rt=0.001 urt=0.001']
+
+
+def run(capfd, *argv, project: Path = REPO):
+    code = main(["--project", str(project), *argv])
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def checkout(tmp_path: Path, layout: str | None) -> Path:
+    """A checkout whose local environment logs in ``layout`` (sitekit_nginx_logs), or the
+    default (auto: per-site for its 3 sites)."""
+    project = tmp_path / "checkout"
+    (project / "inventories").mkdir(parents=True)
+    shutil.copytree(REPO / "inventories" / "local", project / "inventories" / "local")
+    for name in ("settings", "project"):
+        (project / name).symlink_to(REPO / name)
+    if layout:
+        main_yml = project / "inventories" / "local" / "group_vars" / "all" / "main.yml"
+        main_yml.write_text(main_yml.read_text() + f"\nsitekit_nginx_logs: {layout}\n")
+    return project
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["logs", "local", "nosuch"], "local: no site 'nosuch' in the catalogue (present sites: "
+     "harbor, meadow, ember)"),
+    (["logs", "nowhere", "harbor"], "no environment 'nowhere'"),
+    (["logs", "local", "harbor", "--host", "web9"], "local: no web host 'web9' (web hosts: "
+     "localhost)"),
+])
+def test_usage_errors_are_one_line_and_exit_2(capfd, argv, message):
+    code, out, err = run(capfd, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("sitekit logs: "), err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_auto_keeps_per_site_logs_up_to_256_sites():
+    assert model.PER_SITE_LOGS_MAX == 256
+    auto = model.Layout()
+    assert auto.nginx_logs == "auto"
+    assert auto.nginx_log_layout(256) == "per-site"
+    assert auto.nginx_log_layout(257) == "shared"
+    assert model.Layout(nginx_logs="per-site").nginx_log_layout(10_000) == "per-site"
+    assert model.Layout(nginx_logs="shared").nginx_log_layout(1) == "shared"
+    assert model.layout_problems(model.Layout(nginx_logs="both"), secret_key_base="k" * 40) == [
+        model.Problem("", "", "sitekit_nginx_logs",
+                      "must be one of auto, per-site, shared, got 'both'")]
+
+
+def test_per_site_the_sites_own_file(capfd, tmp_path):
+    root = tmp_path / "stack"
+    nginx = root / "log" / "nginx"
+    nginx.mkdir(parents=True)
+    (nginx / "harbor.access.log").write_text("\n".join(HARBOR) + "\n")
+    (nginx / "meadow.access.log").write_text("\n".join(MEADOW) + "\n")
+    (nginx / "harbor.error.log").write_text("an error of harbor\n")
+    code, out, err = run(capfd, "logs", "local", "harbor", "--root", str(root), "-n", "2",
+                         project=checkout(tmp_path, None))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == HARBOR[-2:]
+    code, out, _ = run(capfd, "logs", "local", "harbor", "--root", str(root), "--errors",
+                       project=checkout(tmp_path / "again", None))
+    assert (code, out) == (0, "an error of harbor\n")
+
+
+def test_shared_the_lines_that_start_with_the_sites_name(capfd, tmp_path):
+    root = tmp_path / "stack"
+    nginx = root / "log" / "nginx"
+    nginx.mkdir(parents=True)
+    mixed = [f"harbor {HARBOR[0]}", f"meadow {MEADOW[0]}", f"harbor {HARBOR[1]}",
+             # another site's line that names harbor elsewhere than first
+             f"meadow {MEADOW[0].replace('/m0', '/harbor ')}", f"harbor {HARBOR[2]}"]
+    (nginx / "access.log").write_text("\n".join(mixed) + "\n")
+    (nginx / "error.log").write_text(
+        '2026/01/01 00:00:00 [error] 1#1: *1 connect() failed, client: 127.0.0.1, server: '
+        'harbor.localhost, request: "GET / HTTP/1.1", host: "www.harbor.localhost"\n'
+        '2026/01/01 00:00:00 [error] 1#1: *2 connect() failed, client: 127.0.0.1, server: '
+        'meadow.localhost, request: "GET / HTTP/1.1", host: "meadow.localhost"\n')
+    project = checkout(tmp_path, "shared")
+    code, out, err = run(capfd, "logs", "local", "harbor", "--root", str(root), "-n", "2",
+                         project=project)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [f"harbor {HARBOR[1]}", f"harbor {HARBOR[2]}"]
+    code, out, _ = run(capfd, "logs", "local", "meadow", "--root", str(root), project=project)
+    assert out.splitlines() == [mixed[1], mixed[3]]
+    code, out, _ = run(capfd, "logs", "local", "harbor", "--root", str(root), "--errors",
+                       project=project)
+    assert code == 0 and out.count("\n") == 1 and "server: harbor.localhost," in out
+    # no line yet (ember never answered), and a missing log is an error
+    code, out, _ = run(capfd, "logs", "local", "ember", "--root", str(root), project=project)
+    assert (code, out) == (0, "")
+    (nginx / "access.log").unlink()
+    code, out, err = run(capfd, "logs", "local", "harbor", "--root", str(root),
+                         project=project)
+    assert code == 1 and out == "" and "access.log" in err
+
+
+def test_follow_prints_the_new_lines(tmp_path):
+    root = tmp_path / "stack"
+    nginx = root / "log" / "nginx"
+    nginx.mkdir(parents=True)
+    log = nginx / "access.log"
+    log.write_text(f"harbor {HARBOR[0]}\n")
+    project = checkout(tmp_path, "shared")
+    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "sitekit"), "--project", str(project),
+                             "logs", "local", "harbor", "--root", str(root), "-f"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == f"harbor {HARBOR[0]}\n"
+        with log.open("a") as f:
+            f.write(f"meadow {MEADOW[0]}\nharbor {HARBOR[3]}\n")
+        assert proc.stdout.readline() == f"harbor {HARBOR[3]}\n"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_remote_host_is_read_over_ssh_as_root():
+    inv = inventory.find("production", REPO)
+    found = logs.sources(inv, "harbor", lines=5)
+    assert [s.host for s in found] == ["web1.prod.example.com", "web2.prod.example.com"]
+    argv = logs.argv_of(found[0])
+    assert argv[:4] == ["ssh", "-l", "root", "--"] and argv[4] == "web1.prod.example.com"
+    remote = shlex.split(argv[5])
+    assert remote[:4] == ["sudo", "-n", "sh", "-c"]
+    # production's catalogue is small: per-site logs, in the packaged nginx's directory
+    assert remote[4] == "tail -n 5 /var/log/nginx/harbor.access.log"
