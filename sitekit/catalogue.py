@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import keyword
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,6 +66,11 @@ KNOWN_FIELDS = ("name", "domains", "state", *RESOURCE_FIELDS, "hsts", "tls", "po
 POOLS_VAR = "sitekit_pools"
 #: What a pool's entry may set: the resources of its master, which its sites share.
 POOL_FIELDS = tuple(RESOURCE_FIELDS)
+#: Present sites one pool may serve. Its master accepts each of its sites' secret keys
+#: (``SECRET_KEY_FALLBACKS``: 64 hex digits and a comma each, one environment variable), and
+#: Linux limits one environment string to 128 KiB (MAX_ARG_STRLEN), which a master's in-place
+#: re-exec must pass on: 2,016 keys fit; split a larger pool.
+MAX_POOL_SITES = 2000
 
 
 @dataclass(kw_only=True)
@@ -589,6 +595,21 @@ def validate(
                     f"'off' while site '{other.name}' of the same pool '{name}' has "
                     f"{other_tls}: the sites of a pool share one scheme (set tls the same way "
                     "on each, or give this site its own master)",
+                )
+            )
+
+    present_in = Counter(site.pool for site in sites if site.pool and site.present)
+    for name, present in present_in.items():
+        if present > MAX_POOL_SITES:
+            problems.append(
+                Problem(
+                    env,
+                    "",
+                    f"{POOLS_VAR}.{name}",
+                    f"pool '{name}' has {present:,} present sites; a pool serves at most "
+                    f"{MAX_POOL_SITES:,} (its master holds each site's secret key in one "
+                    "environment variable, which Linux limits to 128 KiB): split it into "
+                    "several pools",
                 )
             )
 

@@ -430,3 +430,25 @@ def test_site_move_of_an_absent_site_promises_no_master(project, capsys):
     capsys.readouterr()
     assert main(["--project", str(root), "site", "move", "pools", "meadow", "--dedicated"]) == 0
     assert "  - starts meadow's own master (sitekit-meadow)" in capsys.readouterr().out
+
+
+def test_a_pool_larger_than_one_environment_string_holds_is_refused():
+    """Its master holds each site's secret key in SECRET_KEY_FALLBACKS: 2,000 sites' keys fit in
+    the 128 KiB Linux allows one environment string (MAX_ARG_STRLEN); 2,001 are refused by name."""
+    def catalogue(count):
+        return [site(f"s{i:04d}", f"s{i:04d}.example.org", pool="big") for i in range(count)]
+
+    result = validate(catalogue(2000), env=ENV, pools={"big": {}})
+    assert result.ok
+    (pool,) = model.resolve(result, model.Layout()).masters
+    env = model.master_env(pool, secret_key_base="x" * 64)
+    line = f"SITEKIT_SECRET_KEY_FALLBACKS={env['SITEKIT_SECRET_KEY_FALLBACKS']}"
+    assert len(line.encode()) + 1 <= 128 * 1024
+    assert only_problem([*catalogue(2001), site("solo", "solo.example.org")], {"big": {}}) == (
+        "prod: field 'sitekit_pools.big': pool 'big' has 2,001 present sites; a pool serves at "
+        "most 2,000 (its master holds each site's secret key in one environment variable, which "
+        "Linux limits to 128 KiB): split it into several pools"
+    )
+    # absent sites hold no key
+    absent = [*catalogue(2000), dict(site("gone", "gone.example.org", pool="big"), state="absent")]
+    assert validate(absent, env=ENV, pools={"big": {}}).ok
