@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import http.server
 import json
 import os
 import random
@@ -30,10 +31,12 @@ import secrets
 import shutil
 import signal
 import socket
+import socketserver
 import ssl
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +179,42 @@ def limit_open_files(soft: int):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))
 
     return apply
+
+
+def nofile_limits(pid: int) -> tuple[int, int]:
+    """The soft and hard limits of open files of process *pid*, from ``/proc``."""
+    line = next(ln for ln in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                if ln.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with ``<the server's label> <the Host it was sent>``."""
+
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):
+        body = f"{self.server.label} {self.headers['Host']}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def echo_backend(path: Path, label: str) -> socketserver.ThreadingUnixStreamServer:
+    """An HTTP backend on the unix socket *path* (its directory made), serving in a thread,
+    that answers with *label* and the request's Host: ``shutdown()`` and ``server_close()``
+    stop it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    server = socketserver.ThreadingUnixStreamServer(str(path), _EchoHandler)
+    server.label, server.daemon_threads = label, True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 # --- processes --------------------------------------------------------------------------------

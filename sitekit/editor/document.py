@@ -198,16 +198,20 @@ class Document:
         key_end = line.index(f"{key}:") + len(key) + 1 if f"{key}:" in line else seq.lc.col
         token.start_mark = CommentMark(key_end + gap)
 
-    def _flow_width(self, entry: CommentedMap, seq: CommentedSeq) -> int:
-        """How long the line of ``entry``'s one-line flow list ``seq`` is (its comment
-        included)."""
+    def _flow_end(self, seq: CommentedSeq) -> int:
+        """The column where the one-line flow list ``seq`` ends, as it will be written."""
         flat = CommentedSeq(list(seq))
         flat.fa.set_flow_style()
         measure = YAML()
         measure.width = self.rt.width
         out = io.StringIO()
         measure.dump(flat, out)
-        width = seq.lc.col + len(out.getvalue().splitlines()[0])
+        return seq.lc.col + len(out.getvalue().splitlines()[0])
+
+    def _flow_width(self, entry: CommentedMap, seq: CommentedSeq) -> int:
+        """How long the line of ``entry``'s one-line flow list ``seq`` is (its comment
+        included)."""
+        width = self._flow_end(seq)
         token = _get((entry, "domains", 2))
         if token is not None and not token.value.startswith("\n"):
             comment = token.value.partition("\n")[0].strip()
@@ -327,14 +331,7 @@ class Document:
         gap = column - len(line[:column].rstrip())
 
         def fix() -> None:
-            flat = CommentedSeq(list(seq))
-            flat.fa.set_flow_style()
-            measure = YAML()
-            measure.width = self.rt.width
-            out = io.StringIO()
-            measure.dump(flat, out)
-            width = seq.lc.col + len(out.getvalue().splitlines()[0])
-            token.start_mark = CommentMark(max(column, width + gap))
+            token.start_mark = CommentMark(max(column, self._flow_end(seq) + gap))
 
         self._column_fixes.append(fix)
 

@@ -11,21 +11,26 @@ catalogue; its sites proxy to one upstream per master.
 from __future__ import annotations
 
 import http.client
-import http.server
 import os
 import random
 import re
 import signal
-import socketserver
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from sitekit import logs
-from tests.harness import alive, http_request, limit_open_files, nginx_test, pid_from
+from tests.harness import (
+    alive,
+    echo_backend,
+    http_request,
+    limit_open_files,
+    nginx_test,
+    nofile_limits,
+    pid_from,
+)
 from tests.scale.conftest import (
     DOMAINS_PER_SITE,
     HUGE_DEDICATED,
@@ -43,29 +48,6 @@ def run(argv: list[str]) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL, preexec_fn=limit_open_files(SOFT_LIMIT))
 
 
-def soft_limit(pid: int) -> int:
-    line = next(ln for ln in Path(f"/proc/{pid}/limits").read_text().splitlines()
-                if ln.startswith("Max open files"))
-    return int(line.split()[3])
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """A master's socket: answers with the master's name and the Host it was sent."""
-
-    protocol_version = "HTTP/1.0"
-
-    def do_GET(self):
-        body = f"{self.server.master} {self.headers['Host']}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def huge(rendered, huge_catalogue):
     """The role's configuration of the 10,000 sites, nginx as the role started it, the sites
@@ -81,12 +63,7 @@ def huge(rendered, huge_catalogue):
             master = site["pool"] or site["name"]
             if master in servers:
                 continue
-            path = config.upstream(site["name"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
-            server.master, server.daemon_threads = master, True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            servers[master] = server
+            servers[master] = echo_backend(config.upstream(site["name"]), master)
         yield config, asked, {s["name"]: s["pool"] or s["name"] for s in asked_sites}
     finally:
         for server in servers.values():
@@ -135,7 +112,7 @@ def test_nginx_serves_logs_and_reloads_the_sites_by_host(huge):
     config, asked, masters = huge
     master = pid_from(config.pidfile)
     assert alive(master)  # started by the role, from a soft limit of 1,024
-    assert soft_limit(master) == int(config.variables["nginx_rlimit_nofile"])
+    assert nofile_limits(master)[0] == int(config.variables["nginx_rlimit_nofile"])
     # a handful of files, not two per site
     assert len(os.listdir(f"/proc/{master}/fd")) < 64
 
@@ -176,7 +153,7 @@ def test_nginx_alone_starts_and_reloads_from_a_1024_soft_limit(huge):
     assert started.returncode == 0, started.stderr
     master = pid_from(config.pidfile)
     try:
-        assert soft_limit(master) == SOFT_LIMIT
+        assert nofile_limits(master)[0] == SOFT_LIMIT
         name, host = next(iter(asked.items()))
         assert http_request(config.port, host) == (200, f"{masters[name]} {host}\n".encode())
         reloaded = run([*plain, "-s", "reload"])

@@ -13,21 +13,27 @@ needs more than the hard limit allows is checked through ``ansible-playbook``.
 from __future__ import annotations
 
 import http.client
-import http.server
 import os
 import random
 import re
 import resource
 import signal
-import socketserver
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.harness import alive, children, http_request, limit_open_files, pid_from, render_nginx
+from tests.harness import (
+    alive,
+    children,
+    echo_backend,
+    http_request,
+    limit_open_files,
+    nofile_limits,
+    pid_from,
+    render_nginx,
+)
 from tests.scale.conftest import SEED, SITES, SOFT_LIMIT
 
 SAMPLE = 25  # sites asked for by Host
@@ -36,30 +42,6 @@ SAMPLE = 25  # sites asked for by Host
 def run(argv: list[str], limit: int = SOFT_LIMIT) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False,
                           stdin=subprocess.DEVNULL, preexec_fn=limit_open_files(limit))
-
-
-def nofile_limits(pid: int) -> tuple[int, int]:
-    line = next(ln for ln in Path(f"/proc/{pid}/limits").read_text().splitlines()
-                if ln.startswith("Max open files"))
-    soft, hard = line.split()[3:5]
-    return int(soft), int(hard)
-
-
-class EchoHandler(http.server.BaseHTTPRequestHandler):
-    """The upstream of the asked sites' server blocks: answers with the Host it was sent."""
-
-    protocol_version = "HTTP/1.0"
-
-    def do_GET(self):
-        body = f"ok {self.headers['Host']}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +60,7 @@ def stack(rendered, asked):
     servers = []
     try:
         for name in asked:
-            path = config.upstream(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            server = socketserver.ThreadingUnixStreamServer(str(path), EchoHandler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            servers.append(server)
+            servers.append(echo_backend(config.upstream(name), "ok"))
         yield config, config.variables
     finally:
         for server in servers:
