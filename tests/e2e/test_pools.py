@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -81,11 +82,16 @@ def test_one_master_per_dedicated_site_and_one_for_the_pool(pooled_stack, pooled
     assert lines["DJANGO_SETTINGS_MODULE"] == "settings.pool"
     assert lines["SITEKIT_POOL_SITES_FILE"] == str(sites_file)
     assert [s["name"] for s in json.loads(sites_file.read_text())] == pooled_names
-    # one server block per site; the pooled ones point at the pool's socket
+    # one server block per site, proxying to its master's upstream (nginx.conf: one per
+    # master), which is that master's socket: the pooled sites all to the pool's
+    conf = (pooled_stack.root / "etc" / "nginx" / "nginx.conf").read_text()
+    upstreams = dict(re.findall(r"upstream (\S+) \{\s*server unix:(\S+) ", conf))
+    assert len(upstreams) == len(dedicated) + 1
     for site in present():
         block = (pooled_stack.root / "etc" / "nginx" / "sites" / f"{site['name']}.conf").read_text()
         master = POOL if site["name"] in pooled_names else site["name"]
-        assert f"server unix:{pooled_stack.root}/run/{master}/gunicorn.sock" in block
+        (upstream,) = re.findall(r"proxy_pass http://(\S+);", block)
+        assert upstreams[upstream] == f"{pooled_stack.root}/run/{master}/gunicorn.sock"
 
 
 def test_every_site_answers_with_its_own_brand_content_and_404(pooled_stack, pooled_names):

@@ -23,6 +23,7 @@ import pytest
 from sitekit.catalogue import validate
 from tests.harness import (
     REPO,
+    free_port,
     lay_out,
     link_settings,
     local_catalogue,
@@ -97,10 +98,18 @@ def rendered(tmp_path_factory, big_catalogue, huge_catalogue, nginx_binary):
     the NginxConfig the nginx role wrote and started, and each run's time."""
     work = tmp_path_factory.mktemp("nginx")
 
+    def port(*taken: int) -> int:
+        # never one with "443" in it: gixy takes any listen with those digits for https (and
+        # would then ask a plain-http server block for TLS settings)
+        while "443" in str(chosen := free_port(*taken)):
+            taken = (*taken, chosen)
+        return chosen
+
     def host(name: str, **variables) -> dict:
         root = work / name.replace(" ", "-") / "stack"
+        public = port()
         return {"sitekit_root": str(root), "nginx_binary": nginx_binary, "sitekit_tls": "off",
-                **variables}
+                "sitekit_public_port": public, "sitekit_tls_port": port(public), **variables}
 
     web = {name: host(name, **shape) for name, shape in WEB_SHAPES.items()}
     web["scale off"] = host("scale off", sitekit_sites=big_catalogue.raw,
