@@ -289,9 +289,11 @@ def files_of(
 def _facts(result: Mapping[str, Any]) -> dict[str, Any]:
     """The few facts the plan needs: the live release id, the validated catalogue and the
     masters (one per dedicated site, one per pool)."""
-    facts = result.get("ansible_facts")
-    if not isinstance(facts, Mapping) or "censored" in result:
+    if "censored" in result:
         return {}
+    # the release id is a fact; the model is the preflight's result (sitekit.deploy.catalogue)
+    facts = {key: value for part in ("ansible_facts", "model")
+             if isinstance(result.get(part), Mapping) for key, value in result[part].items()}
     kept: dict[str, Any] = {}
     if _text(facts.get("release_id")):
         kept["release_id"] = facts["release_id"]

@@ -1,7 +1,7 @@
 """``sitekit plan``, second half: records -> what a deploy would do per host, and its words.
 
 Which master a changed file belongs to is the model's answer (:func:`sitekit.model.owner_of`,
-from the facts the preflight published); whether nginx or supervisord starts or reloads is read
+from the model the preflight published); whether nginx or supervisord starts or reloads is read
 from what a task runs (:func:`sitekit.plan.record.service_action`), never from its name.
 """
 

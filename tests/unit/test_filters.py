@@ -395,7 +395,7 @@ def test_master_env_is_the_models_with_the_keys_and_a_pools_sites_file_what_it_k
     assert [s["name"] for s in json.loads(plain)] == ["harbor"]
     ember = plugin.master_env(resolved.master_of("ember"), "b" * 40)
     assert ember["SITEKIT_SECRET_KEY_FALLBACKS"] == model.site_secret("b" * 40, "shared")
-    assert not any(key in resolved.facts()["sitekit_masters"][0]["env"]
+    assert not any(key in resolved.variables()["sitekit_masters"][0]["env"]
                    for key in model.SECRET_KEYS)
 
 

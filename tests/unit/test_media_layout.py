@@ -69,12 +69,12 @@ def test_local_storage_resolves_one_directory_per_present_site_owned_by_its_mast
     harbor = built.sites[0]
     assert harbor["media_location"] == "/media/harbor/"
     assert harbor["media_dir"] == "/srv/sitekit/media/harbor" and harbor["media_proxy"] == ""
-    assert built.facts()["sitekit_media_dirs"] == [
+    assert built.variables()["sitekit_media_dirs"] == [
         {"name": "harbor", "path": "/srv/sitekit/media/harbor", "user": "sk-harbor"},
         {"name": "meadow", "path": "/srv/sitekit/media/meadow", "user": "sk-small"}]
-    assert built.facts()["sitekit_layout"]["request_body_limit"] == 1000 + 1024 * 1024
+    assert built.variables()["sitekit_layout"]["request_body_limit"] == 1000 + 1024 * 1024
     # what nginx serves under /media/ is what Django stores: these four, each as its type
-    assert built.facts()["sitekit_layout"]["media_types"] == {
+    assert built.variables()["sitekit_layout"]["media_types"] == {
         "png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
     for master in built.masters:
         assert master["env"]["SITEKIT_MEDIA_STORAGE"] == "local"
@@ -89,14 +89,14 @@ def test_s3_storage_resolves_each_sites_prefix_of_the_bucket_and_no_directory():
     harbor = built.sites[0]
     assert harbor["media_proxy"] == "http://10.0.0.5:8333/sitekit-media/harbor/"
     assert harbor["media_dir"] == ""
-    assert built.facts()["sitekit_media_dirs"] == []
+    assert built.variables()["sitekit_media_dirs"] == []
     env = model.master_env(built.masters[0], secret_key_base="k" * 40, shared=KEYS)
     assert env["SITEKIT_S3_ENDPOINT_URL"] == "http://10.0.0.5:8333"
     assert env["SITEKIT_S3_BUCKET"] == "sitekit-media"
     assert env["SITEKIT_S3_SECRET_KEY"] == "s" * 40
     assert "SITEKIT_MEDIA_ROOT" not in env
     # the credentials are secrets: never among the published facts
-    assert "s" * 40 not in json.dumps(built.facts())
+    assert "s" * 40 not in json.dumps(built.variables())
     assert {"SITEKIT_S3_ACCESS_KEY", "SITEKIT_S3_SECRET_KEY"} <= set(model.SECRET_KEYS)
 
 

@@ -89,7 +89,7 @@ def catalogue_record(host="web1", present=None, absent=()):
         env="production",
     )
     assert result.ok, result.problems
-    return rec({"changed": False, "ansible_facts": model.resolve(result, LAYOUT).facts()},
+    return rec({"changed": False, "model": model.resolve(result, LAYOUT).variables()},
                "Validate the site catalogue", "sitekit", host=host,
                action="sitekit.deploy.catalogue")
 
@@ -366,7 +366,7 @@ def test_a_new_release_reloads_every_present_master():
 
 
 def test_a_new_release_reloads_each_master_once_a_pool_for_its_sites():
-    validated = rec({"changed": False, "ansible_facts": {
+    validated = rec({"changed": False, "model": {
         "sitekit_catalogue": [{**site, "domains": ["x"]} for site in CATALOGUE],
         "sitekit_masters": [{"name": "harbor", "kind": "site", "sites": ["harbor"]},
                             {"name": "shared", "kind": "pool", "sites": ["meadow", "ember"]}],

@@ -31,9 +31,10 @@ PREFLIGHT = """\
         sites: "{{ sitekit_sites }}"
         environment: "{{ sitekit_env | default(inventory_dir | basename) }}"
         project_root: "REPO"
+      register: checked
     - name: Show the sites
       ansible.builtin.debug:
-        msg: "sites: {{ sitekit_catalogue | map(attribute='name') | join(',') }}"
+        msg: "sites: {{ checked.model.sitekit_catalogue | map(attribute='name') | join(',') }}"
 """.replace("REPO", str(REPO))
 
 HOSTS = """\

@@ -1,7 +1,7 @@
 """Filters of the sitekit roles: each a thin door onto the one Python model.
 
 What a site or master becomes is resolved once, by :mod:`sitekit.model` in the preflight, and
-published as facts (``sitekit_masters``, ``sitekit_present_sites``…). These filters cover what
+published by it (``sitekit_masters``, ``sitekit_present_sites``…). These filters cover what
 can only be known during the deploy: a master's whole environment (secrets are inputs here,
 never facts), a pool's sites file and what a pool still serves on the host, the Sites sync's
 input, and nginx's sizing.

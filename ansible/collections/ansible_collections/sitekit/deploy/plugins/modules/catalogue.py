@@ -21,9 +21,11 @@ description:
     O(certificates) for every provided site), and
     the catalogue is resolved by C(sitekit.model.resolve) into what every site and master
     becomes on the host.
-  - Otherwise sets the facts C(sitekit_catalogue) (every site, the present ones resolved:
-    socket, user, program, upstream, server block, TLS mode and certificate paths, allowed
-    hosts, CSRF origins, HSTS header), C(sitekit_present_sites), C(sitekit_pool_catalogue),
+  - Otherwise returns the model as RV(model), whose keys are the variables the roles read
+    (the preflight registers it; the sitekit role's vars name its parts): C(sitekit_catalogue)
+    (every site, the present ones resolved: socket, user, program, upstream, server block, TLS
+    mode and certificate paths, allowed hosts, CSRF origins, HSTS header),
+    C(sitekit_present_sites), C(sitekit_pool_catalogue),
     C(sitekit_masters) (one per present dedicated site, one per pool with a present site:
     user, program, run directory, socket, env file, gunicorn configuration, log directory,
     health probe, environment without secrets), C(sitekit_known_masters) (every name the
@@ -90,6 +92,7 @@ EXAMPLES = r"""
   sitekit.deploy.catalogue:
     environment: "{{ sitekit_env }}"
     project_root: "{{ playbook_dir | dirname }}"
+  register: sitekit_preflight
 """
 
 RETURN = r"""
@@ -98,8 +101,10 @@ problems:
   type: list
   elements: str
   returned: failure
-ansible_facts:
-  description: The resolved model (see the description).
+model:
+  description: >-
+    The resolved model (see the description), by variable name. Not host facts: Ansible copies
+    a host's facts for every task.
   type: dict
   returned: success
 """
