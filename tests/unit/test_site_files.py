@@ -83,6 +83,7 @@ def _play(tmp: Path, sites: list[dict], greeting: str = "hello", secret: str = S
                     "name": "Show what changed",
                     "ansible.builtin.debug": {
                         "msg": "CHANGED_SITES={{ rendered.changed_sites | to_json | b64encode }}"
+                        " RENDERED={{ rendered.rendered | to_json | b64encode }}"
                     },
                 },
             ],
@@ -439,3 +440,59 @@ def test_variables_that_depend_on_the_site_are_rendered_for_each_site(tmp_path):
     out = tmp_path / "out"
     assert (out / "harbor" / "page.txt").read_text() == "hello from Harbor (HARBOR, HELLO)\n"
     assert (out / "meadow" / "page.txt").read_text() == "hello from untitled (MEADOW, HELLO)\n"
+
+
+def test_many_sites_render_as_ansible_renders_them_by_plain_jinja2_where_it_can(tmp_path):
+    """With more sites than the three Ansible renders (first, middle, last), plain Jinja2
+    renders the others when it gives those three the same bytes: through an extended template,
+    Ansible's filters, a missing value and a trailing newline. A template naming a variable that
+    depends on the site is rendered by Ansible for every site, with the same result."""
+    names = [f"site{i}" for i in range(9)]
+    sites = [{"name": n, "domains": [f"{n}.test", f"www.{n}.test"], "note": None,
+              **({"title": n.upper()} if i % 2 else {})} for i, n in enumerate(names)]
+    playbook = _play(tmp_path, sites)
+    # paths as the roles give them: fixed variables and the site's own fields
+    spec = yaml.safe_load(playbook.read_text())
+    for entry, tail in zip(spec[0]["tasks"][1]["sitekit.deploy.site_files"]["files"],
+                           ("", " ~ '/page.txt'", " ~ '/site.env'"), strict=True):
+        entry["path_var"] = "out ~ '/' ~ site.name" + tail
+    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    templates = tmp_path / "templates"
+    (templates / "base.j2").write_text(
+        "# {{ greeting }}\n{% block body %}{% endblock %}\nnote=[{{ site.note }}]\n\n")
+    (templates / "page.j2").write_text(
+        '{% extends "base.j2" %}{% block body %}'
+        "{{ site.domains | join(' ') }} {{ site.name | quote }} {{ site.name | to_json }}"
+        "{% if site.title is defined %} {{ site.title | lower }}{% endif %}{% endblock %}")
+    # (trim_blocks takes the newline after a block tag; the base's last newline is not kept)
+    expected = {n: (f"# hello\n{n}.test www.{n}.test {n} \"{n}\""
+                    + (f" {n}" if i % 2 else "") + "note=[]\n")
+                for i, n in enumerate(names)}
+
+    first = _run(playbook)
+    assert first.returncode == 0, first.stdout[-3000:]
+    out = tmp_path / "out"
+    assert {n: (out / n / "page.txt").read_text() for n in names} == expected
+    assert {n: (out / n / "site.env").read_text() for n in names} == {
+        n: f"KEY={SECRET}-{n}\n" for n in names}
+    assert {_mode(out / n / "site.env") for n in names} == {0o600}
+    rendered = json.loads(base64.b64decode(_output_of(first.stdout, "RENDERED=")))
+    # 3 specs (directory, page, env) of 9 sites: Ansible the first, middle and last of each
+    assert rendered == {"ansible": 9, "jinja2": 18}
+    again = _run(playbook)
+    assert _recap(again.stdout)["changed"] == 0
+
+    # a variable that depends on the site: Ansible renders every page
+    _edit(playbook, {"label": "{{ site.title | default('untitled') }}"})
+    (templates / "page.j2").write_text("{{ greeting }} from {{ label }}\n")
+    per_site = _run(playbook)
+    assert per_site.returncode == 0, per_site.stdout[-3000:]
+    assert {n: (out / n / "page.txt").read_text() for n in names} == {
+        n: f"hello from {n.upper() if i % 2 else 'untitled'}\n" for i, n in enumerate(names)}
+    rendered = json.loads(base64.b64decode(_output_of(per_site.stdout, "RENDERED=")))
+    assert rendered == {"ansible": 15, "jinja2": 12}
+
+
+def _output_of(output: str, marker: str) -> str:
+    line = next(x for x in output.splitlines() if marker in x)
+    return line.split(marker, 1)[1].strip().strip("'\"")

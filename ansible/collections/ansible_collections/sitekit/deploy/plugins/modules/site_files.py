@@ -16,15 +16,24 @@ description:
   - Paths and owners are given as expressions evaluated per site, usually fields of the
     resolved model (C(site.env_file), C(site.user)), so that they are defined once, in
     C(sitekit.model), and not repeated here.
+  - Ansible renders each spec's first, middle and last site; when plain Jinja2 (with
+    Ansible's core filters and this collection's, and the values that are the same for every
+    site resolved once by Ansible) renders those three exactly alike, it renders the others,
+    and Ansible any it cannot. At 10,000 server blocks that is seconds instead of a minute.
   - Supports check mode and diff mode. The diff of a file marked O(files[].secret) names the
     file but never shows its contents, and secret contents are never part of the task result.
 version_added: "0.2.0"
 options:
   sites:
-    description: The masters or sites, e.g. C({{ sitekit_masters }}).
+    description: The masters or sites, e.g. C({{ sitekit_masters }}). Required unless O(sites_from).
     type: list
     elements: dict
-    required: true
+  sites_from:
+    description: >-
+      The name of one of the preflight's model variables (e.g. C(sitekit_present_sites)),
+      whose list is read in place from its registered result (C(sitekit_preflight)) instead of
+      O(sites): Ansible's templating of an argument of 10,000 sites took 18 s.
+    type: str
   loop_var:
     description: Name under which each site is visible to the templates and variables.
     type: str
@@ -176,6 +185,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+rendered:
+  description: How many files (and directories) Ansible rendered, and how many plain Jinja2 did.
+  type: dict
+  returned: always
+  sample: {ansible: 3, jinja2: 9997}
 changed_files:
   description: Paths written (or that would be, in check mode).
   type: list
