@@ -23,6 +23,15 @@ except ImportError:  # the checkout is not on sys.path: the collection puts it t
     from sitekit import model
 
 
+def _raw(value):
+    """A list (or mapping) of the model without Ansible's lazy wrapping, its items as the
+    preflight returned them. They are data, never templates, so nothing is left unrendered;
+    read through the wrapping item by item, 10,000 sites took seconds per filter. Any other
+    value (or another ansible-core without the wrapping) is returned as it is."""
+    unwrap = getattr(value, "_non_lazy_copy", None)
+    return unwrap() if callable(unwrap) else value
+
+
 def without_secrets(env):
     """An environment without the values the model calls secret (``model.SECRET_KEYS``)."""
     return {k: v for k, v in (env or {}).items() if k not in model.SECRET_KEYS}
@@ -37,7 +46,7 @@ def pool_sites_file(master, catalogue, keeps=None):
     """A pool's sites file (:func:`sitekit.model.pool_sites_file`); ``keeps`` maps each pool to
     the sites it serves until nginx has switched them to another master."""
     kept = (keeps or {}).get(master.get("name"), [])
-    return model.pool_sites_file(master, catalogue, kept)
+    return model.pool_sites_file(master, _raw(catalogue), kept)
 
 
 def _pow2(n):
@@ -55,7 +64,8 @@ def server_names_hash(sites):
     lets nginx build the hash within max_size (otherwise it warns on every test and reload).
     The max size is kept near twice the number of names, never below nginx's default.
     """
-    names = [d for s in sites if s.get("state", "present") == "present" for d in s["domains"]]
+    names = [d for s in _raw(sites) if s.get("state", "present") == "present"
+             for d in s["domains"]]
     longest = max((len(n) for n in names), default=0)
     entry = 8 + (longest + 2 + 7) // 8 * 8
     per_bucket = 4 if len(names) > 64 else 1
@@ -82,7 +92,7 @@ def nginx_open_files(sites, logs="per-site"):
     """
     if logs == "shared":
         return NGINX_FIXED_FILES
-    present = [s for s in sites if s.get("state", "present") == "present"]
+    present = [s for s in _raw(sites) if s.get("state", "present") == "present"]
     return 2 * len(present) + NGINX_FIXED_FILES
 
 
@@ -100,7 +110,7 @@ def sync_catalogue(sites):
             "state": s["state"],
             "settings_module": s["settings_module"],
         }
-        for s in sites
+        for s in _raw(sites)
     ]
 
 
@@ -109,9 +119,10 @@ def pool_keeps(results, present):
 
     ``results`` are the ``slurp`` results of the pools' sites files (loop variable ``site``:
     the master), or of their env files where a release before the sites files wrote the sites
-    into them (a ``SITEKIT_POOL_SITES=`` line); ``present`` the names of the catalogue's present
-    sites. A site the pool serves now that is still present but no longer one of the pool's
-    sites is kept until nginx has switched it to its new master.
+    into them (a ``SITEKIT_POOL_SITES=`` line); ``present`` the catalogue's present sites (the
+    model's ``sitekit_present_sites``) or their names. A site the pool serves now that is still
+    present but no longer one of the pool's sites is kept until nginx has switched it to its
+    new master.
     """
     keeps = {}
     for result in results or []:
@@ -128,7 +139,8 @@ def pool_keeps(results, present):
             serving = []
         # plain sets, read once: a membership test on Ansible's lazy lists renders the
         # whole list each time (minutes for a thousand sites)
-        present = present if isinstance(present, set) else set(present or ())
+        if not isinstance(present, set):
+            present = {p["name"] if isinstance(p, dict) else p for p in _raw(present) or ()}
         own = set(master.get("sites") or ())
         kept = [n for n in serving if n in present and n not in own]
         if kept:
