@@ -84,6 +84,7 @@ def _play(tmp: Path, sites: list[dict], greeting: str = "hello", secret: str = S
                     "ansible.builtin.debug": {
                         "msg": "CHANGED_SITES={{ rendered.changed_sites | to_json | b64encode }}"
                         " RENDERED={{ rendered.rendered | to_json | b64encode }}"
+                        " SENT={{ rendered.contents_sent }}"
                     },
                 },
             ],
@@ -495,4 +496,45 @@ def test_many_sites_render_as_ansible_renders_them_by_plain_jinja2_where_it_can(
 
 def _output_of(output: str, marker: str) -> str:
     line = next(x for x in output.splitlines() if marker in x)
-    return line.split(marker, 1)[1].strip().strip("'\"")
+    return line.split(marker, 1)[1].split()[0].strip("'\"")
+
+
+def test_many_files_go_by_digest_and_only_what_differs_is_sent_and_written(tmp_path):
+    """Past DIGESTS_FROM files the host is first sent each file's digest: a file it has is
+    left alone, one that differs on the host (edited by hand) is sent and repaired, and check
+    mode without diff says it would change without sending or writing anything."""
+    names = [f"s{i:03d}" for i in range(210)]  # 630 files and directories
+    playbook = _play(tmp_path, [{"name": n} for n in names])
+    out = tmp_path / "out"
+
+    first = _run(playbook)
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert {(out / n / "page.txt").read_text() for n in names} == {
+        f"hello from {n}\n" for n in names}
+    assert (out / "s209" / "site.env").read_text() == f"KEY={SECRET}-s209\n"
+    assert _sent(first.stdout) == 420  # every page; a secret always goes whole
+    again = _run(playbook)
+    assert _recap(again.stdout)["changed"] == 0
+    assert _sent(again.stdout) == 210  # the secrets alone
+
+    edited = out / "s105" / "page.txt"
+    edited.write_text("edited by hand\n")
+    (out / "s007" / "page.txt").unlink()
+    planned = _run(playbook, "--check")
+    assert planned.returncode == 0, planned.stdout[-3000:]
+    assert sorted(_changed_sites(planned.stdout)["page"]) == ["s007", "s105"]
+    assert edited.read_text() == "edited by hand\n"
+    assert not (out / "s007" / "page.txt").exists()
+
+    repaired = _run(playbook)
+    assert repaired.returncode == 0, repaired.stdout[-3000:]
+    assert sorted(_changed_sites(repaired.stdout)["page"]) == ["s007", "s105"]
+    assert _changed_sites(repaired.stdout)["env"] == []
+    assert edited.read_text() == "hello from s105\n"
+    assert (out / "s007" / "page.txt").read_text() == "hello from s007\n"
+    assert _sent(repaired.stdout) == 212
+    assert SECRET not in repaired.stdout
+
+
+def _sent(output: str) -> int:
+    return int(_output_of(output, "SENT="))

@@ -185,6 +185,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+contents_sent:
+  description: >-
+    How many files' contents the host was sent. Past 200 files (and not in diff mode) each goes
+    first by its SHA-256, and only the contents the host does not have are sent.
+  type: int
+  returned: always
 rendered:
   description: How many files (and directories) Ansible rendered, and how many plain Jinja2 did.
   type: dict

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import grp
+import hashlib
 import os
 import pwd
 import re
@@ -26,7 +27,11 @@ options:
   files:
     description: >-
       Rendered entries (key, site, path, state, owner, group, mode, secret, validate, and
-      content or, for a secret, secret_content, which is never logged).
+      content or, for a secret, secret_content, which is never logged). A file's entry may
+      give only the SHA-256 of its content (digest): when the file on the host has that
+      content it is left alone (or only its mode and owner set); when any such file differs,
+      nothing is applied and the call returns their indexes (needs), for the action to send
+      their content.
     type: list
     elements: dict
     required: true
@@ -125,15 +130,45 @@ def _validator(module, command):
     return check
 
 
-def _apply_file(module, entry, mode, uid, gid):
-    path = entry["path"]
-    new = (entry["secret_content"] if entry["secret"] else entry["content"] or "").encode()
+def _only_digest(entry):
+    return (entry["state"] == "file" and entry["digest"] is not None
+            and entry["content"] is None and entry["secret_content"] is None)
+
+
+def _read(path):
     try:
         with open(path, "rb") as f:
-            old = f.read()
-            st = os.fstat(f.fileno())
+            return f.read(), os.fstat(f.fileno())
     except FileNotFoundError:
-        old, st = None, None
+        return None, None
+
+
+def _needs(module, files):
+    """Indexes of the entries given by digest alone whose file does not have that content
+    (missing, or other bytes); in check mode without diff none is needed: that it differs is
+    all there is to say."""
+    if module.check_mode and not module._diff:
+        return []
+    needs = []
+    for index, entry in enumerate(files):
+        if _only_digest(entry):
+            old, _ = _read(entry["path"])
+            if old is None or hashlib.sha256(old).hexdigest() != entry["digest"]:
+                needs.append(index)
+    return needs
+
+
+def _apply_file(module, entry, mode, uid, gid):
+    path = entry["path"]
+    old, st = _read(path)
+    if _only_digest(entry):
+        if old is None or hashlib.sha256(old).hexdigest() != entry["digest"]:
+            # check mode without diff (else _needs asked for the content first)
+            return {"before_header": path, "after_header": path,
+                    "prepared": f"{path}: {'created' if old is None else 'changed'}\n"}
+        new = old
+    else:
+        new = (entry["secret_content"] if entry["secret"] else entry["content"] or "").encode()
     if old == new and not _attrs_differ(st, mode, uid, gid):
         return None
     if not module.check_mode:
@@ -251,6 +286,7 @@ def main():
                     "state": {"type": "str", "choices": ["file", "directory"], "default": "file"},
                     "content": {"type": "str"},
                     "secret_content": {"type": "str", "no_log": True},
+                    "digest": {"type": "str"},
                     "owner": {"type": "str"},
                     "group": {"type": "str"},
                     "mode": {"type": "str"},
@@ -284,6 +320,9 @@ def main():
         },
         supports_check_mode=True,
     )
+    needs = _needs(module, module.params["files"])
+    if needs:
+        module.exit_json(changed=False, needs=needs)
     changed_files, diffs = [], []
     changed_sites = {}
     for entry in module.params["files"]:
