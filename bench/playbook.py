@@ -68,6 +68,7 @@ FLOOR_PLAY = """\
       ansible.builtin.ping:
 """
 RUN_TIMEOUT = 1800  # seconds one ansible-playbook run may take
+INVENTORY_TLS = "the local inventory's (self-signed, a certificate per site)"
 
 
 @dataclass
@@ -77,6 +78,10 @@ class Stack(harness.Stack):
     label: str = ""
     sites: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
+    tls: str = ""  # the environment's sitekit_tls for every run (empty: the inventory's)
+
+    def vars(self) -> list[str]:
+        return [*super().vars(), *(["-e", f"sitekit_tls={self.tls}"] if self.tls else [])]
 
 
 def summary(run: Run) -> dict:
@@ -119,9 +124,10 @@ def stop(stack: Stack) -> None:
 
 def served_by(stack: Stack, host: str, site: str, path: str = "/") -> bool:
     """Whether *host* reaches *site* through the stack's nginx over https (SNI *host*, the
-    certificate verified with the stack's CA)."""
+    certificate verified with the stack's CA), or over http with --tls off."""
     with contextlib.suppress(OSError, http.client.HTTPException):
-        status, headers, _ = stack.request(host, path)
+        status, headers, _ = stack.request(host, path,
+                                           scheme="http" if stack.tls == "off" else "https")
         return status == 200 and headers.get("X-Sitekit-Site") == site
     return False
 
@@ -190,7 +196,7 @@ def generate(args, work: Path) -> tuple[Stack, Stack, dict[str, str]]:
             [:300])
         canonical.update({e["name"]: e["domains"][0] for e in catalogue})
         stacks.append(Stack(work / label / "stack", checkout=checkout, label=label,
-                            sites=[e["name"] for e in catalogue]))
+                            sites=[e["name"] for e in catalogue], tls=args.tls))
     return stacks[0], stacks[1], canonical
 
 
@@ -240,7 +246,7 @@ def converge(runner: Runner, stack: Stack, canonical: dict[str, str]) -> dict:
 def run(args, report: dict) -> None:
     with workdir("sitekit-bench-playbook-", args.keep) as (work, cleanup):
         report["run"] = {"sites": args.sites, "base_sites": args.base_sites,
-                         "generate": args.generate, "pools": args.pools,
+                         "generate": args.generate, "pools": args.pools, "tls": args.tls,
                          "dedicated": args.dedicated, "domains": args.domains,
                          "workers": args.workers, "rounds": args.rounds,
                          "source": str(args.source), "workdir": str(work) if args.keep else None}
@@ -332,7 +338,8 @@ def print_report(report: dict, top: int) -> None:
           f"nginx {m['nginx']}\n  {load_line(m)}")
     if run_info.get("generate"):
         print(f"  generated catalogues: {run_info['dedicated']} dedicated sites, the others in "
-              f"{run_info['pools']} pools; {run_info['domains']} domains per site")
+              f"{run_info['pools']} pools; {run_info['domains']} domains per site; TLS: "
+              f"{run_info.get('tls') or INVENTORY_TLS}")
     print(f"  {run_info['workers']} gunicorn worker per dedicated site; {run_info['rounds']} "
           "rounds, each a no-op run on each stack, then the fast path on each\n")
     for label, c in report["converge"].items():
@@ -426,6 +433,9 @@ if __name__ == "__main__":
                    help="with --generate: sites with a master of their own (default: 3)")
     p.add_argument("--domains", type=at_least_one, default=2, metavar="N",
                    help="with --generate: domains per generated site (default: 2)")
+    p.add_argument("--tls", choices=["off", "self-signed"], default="",
+                   help="with --generate: the environment's sitekit_tls on both stacks (default: "
+                        "the local inventory's, self-signed: a certificate per site)")
     p.add_argument("--pool-workers", type=at_least_one, default=1, metavar="N",
                    help="with --generate: gunicorn workers of each pool (default: 1)")
     p.add_argument("--rounds", type=at_least_one, default=5, metavar="N",
@@ -455,6 +465,8 @@ if __name__ == "__main__":
         p.error("--sites must be from 2 to 999 (20000 with --generate), --workers at most 64")
     if args.base_sites >= args.sites or (args.base_sites > 1 and not args.generate):
         p.error("--base-sites must be fewer than --sites, and more than 1 only with --generate")
+    if args.tls and not args.generate:
+        p.error("--tls only with --generate")
     args.source = args.source.resolve()
     for tool in (BIN / "ansible-playbook", BIN / "sitekit", BIN / "supervisorctl",
                  Path("/usr/sbin/nginx")):
