@@ -444,11 +444,13 @@ def test_variables_that_depend_on_the_site_are_rendered_for_each_site(tmp_path):
 
 
 def test_many_sites_render_as_ansible_renders_them_by_plain_jinja2_where_it_can(tmp_path):
-    """With more sites than the three Ansible renders (first, middle, last), plain Jinja2
-    renders the others when it gives those three the same bytes: through an extended template,
-    Ansible's filters, a missing value and a trailing newline. A template naming a variable that
-    depends on the site is rendered by Ansible for every site, with the same result."""
-    names = [f"site{i}" for i in range(9)]
+    """Ansible renders the first, middle and last site and the first of each shape (the fields
+    it has, which are empty); plain Jinja2 renders the others when it gives those the same
+    bytes: through an extended template, Ansible's filters, a filter's list (never a generator
+    object) in a branch no sampled site takes, a missing value and a trailing newline. A
+    template naming a variable that depends on the site is rendered by Ansible for every site,
+    with the same result."""
+    names = [f"site{i}" for i in range(30)]
     sites = [{"name": n, "domains": [f"{n}.test", f"www.{n}.test"], "note": None,
               **({"title": n.upper()} if i % 2 else {})} for i, n in enumerate(names)]
     playbook = _play(tmp_path, sites)
@@ -464,34 +466,58 @@ def test_many_sites_render_as_ansible_renders_them_by_plain_jinja2_where_it_can(
     (templates / "page.j2").write_text(
         '{% extends "base.j2" %}{% block body %}'
         "{{ site.domains | join(' ') }} {{ site.name | quote }} {{ site.name | to_json }}"
-        "{% if site.title is defined %} {{ site.title | lower }}{% endif %}{% endblock %}")
-    # (trim_blocks takes the newline after a block tag; the base's last newline is not kept)
-    expected = {n: (f"# hello\n{n}.test www.{n}.test {n} \"{n}\""
-                    + (f" {n}" if i % 2 else "") + "note=[]\n")
-                for i, n in enumerate(names)}
+        "{% if site.title is defined %} {{ site.title | lower }}{% endif %}"
+        "{% if site.name.endswith('7') %} {{ site.domains | map('upper') }}{% endif %}"
+        "{% endblock %}")
+
+    def page(i, n):
+        # (trim_blocks takes the newline after a block tag; the base's last newline is not kept)
+        upper = f" ['{n.upper()}.TEST', 'WWW.{n.upper()}.TEST']" if n.endswith("7") else ""
+        return (f"# hello\n{n}.test www.{n}.test {n} \"{n}\"" + (f" {n}" if i % 2 else "")
+                + upper + "note=[]\n")
 
     first = _run(playbook)
     assert first.returncode == 0, first.stdout[-3000:]
     out = tmp_path / "out"
-    assert {n: (out / n / "page.txt").read_text() for n in names} == expected
+    assert {n: (out / n / "page.txt").read_text() for n in names} == {
+        n: page(i, n) for i, n in enumerate(names)}
     assert {n: (out / n / "site.env").read_text() for n in names} == {
         n: f"KEY={SECRET}-{n}\n" for n in names}
     assert {_mode(out / n / "site.env") for n in names} == {0o600}
     rendered = json.loads(base64.b64decode(_output_of(first.stdout, "RENDERED=")))
-    # 3 specs (directory, page, env) of 9 sites: Ansible the first, middle and last of each
-    assert rendered == {"ansible": 9, "jinja2": 18}
+    # 3 specs (directory, page, env) of 30 sites; Ansible renders sites 0 (no title), 1 (the
+    # first with one), 15 and 29 of each: site7, site17 and site27 are plain Jinja2's
+    assert rendered == {"ansible": 12, "jinja2": 78}
     again = _run(playbook)
     assert _recap(again.stdout)["changed"] == 0
 
     # a variable that depends on the site: Ansible renders every page
     _edit(playbook, {"label": "{{ site.title | default('untitled') }}"})
-    (templates / "page.j2").write_text("{{ greeting }} from {{ label }}\n")
+    (templates / "page.j2").write_text(
+        "{{ greeting }} from {% if label is defined %}{{ label }}{% endif %}\n")
     per_site = _run(playbook)
     assert per_site.returncode == 0, per_site.stdout[-3000:]
     assert {n: (out / n / "page.txt").read_text() for n in names} == {
         n: f"hello from {n.upper() if i % 2 else 'untitled'}\n" for i, n in enumerate(names)}
     rendered = json.loads(base64.b64decode(_output_of(per_site.stdout, "RENDERED=")))
-    assert rendered == {"ansible": 15, "jinja2": 12}
+    assert rendered == {"ansible": 38, "jinja2": 52}
+
+
+def test_sites_and_sites_from_are_one_or_the_other(tmp_path, sites):
+    playbook = _play(tmp_path, sites)
+    _edit(playbook, {}, sites_from="sitekit_present_sites")
+    both = _run(playbook)
+    assert both.returncode != 0
+    assert "give sites or sites_from, not both" in both.stdout
+    _edit(playbook, {}, sites=None)
+    spec = yaml.safe_load(playbook.read_text())
+    del spec[0]["tasks"][1]["sitekit.deploy.site_files"]["sites"]
+    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    unpublished = _run(playbook)
+    assert unpublished.returncode != 0
+    assert "sites_from: sitekit_present_sites is not a variable of the preflight's model" in (
+        unpublished.stdout)
+    assert not (tmp_path / "out" / "harbor").exists()
 
 
 def _output_of(output: str, marker: str) -> str:

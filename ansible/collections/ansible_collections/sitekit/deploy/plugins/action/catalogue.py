@@ -27,8 +27,9 @@ from sitekit.inventory import catalogue_file_problems, other_catalogues  # noqa:
 
 
 def _has_template(value, depth=0):
-    """Whether a text in ``value`` (its lists and mappings, keys included) would be templated:
-    one with a Jinja2 delimiter. Deeper than YAML would nest a catalogue counts as one."""
+    """Whether ``value`` needs Ansible's templating: a text in it (its lists and mappings, keys
+    included) with a Jinja2 delimiter, or any value that is not a plain text, number, boolean or
+    null (a vaulted one). Deeper than YAML would nest a catalogue counts as one."""
     if isinstance(value, str):
         return "{{" in value or "{%" in value or "{#" in value
     if depth > 50:
@@ -38,7 +39,8 @@ def _has_template(value, depth=0):
                    for k, v in value.items())
     if isinstance(value, list | tuple):
         return any(_has_template(v, depth + 1) for v in value)
-    return False
+    # anything but plain scalars (a vaulted value, for one) is left to Ansible's templating
+    return not (value is None or isinstance(value, int | float | bool))
 
 
 class ActionModule(ActionBase):

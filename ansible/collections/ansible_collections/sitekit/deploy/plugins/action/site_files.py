@@ -14,8 +14,10 @@ costs about the same for 1 site or 1,000.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+from collections.abc import Iterator
 
 import jinja2
 import jinja2.meta
@@ -24,6 +26,9 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
+from ansible.utils.display import Display
+
+display = Display()
 
 # How the template module renders (its defaults), so that moving a file to this action
 # leaves its bytes as they were.
@@ -46,6 +51,45 @@ def _by_digest(entry):
     light = {k: v for k, v in entry.items() if k != "content"}
     light["digest"] = hashlib.sha256(entry["content"].encode()).hexdigest()
     return light
+
+
+#: Shapes of sites past which Ansible renders every site.
+MAX_SHAPES = 64
+
+
+def _shape(site, few):
+    """What tells a site's branches apart in a template: which fields it has, which are empty,
+    and the values of the fields that take few values across the sites (``few``)."""
+    if not isinstance(site, dict):
+        return (type(site).__name__,)
+    return tuple(sorted(
+        (key, (value if key in few else (type(value).__name__, bool(value))))
+        for key, value in site.items()))
+
+
+def _samples(sites):
+    """The indexes of the sites Ansible renders: the first, middle and last, and the first of
+    each shape (:func:`_shape`); every index past MAX_SHAPES shapes."""
+    count = len(sites)
+    if not count:
+        return []
+    seen = {}
+    for site in sites if isinstance(sites[0], dict) else ():
+        for key, value in site.items():
+            if isinstance(value, str | int | float | bool | type(None)):
+                values = seen.setdefault(key, set())
+                if len(values) <= 8:
+                    values.add(value)
+    few = {key for key, values in seen.items() if len(values) <= 8}
+    chosen, shapes = {0, count // 2, count - 1}, set()
+    for index, site in enumerate(sites):
+        shape = _shape(site, few)
+        if shape not in shapes:
+            shapes.add(shape)
+            chosen.add(index)
+            if len(shapes) > MAX_SHAPES:
+                return list(range(count))
+    return sorted(chosen)
 
 
 class _AnyName(dict):
@@ -93,8 +137,11 @@ def _names_used(spec, loop_var, searchpath=()):
                           and os.path.isfile(os.path.join(base, name))), None)
             if found and found not in seen:
                 seen.add(found)
-                with open(found, encoding="utf-8") as source:
-                    texts.append(source.read())
+                try:
+                    with open(found, encoding="utf-8") as source:
+                        texts.append(source.read())
+                except (OSError, UnicodeDecodeError):
+                    continue  # Ansible's own templating says what is wrong with it
     names.discard(loop_var)
     return names
 
@@ -133,6 +180,36 @@ def _plain_filters():
     return found
 
 
+def _listing(function):
+    """``function`` returning a list where it returns an iterator (Jinja2's map, select,
+    unique...), as Ansible makes every filter's and test's output: printed, a list reads as a
+    list, not as a generator object."""
+
+    @functools.wraps(function)  # keeps Jinja2's pass_context and the like (its __dict__)
+    def wrapper(*args, **kwargs):
+        value = function(*args, **kwargs)
+        return list(value) if isinstance(value, Iterator) else value
+
+    return wrapper
+
+
+class _Unresolved:
+    """The value of a variable that was not resolved once for every site (it depends on the
+    site, or is Ansible's own): defined, as it is for Ansible, but any use of it fails, so the
+    site is rendered by Ansible."""
+
+    def _refuse(self, *args, **kwargs):
+        raise _NotPlain("a variable resolved per site")
+
+    __str__ = __repr__ = __iter__ = __len__ = __bool__ = __getattr__ = __getitem__ = _refuse
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __contains__ = __call__ = _refuse
+    __add__ = __radd__ = __mod__ = __mul__ = __hash__ = __int__ = __float__ = _refuse
+
+
+class _NotPlain(Exception):
+    pass
+
+
 class _Plain:
     """One spec rendered by plain Jinja2, with the values Ansible resolved once for every site
     (and the site itself) as they are: Ansible's templating wraps each value a template reads
@@ -140,13 +217,18 @@ class _Plain:
     exactly as Ansible does; a site it cannot render (an undefined name, an error) is rendered
     by Ansible."""
 
-    def __init__(self, spec, searchpath, fixed, loop_var):
+    def __init__(self, spec, searchpath, fixed, loop_var, names=()):
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(searchpath), undefined=jinja2.StrictUndefined,
             trim_blocks=True, lstrip_blocks=False, newline_sequence="\n",
             keep_trailing_newline=False, autoescape=False,  # noqa: S701 - configuration files, not HTML
             finalize=lambda value: "" if value is None else value)
         env.filters.update(_plain_filters())
+        env.filters = {name: _listing(f) for name, f in env.filters.items()}
+        env.tests = {name: _listing(f) for name, f in env.tests.items()}
+        # every other variable Ansible would see (names) is defined and refuses any use
+        unresolved = _Unresolved()
+        env.globals.update({name: unresolved for name in names if name not in fixed})
         self.fixed, self.loop_var, self.spec = fixed, loop_var, spec
         self.template = env.from_string(str(spec["template"][1])) if spec["template"] else None
         self.exprs = {key: env.from_string("{{ " + spec[key] + " }}")
@@ -373,11 +455,19 @@ class ActionModule(ActionBase):
         (``rendered``: index -> entry) exactly as Ansible did; else None."""
         source = spec["template"][0] if spec["template"] else None
         try:
-            plain = _Plain(spec, self._searchpath(task_vars, source), fixed, loop_var)
-            if all(plain.render(sites[i]) == entry for i, entry in rendered.items()):
+            searchpath = self._searchpath(task_vars, source)
+            # the names the spec reads that Ansible would find: defined, unusable unless fixed
+            names = {n for n in _names_used(spec, loop_var, searchpath) | _NOT_FIXED
+                     if n in task_vars}
+            plain = _Plain(spec, searchpath, fixed, loop_var, names=names)
+            differ = [sites[i].get("name", i) if isinstance(sites[i], dict) else i
+                      for i, entry in rendered.items() if plain.render(sites[i]) != entry]
+            if not differ:
                 return plain
-        except Exception:  # then Ansible renders every site, as before
-            return None
+            why = f"it renders {differ[0]} otherwise"
+        except Exception as e:  # then Ansible renders every site, as before
+            why = f"{type(e).__name__}: {e}"
+        display.vvv(f"site_files: {spec['name']}: Ansible renders every site ({why})")
         return None
 
     def run(self, tmp=None, task_vars=None):
@@ -385,6 +475,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self._task.args
         model = _model(task_vars)
+        if args.get("sites") is not None and args.get("sites_from"):
+            raise AnsibleActionFail("give sites or sites_from, not both")
         sites = args.get("sites") or []
         if args.get("sites_from"):
             # a list of the model, read in place (templated as an argument, 10,000 sites took 18 s)
@@ -431,8 +523,8 @@ class ActionModule(ActionBase):
             # Ansible renders the first, middle and last site; the others are rendered by
             # plain Jinja2 when it gives those three exactly what Ansible did
             count = len(spec_sites)
-            rendered = {i: by_ansible(spec, templar, spec_sites[i])
-                        for i in sorted({0, count // 2, count - 1}) if count}
+            samples = _samples(spec_sites)
+            rendered = {i: by_ansible(spec, templar, spec_sites[i]) for i in samples}
             plain = (self._plain(spec, task_vars, fixed, loop_var, spec_sites, rendered)
                      if count > len(rendered) else None)
             for index, site in enumerate(spec_sites):

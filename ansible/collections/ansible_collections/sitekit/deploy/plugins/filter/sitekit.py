@@ -25,11 +25,26 @@ except ImportError:  # the checkout is not on sys.path: the collection puts it t
 
 def _raw(value):
     """A list (or mapping) of the model without Ansible's lazy wrapping, its items as the
-    preflight returned them. They are data, never templates, so nothing is left unrendered;
-    read through the wrapping item by item, 10,000 sites took seconds per filter. Any other
-    value (or another ansible-core without the wrapping) is returned as it is."""
+    preflight returned them. The model holds data, never templates, so nothing is left
+    unrendered (a list that holds a template is returned as it is, for Ansible to render); read
+    through the wrapping item by item, 10,000 sites took seconds per filter. Any other value
+    (or another ansible-core without the wrapping) is returned as it is."""
     unwrap = getattr(value, "_non_lazy_copy", None)
-    return unwrap() if callable(unwrap) else value
+    if not callable(unwrap):
+        return value
+    raw = unwrap()
+    # a list holding templates (not the model's) is read through Ansible, which renders them
+    return value if _holds_template(raw) else raw
+
+
+def _holds_template(value, depth=0):
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if depth < 20 and isinstance(value, dict):
+        return any(_holds_template(v, depth + 1) for v in value.values())
+    if depth < 20 and isinstance(value, list | tuple):
+        return any(_holds_template(v, depth + 1) for v in value)
+    return False
 
 
 def without_secrets(env):
@@ -117,9 +132,9 @@ def sync_catalogue(sites):
 def pool_keeps(results, present):
     """Sites each pool's master keeps serving while they move to another master, by pool.
 
-    ``results`` are the ``slurp`` results of the pools' sites files (loop variable ``site``:
-    the master), or of their env files where a release before the sites files wrote the sites
-    into them (a ``SITEKIT_POOL_SITES=`` line); ``present`` the catalogue's present sites (the
+    ``results`` are ``sitekit.deploy.pool_serving``'s (``site``: the master; ``content``: the
+    base64 of its sites file, or of the ``SITEKIT_POOL_SITES=`` line a release before the sites
+    files wrote into its env file); ``present`` the catalogue's present sites (the
     model's ``sitekit_present_sites``) or their names. A site the pool serves now that is still
     present but no longer one of the pool's sites is kept until nginx has switched it to its
     new master.

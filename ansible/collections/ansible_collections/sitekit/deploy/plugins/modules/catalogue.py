@@ -22,11 +22,12 @@ description:
     the catalogue is resolved by C(sitekit.model.resolve) into what every site and master
     becomes on the host.
   - Otherwise returns the model as RV(model), whose keys are the variables the roles read
-    (the preflight registers it; the sitekit role's vars name its parts): C(sitekit_catalogue)
-    (every site, the present ones resolved: socket, user, program, upstream, server block, TLS
-    mode and certificate paths, allowed hosts, CSRF origins, HSTS header),
+    (the preflight registers it; the sitekit role's vars name its parts), that is
+    C(sitekit_catalogue) (every site, the present ones resolved, with socket, user, program,
+    upstream, server block, TLS mode and certificate paths, allowed hosts, CSRF origins, HSTS
+    header),
     C(sitekit_present_sites), C(sitekit_pool_catalogue),
-    C(sitekit_masters) (one per present dedicated site, one per pool with a present site:
+    C(sitekit_masters) (one per present dedicated site, one per pool with a present site;
     user, program, run directory, socket, env file, gunicorn configuration, log directory,
     health probe, environment without secrets), C(sitekit_known_masters) (every name the
     catalogue knows, whose leftovers a deploy retires), C(sitekit_tls_sites),
@@ -44,7 +45,7 @@ options:
   pools:
     description:
       - The pools - pool name to the resources of its master. A site joins one with
-        C(pool: NAME). Without it, the host's C(sitekit_pools) (none when undefined), as
+        C(pool) set to its name. Without it, the host's C(sitekit_pools) (none when undefined), as
         O(sites).
     type: raw
   environment:

@@ -19,10 +19,10 @@ description:
     C(pgrep -F pidfile name) says), the open-files limits of that process, and the hard limit of
     the connecting user (how high a process it starts can go without privileges).
   - Raises the running process's soft limit to O(want) when it is below it (and its hard limit
-    too when that is below), as C(prlimit --pid) would: a reload keeps the process and its
+    too when that is below), as C(prlimit --pid) would; a reload keeps the process and its
     limits, so a configuration that opens more files needs the running master raised first.
   - With O(cap), O(want) is taken down to the connecting user's hard limit (a process started
-    without privileges cannot go above it). Raises nothing when the limit is below O(need): the
+    without privileges cannot go above it). Raises nothing when the limit is below O(need); the
     role's check of the limits then fails with its own message, and nothing has changed. Check
     mode reports the raise without making it.
 version_added: "0.4.0"

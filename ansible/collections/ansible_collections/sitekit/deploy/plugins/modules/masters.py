@@ -70,7 +70,7 @@ options:
       - Wait for every master started, restarted or reloaded to answer C(/healthz) with status
         200; polled every 0.02 s, all within one deadline. Not in check mode.
       - A master sent C(HUP) counts only once a worker it did not have when it was signalled
-        exists: until its re-exec its old workers answer, from what it is leaving.
+        exists; until its re-exec its old workers answer, from what it is leaving.
     type: dict
     suboptions:
       timeout:

@@ -15,9 +15,9 @@ description:
   - For each pool, the content of its sites file (C(sites_file)), or, when a release before the
     sites files wrote the pool's sites into its env file (C(env_file)), that file's
     C(SITEKIT_POOL_SITES=) line alone (the env file's other lines, secrets among them, never
-    leave the host). A new pool has neither.
-  - One module call for every pool: a C(slurp) task in a loop took one round trip per pool
-    (about 5 s for 10 pools).
+    leave the host). A new pool has neither; a file that cannot be read counts as missing.
+  - One module call for every pool, where a C(slurp) task in a loop took one round trip per
+    pool (about 5 s for 10 pools).
   - Reads only; the same in check mode.
 version_added: "0.5.0"
 options:
@@ -40,9 +40,9 @@ EXAMPLES = r"""
 RETURN = r"""
 results:
   description: >-
-    One entry per pool, as a C(slurp) loop over the pools returns them (loop variable C(site)):
-    C(site), the pool's master as given, and C(content), the base64 of what was read; no
-    C(content) for a pool that has neither file. The input of the C(pool_keeps) filter.
+    One entry per pool: C(site), the pool's master as given, and C(content), the base64 of what
+    was read; no C(content) for a pool that has neither file, or whose files cannot be read.
+    The input of the C(pool_keeps) filter.
   type: list
   elements: dict
   returned: always
@@ -52,10 +52,12 @@ POOL_SITES_LINE = "SITEKIT_POOL_SITES="
 
 
 def _read(path):
+    """The file's bytes; None when it cannot be read (missing, or not readable: as the slurp
+    tasks this replaces, whose failures were ignored)."""
     try:
         with open(path, "rb") as f:
             return f.read()
-    except (FileNotFoundError, NotADirectoryError, TypeError):
+    except OSError:
         return None
 
 
@@ -80,10 +82,7 @@ def main():
     )
     results = []
     for pool in module.params["pools"]:
-        try:
-            content = served(pool)
-        except OSError as e:
-            module.fail_json(msg=f"pool {pool.get('name')}: {e}")
+        content = served(pool)
         entry = {"site": pool}
         if content is not None:
             entry["content"] = base64.b64encode(content).decode()

@@ -5,7 +5,7 @@ DOCUMENTATION = r"""
 module: release_build
 short_description: Build the release archive and its wheelhouse on the control machine
 description:
-  - Runs C(sitekit.release.build) from the checkout, as C(sitekit release build) does: the
+  - Runs C(sitekit.release.build) from the checkout, as C(sitekit release build) does; the
     release id is a hash of the codebase's files; the archive (C(OUT/<id>.tar.gz)) and the
     wheelhouse of the pinned requirements are built only when they do not exist yet.
   - Runs on the control machine without connecting to the host, in check mode too.

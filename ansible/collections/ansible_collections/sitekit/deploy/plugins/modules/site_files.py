@@ -16,9 +16,11 @@ description:
   - Paths and owners are given as expressions evaluated per site, usually fields of the
     resolved model (C(site.env_file), C(site.user)), so that they are defined once, in
     C(sitekit.model), and not repeated here.
-  - Ansible renders each spec's first, middle and last site; when plain Jinja2 (with
-    Ansible's core filters and this collection's, and the values that are the same for every
-    site resolved once by Ansible) renders those three exactly alike, it renders the others,
+  - Ansible renders each spec's first, middle and last site and the first site of each shape
+    (which fields it has, which are empty, the values of fields that take few values); when
+    plain Jinja2 (Ansible's core filters and this collection's, every filter's iterator a list
+    as in Ansible, the values that are the same for every site resolved once by Ansible, any
+    other variable defined but unusable) renders those exactly alike, it renders the others,
     and Ansible any it cannot. At 10,000 server blocks that is seconds instead of a minute.
   - Supports check mode and diff mode. The diff of a file marked O(files[].secret) names the
     file but never shows its contents, and secret contents are never part of the task result.
@@ -32,7 +34,8 @@ options:
     description: >-
       The name of one of the preflight's model variables (e.g. C(sitekit_present_sites)),
       whose list is read in place from its registered result (C(sitekit_preflight)) instead of
-      O(sites): Ansible's templating of an argument of 10,000 sites took 18 s.
+      O(sites) (give one or the other): Ansible's templating of an argument of 10,000 sites took
+      18 s.
     type: str
   loop_var:
     description: Name under which each site is visible to the templates and variables.

@@ -63,7 +63,9 @@ author:
   - sitekit
 """
 
-# What it returns is documented with sitekit.deploy.site_files.
+# What it returns is documented with sitekit.deploy.site_files, but for needs: the indexes of
+# the files given by digest alone that the host does not have (nothing applied), for the
+# action to send their contents.
 
 
 _MAX_DIFF = 104448
@@ -163,7 +165,10 @@ def _apply_file(module, entry, mode, uid, gid):
     old, st = _read(path)
     if _only_digest(entry):
         if old is None or hashlib.sha256(old).hexdigest() != entry["digest"]:
-            # check mode without diff (else _needs asked for the content first)
+            if not module.check_mode:  # it changed on the host since _needs read it
+                raise _Invalid("changed on the host during the deploy; nothing of it was "
+                               "written: run the deploy again")
+            # check mode without diff: that it differs is all there is to say
             return {"before_header": path, "after_header": path,
                     "prepared": f"{path}: {'created' if old is None else 'changed'}\n"}
         new = old
