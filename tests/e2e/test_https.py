@@ -366,3 +366,64 @@ def test_a_provided_certificate_for_other_names_is_refused_naming_them(stack, si
             f"{', '.join(target['domains'])}") in run.output
     assert {p: p.stat().st_mtime_ns for p in (stack.root / "etc" / "nginx").rglob("*")} == before
     assert stack.request(target["domains"][0])[0] == 200
+
+
+# --- certificates chosen by name ---------------------------------------------------------
+
+
+def _certificate_directives(stack) -> dict[str, int]:
+    """Live configuration file name -> how many ssl_certificate directives it holds."""
+    sites_dir = stack.root / "etc" / "nginx" / "sites"
+    return {p.name: len(re.findall(r"^\s*ssl_certificate\s", p.read_text(), re.MULTILINE))
+            for p in sorted(sites_dir.glob("*.conf"))}
+
+
+def test_by_name_one_https_server_holds_every_sites_certificate(stack, sites, tmp_path):
+    """sitekit_nginx_certificates: sni (auto's choice above 256 TLS sites), on the small
+    stack: one TLS context picks each site's certificate by the name the client asks for,
+    a provided certificate included; unknown names are refused as before, and per-site
+    certificates come back with the setting's default."""
+    per_site = _certificate_directives(stack)
+    assert per_site["00-default.conf"] == 0
+    assert all(per_site[f"{s['name']}.conf"] == 1 for s in sites), per_site
+    changed = [dict(s) for s in sites]
+    target = changed[-1]
+    target["tls"] = "provided"
+    ca_file, cert, key = _own_ca(tmp_path, target["domains"])
+    run = _catalogue_run(stack, tmp_path, changed,
+                         ("sitekit_tls_certificates",
+                          {target["name"]: {"certificate": cert, "key": key}}),
+                         ("sitekit_nginx_certificates", "sni"))
+    try:
+        assert run.returncode == 0, run.output[-4000:]
+        by_name = _certificate_directives(stack)
+        assert by_name == {**{name: 0 for name in per_site}, "00-default.conf": 1}, by_name
+        for site in sites[:-1]:
+            for domain in site["domains"]:
+                assert sorted(_peer_names(stack, domain)) == sorted(site["domains"])
+                status, headers, _ = stack.request(domain)  # verified with the stack's CA
+                assert (status, headers["X-Sitekit-Site"]) == (200, site["name"])
+        context = ssl.create_default_context(cafile=str(ca_file))
+        for domain in target["domains"]:
+            with stack.tls_socket(domain, context) as conn:  # the provided one, by its name
+                assert conn.getpeercert()["issuer"] == ((("commonName", "test provided CA"),),)
+        for name in ("unknown.example.org", f"evil.{sites[0]['domains'][0]}"):
+            with pytest.raises(ssl.SSLError) as refused:
+                stack.tls_socket(name).close()
+            assert "UNRECOGNIZED_NAME" in str(refused.value).upper(), refused.value
+        no_sni = stack.tls_context()
+        no_sni.check_hostname = False
+        with pytest.raises(ssl.SSLError):
+            no_sni.wrap_socket(socket.create_connection(
+                ("127.0.0.1", stack.tls_port), timeout=30)).close()
+        again = _catalogue_run(stack, tmp_path, changed,
+                               ("sitekit_tls_certificates",
+                                {target["name"]: {"certificate": cert, "key": key}}),
+                               ("sitekit_nginx_certificates", "sni"))
+        assert again.returncode == 0 and again.recap["changed"] == 0, again.output[-4000:]
+    finally:
+        restored = stack.playbook("--tags", "sites")
+    assert restored.returncode == 0, restored.output[-4000:]
+    assert _certificate_directives(stack) == per_site
+    for site in sites:
+        assert stack.request(site["domains"][0])[0] == 200  # the environment's CA again

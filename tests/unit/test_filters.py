@@ -33,6 +33,7 @@ def test_filters_are_registered_under_their_names():
     assert set(filters) == {
         "master_env",
         "server_names_hash",
+        "nginx_certificate_map",
         "nginx_open_files",
         "sync_catalogue",
         "pool_keeps",
@@ -220,6 +221,15 @@ def test_server_names_hash_max_size_grows_with_the_number_of_names():
 def test_server_names_hash_ignores_absent_sites():
     sites = sites_with(["harbor.localhost"]) + sites_with(["a" * 200 + ".org"], state="absent")
     assert plugin.server_names_hash(sites) == {"bucket_size": 64, "max_size": 512}
+
+
+def test_the_certificate_map_names_each_domain_s_site_wildcards_included():
+    tls = [{"name": "harbor", "domains": ["harbor.localhost", "*.harbor.localhost"],
+            "mode": "self-signed"},
+           {"name": "meadow", "domains": ["meadow.localhost"], "mode": "provided"}]
+    assert plugin.nginx_certificate_map(tls, indent=2).splitlines() == [
+        "  harbor.localhost harbor;", "  *.harbor.localhost harbor;", "  meadow.localhost meadow;"]
+    assert plugin.nginx_certificate_map([]) == ""
 
 
 def test_server_names_hash_of_an_empty_catalogue():

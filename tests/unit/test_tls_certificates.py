@@ -7,6 +7,7 @@ files it leaves with the cryptography package.
 from __future__ import annotations
 
 import datetime
+import grp
 import json
 import os
 import stat
@@ -27,11 +28,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
 
 
-def run(tmp: Path, sites, *, provided=None, check=False) -> tuple[int, dict | None, str]:
+def run(tmp: Path, sites, *, provided=None, check=False,
+        group=None) -> tuple[int, dict | None, str]:
     args = {
         "dir": str(tmp / "tls"), "ca_dir": str(tmp / "ca"), "ca_name": "unit CA",
         "sites": sites, "provided": provided or {}, "acme_live_dir": str(tmp / "live"),
-        "name_pattern": SITE_NAME_RE.pattern,
+        "name_pattern": SITE_NAME_RE.pattern, **({"group": group} if group else {}),
     }
     play = [{
         "name": "certificates", "hosts": "localhost", "gather_facts": False,
@@ -117,6 +119,47 @@ def test_self_signed_sites_get_certificates_from_one_ca_and_converge(tmp_path):
     rc, result, out = run(tmp_path, [HARBOR, MEADOW])
     assert rc == 0, out
     assert (result["changed"], result["changes"]) == (False, [])
+
+
+def test_with_a_group_its_members_read_the_keys_and_without_it_they_no_longer_can(tmp_path):
+    """What nginx's workers need when they pick each session's certificate by name: the
+    sites' directories and keys readable by their group, and private again when they do not."""
+    group = next(g for g in ("www-data", "nogroup") if _group_exists(g))
+    gid = grp.getgrnam(group).gr_gid
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW], group=group)
+    assert rc == 0, out
+    tls = tmp_path / "tls"
+    assert (mode(tls), tls.stat().st_gid) == (0o750, gid)
+    for site in (HARBOR, MEADOW):
+        directory = tls / site["name"]
+        assert (mode(directory), directory.stat().st_gid) == (0o750, gid)
+        key, chain = directory / "privkey.pem", directory / "fullchain.pem"
+        assert (mode(key), key.stat().st_gid) == (0o640, gid)
+        assert (mode(chain), chain.stat().st_gid) == (0o644, gid)
+    # the CA is never the group's
+    assert (mode(tmp_path / "ca" / "ca.key"), (tmp_path / "ca" / "ca.key").stat().st_gid) == (
+        0o600, os.getegid())
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW], group=group)
+    assert (rc, result["changed"]) == (0, False), out
+
+    # back to nginx's master reading them as root: private to the module's own group again,
+    # the same keys kept
+    before = (tls / "harbor" / "privkey.pem").read_bytes()
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW])
+    assert rc == 0 and result["changed"], out
+    key = tls / "harbor" / "privkey.pem"
+    assert (mode(key), key.stat().st_gid, key.read_bytes()) == (0o600, os.getegid(), before)
+    assert tls.stat().st_gid == os.getegid()
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW], group="no-such-group-here")
+    assert rc != 0 and "group 'no-such-group-here' does not exist on the host" in out
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def lifetime(c: x509.Certificate) -> datetime.timedelta:

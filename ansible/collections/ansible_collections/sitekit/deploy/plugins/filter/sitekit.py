@@ -90,6 +90,15 @@ def server_names_hash(sites):
     }
 
 
+def nginx_certificate_map(tls_sites, indent=4):
+    """The entries of nginx's map from a session's server name (SNI) to its site, one line per
+    domain of every TLS site (``sitekit_tls_sites``): ``<domain> <site>;``, wildcards as nginx's
+    ``hostnames`` map takes them. What names a certificate's directory is the site's name."""
+    pad = " " * int(indent)
+    return "\n".join(f"{pad}{domain} {site['name']};"
+                     for site in _raw(tls_sites) for domain in site["domains"])
+
+
 # Files an nginx process holds besides the per-site logs: the main access and error logs, the
 # default server's log, listening sockets, standard streams, epoll and the channels between the
 # master and each of its workers (2 per worker: 128 leaves room for 48 workers).
@@ -170,6 +179,7 @@ class FilterModule:
             "master_env": master_env,
             "without_secrets": without_secrets,
             "server_names_hash": server_names_hash,
+            "nginx_certificate_map": nginx_certificate_map,
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
             "pool_keeps": pool_keeps,

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime
+import grp
 import os
 import re
 import shutil
@@ -36,8 +37,8 @@ module: tls_certificates
 short_description: Every site's certificate and key, in one directory per site
 description:
   - For each site of O(sites), makes C(<dir>/<site>/<certificate_file>) (the certificate
-    followed by its chain) and C(<dir>/<site>/<key_file>) (its private key, mode 0600) by
-    the site's C(mode).
+    followed by its chain) and C(<dir>/<site>/<key_file>) (its private key, mode 0600, or 0640
+    with O(group)) by the site's C(mode).
   - C(self-signed) - issued by the environment's own CA (C(<ca_dir>/ca.pem), created once,
     its key never leaves C(ca_dir)) for every domain of the site; issued again when the
     domains change, the CA changed, fewer than O(renew_days) days are left or it is valid
@@ -97,6 +98,15 @@ options:
     description: A self-signed certificate with fewer days left is issued again.
     type: int
     default: 30
+  group:
+    description:
+      - The group of the processes that read the sites' certificates and keys themselves (the
+        nginx workers, when nginx picks each session's certificate by name). O(dir), each
+        site's directory and files then belong to it, and keys are mode 0640.
+      - Unset, they belong to the module's own group and keys are mode 0600 (nginx's master
+        reads them as root).
+      - The CA's directory and key are never the group's.
+    type: str
 requirements: [cryptography]
 author:
   - sitekit
@@ -284,25 +294,49 @@ class Certificates:
         self.ocsp = []
         self.acme_pending = []
         self._ca = None
+        group = self.p.get("group")
+        if group:
+            try:
+                self.gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                module.fail_json(msg=f"group {group!r} does not exist on the host")
+        else:
+            self.gid = os.getegid()
+        self.key_mode = 0o640 if group else 0o600
 
-    def mkdir(self, path, mode):
+    def mkdir(self, path, mode, gid=-1):
         if not os.path.isdir(path):
             self.changes.append(f"{path}: directory created")
             if not self.check:
                 os.makedirs(path, mode=mode, exist_ok=True)
+                os.chown(path, -1, gid)
                 os.chmod(path, mode)
-        elif (os.stat(path).st_mode & 0o7777) != mode:
-            self.changes.append(f"{path}: mode {mode:04o}")
+            return
+        st = os.stat(path)
+        if (st.st_mode & 0o7777) != mode or gid not in (-1, st.st_gid):
+            self.changes.append(f"{path}: mode {mode:04o}"
+                                + (f", group {gid}" if gid not in (-1, st.st_gid) else ""))
             if not self.check:
+                os.chown(path, -1, gid)
                 os.chmod(path, mode)
 
-    def write(self, path, data, mode, what):
-        if os.path.islink(path) or _read(path) != data or (os.stat(path).st_mode & 0o7777) != mode:
+    def write(self, path, data, mode, what, gid=-1):
+        """``path`` holds ``data`` with ``mode`` (and group ``gid``, unless -1)."""
+        if os.path.islink(path) or _read(path) != data:
+            stale = True
+        else:
+            st = os.stat(path)
+            stale = (st.st_mode & 0o7777) != mode or gid not in (-1, st.st_gid)
+        if stale:
             self.changes.append(f"{path}: {what}")
             if not self.check:
                 if os.path.islink(path):
                     os.unlink(path)
-                write_atomic(path, data, mode)
+                write_atomic(path, data, mode, gid=gid)
+
+    def site_file(self, path, data, what, key=False):
+        """A file of a site's directory: its key (0600, or 0640 for the group) or certificate."""
+        self.write(path, data, self.key_mode if key else 0o644, what, gid=self.gid)
 
     def link(self, path, target, what):
         if os.path.islink(path) and os.readlink(path) == target:
@@ -331,9 +365,9 @@ class Certificates:
         key = _load_key(path)
         if key is None or os.path.islink(path):
             key = ec.generate_private_key(ec.SECP256R1())
-            self.write(path, _pem_key(key), 0o600, "key created")
-        elif (os.stat(path).st_mode & 0o7777) != 0o600:
-            self.write(path, _read(path), 0o600, "key mode 0600")
+            self.site_file(path, _pem_key(key), "key created", key=True)
+        else:
+            self.site_file(path, _read(path), f"key mode {self.key_mode:04o}", key=True)
         return key
 
     def self_signed(self, site, cert_path, key_path):
@@ -355,8 +389,11 @@ class Certificates:
             reason = f"issued again (valid longer than {MAX_LIFETIME_DAYS} days)"
         if reason:
             cert = _issue(site["domains"][0], site["domains"], key, ca_cert, ca_key, LIFETIME_DAYS)
-            self.write(cert_path, _pem_cert(cert), 0o644,
-                       f"{reason} by the environment's CA for {len(site['domains'])} domain(s)")
+            self.site_file(cert_path, _pem_cert(cert),
+                           f"{reason} by the environment's CA for {len(site['domains'])} "
+                           "domain(s)")
+        else:
+            self.site_file(cert_path, _read(cert_path), "certificate mode 0644")
 
     def provided(self, site, cert_path, key_path):
         name = site["name"]
@@ -390,8 +427,8 @@ class Certificates:
         if _not_after(cert) < _now():
             self.module.fail_json(msg=f"site '{name}': the provided certificate expired on "
                                       f"{_not_after(cert).date()}")
-        self.write(key_path, key_pem.encode(), 0o600, "provided key installed")
-        self.write(cert_path, cert_pem.encode(), 0o644, "provided certificate installed")
+        self.site_file(key_path, key_pem.encode(), "provided key installed", key=True)
+        self.site_file(cert_path, cert_pem.encode(), "provided certificate installed")
         if _has_ocsp(cert):
             self.ocsp.append(name)
 
@@ -417,13 +454,13 @@ class Certificates:
                 self.changes.append(f"{path}: dangling link removed")
                 if not self.check:
                     os.unlink(path)
-        self.write(key_path, _pem_key(key), 0o600, "placeholder key (until certbot's)")
-        self.write(cert_path, _pem_cert(cert), 0o644, "placeholder certificate (until certbot's)")
+        self.site_file(key_path, _pem_key(key), "placeholder key (until certbot's)", key=True)
+        self.site_file(cert_path, _pem_cert(cert), "placeholder certificate (until certbot's)")
 
     def run(self):
         base = self.p["dir"]
         site_dir_re = re.compile(self.p["name_pattern"])
-        self.mkdir(base, 0o750)
+        self.mkdir(base, 0o750, self.gid)
         wanted = set()
         for site in self.p["sites"]:
             name, mode = site["name"], site["mode"]
@@ -431,7 +468,7 @@ class Certificates:
                 self.module.fail_json(msg=f"site {name!r}: not a site name, or no domains")
             wanted.add(name)
             site_dir = os.path.join(base, name)
-            self.mkdir(site_dir, 0o750)
+            self.mkdir(site_dir, 0o750, self.gid)
             cert_path = os.path.join(site_dir, self.p["certificate_file"])
             key_path = os.path.join(site_dir, self.p["key_file"])
             if mode == "self-signed":
@@ -464,6 +501,7 @@ def main():
             "key_file": {"type": "str", "default": "privkey.pem"},
             "renew_days": {"type": "int", "default": 30},
             "name_pattern": {"type": "str", "required": True},
+            "group": {"type": "str"},
         },
         supports_check_mode=True,
     )
