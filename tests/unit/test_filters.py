@@ -37,6 +37,7 @@ def test_filters_are_registered_under_their_names():
         "nginx_open_files",
         "sync_catalogue",
         "pool_keeps",
+        "pool_files",
         "pool_sites_file",
         "private_addresses",
         "without_secrets",
@@ -384,6 +385,16 @@ def test_pool_keeps_lists_the_present_sites_a_pool_still_serves_but_no_longer_ha
     present = ["harbor", "ember", "meadow", "fern", "oak"]
     assert plugin.pool_keeps(results, present) == {"shared": ["ember"], "older": ["meadow"]}
     assert plugin.pool_keeps([], present) == {}
+    # what pool_serving is given (pool_files): the pools' own sites come from the masters
+    masters = [{"name": "shared", "kind": "pool", "sites": ["harbor"], "sites_file": "/s.json",
+                "env_file": "/s.env", "domains": ["harbor.example"]},
+               {"name": "ember", "kind": "site", "sites": ["ember"], "sites_file": "",
+                "env_file": "/e.env"}]
+    assert plugin.pool_files(masters) == [
+        {"name": "shared", "kind": "pool", "sites_file": "/s.json", "env_file": "/s.env"}]
+    lean = [{"site": plugin.pool_files(masters)[0],
+             "content": _sites_file("harbor", "ember", "north")}]
+    assert plugin.pool_keeps(lean, present, masters) == {"shared": ["ember"]}
 
 
 def test_master_env_is_the_models_with_the_keys_and_a_pools_sites_file_what_it_keeps():

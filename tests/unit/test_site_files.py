@@ -247,6 +247,25 @@ def test_a_host_file_renders_once_and_prune_removes_only_what_no_site_has(tmp_pa
     assert _recap(second.stdout)["changed"] == 0
 
 
+def test_a_spec_with_where_renders_for_the_matching_sites_only(tmp_path):
+    sites = [{"name": "harbor", "kind": "pool"}, {"name": "meadow", "kind": "site"},
+             {"name": "ember", "kind": "pool"}]
+    playbook = _play(tmp_path, sites)
+    pools = {"name": "pools", "where": {"kind": "pool"}, "template": "page.j2",
+             "path_var": "out ~ '/' ~ site.name ~ '.pool.txt'", "mode": "0644"}
+    _edit(playbook, {}, more_files=[pools])
+    run = _run(playbook)
+    assert run.returncode == 0, run.stdout[-3000:]
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.glob("*.pool.txt")) == ["ember.pool.txt",
+                                                                "harbor.pool.txt"]
+    assert (out / "harbor.pool.txt").read_text() == "hello from harbor\n"
+    assert _changed_sites(run.stdout)["pools"] == ["harbor", "ember"]
+    _edit(playbook, {}, more_files=[{**pools, "name": "bad", "where": ["kind"]}])
+    bad = _run(playbook)
+    assert bad.returncode != 0 and "where must be a dict (field: value)" in bad.stdout
+
+
 def test_a_file_its_validate_command_refuses_is_not_written(tmp_path, sites):
     playbook = _play(tmp_path, sites)
     assert _run(playbook).returncode == 0

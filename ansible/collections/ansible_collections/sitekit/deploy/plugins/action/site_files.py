@@ -34,7 +34,7 @@ display = Display()
 # leaves its bytes as they were.
 _TEMPLATE_OVERRIDES = {"trim_blocks": True, "lstrip_blocks": False, "newline_sequence": "\n"}
 _SPEC_KEYS = {"name", "template", "path_var", "owner_var", "group_var", "mode", "state", "secret",
-              "sites", "validate"}
+              "sites", "where", "validate"}
 _PRUNE_KEYS = {"path", "patterns", "keep"}
 # Files from which the module is first sent their digests, and their content only where needed.
 DIGESTS_FROM = 200
@@ -53,6 +53,8 @@ def _by_digest(entry):
     return light
 
 
+#: The preflight's registered result, whose ``model`` holds the model's variables.
+PREFLIGHT = "sitekit_preflight"
 #: Shapes of sites past which Ansible renders every site.
 MAX_SHAPES = 64
 
@@ -73,14 +75,17 @@ def _samples(sites):
     count = len(sites)
     if not count:
         return []
-    seen = {}
+    seen, many = {}, set()
     for site in sites if isinstance(sites[0], dict) else ():
         for key, value in site.items():
+            if key in many:
+                continue
             if isinstance(value, str | int | float | bool | type(None)):
                 values = seen.setdefault(key, set())
-                if len(values) <= 8:
-                    values.add(value)
-    few = {key for key, values in seen.items() if len(values) <= 8}
+                values.add(value)
+                if len(values) > 8:
+                    many.add(key)
+    few = {key for key, values in seen.items() if key not in many}
     chosen, shapes = {0, count // 2, count - 1}, set()
     for index, site in enumerate(sites):
         shape = _shape(site, few)
@@ -154,7 +159,7 @@ def _alias(name):
 def _model(task_vars):
     """The model the preflight registered (sitekit_preflight), as it was returned: read in place,
     not templated (Ansible's templating of the model's lists took 18 s at 10,000 sites)."""
-    registered = task_vars.get("sitekit_preflight")
+    registered = task_vars.get(PREFLIGHT)
     model = registered.get("model") if isinstance(registered, dict) else None
     return model if isinstance(model, dict) else {}
 
@@ -282,7 +287,9 @@ def _depends_on(name, raw_vars, loop_var, seen=None):
     """Whether variable ``name`` names the loop variable, itself or through the variables its
     raw value names."""
     seen = set() if seen is None else seen
-    if name in seen:
+    if name in seen or name == PREFLIGHT:
+        # the preflight's registered result is data (tens of MB at 10,000 sites): it names
+        # no variable
         return False
     seen.add(name)
     env = _introspection()
@@ -334,10 +341,13 @@ class ActionModule(ActionBase):
             "secret": boolean(raw.get("secret", False), strict=False),
             "template": None,
             "sites": raw.get("sites"),
+            "where": raw.get("where"),
             "validate": None if raw.get("validate") is None else str(raw["validate"]),
         }
         if spec["sites"] is not None and not isinstance(spec["sites"], list):
             raise AnsibleActionFail(f"files[{index}]: sites must be a list")
+        if spec["where"] is not None and not isinstance(spec["where"], dict):
+            raise AnsibleActionFail(f"files[{index}]: where must be a dict (field: value)")
         if spec["state"] not in ("file", "directory"):
             raise AnsibleActionFail(f"files[{index}]: state must be file or directory")
         if not spec["path_var"]:
@@ -520,6 +530,10 @@ class ActionModule(ActionBase):
         by_jinja2 = 0
         for spec, templar in zip(specs, templars, strict=True):
             spec_sites = sites if spec["sites"] is None else spec["sites"]
+            if spec["where"]:
+                # e.g. the pools among the masters: chosen here, where the list is read in place
+                spec_sites = [s for s in spec_sites if isinstance(s, dict) and all(
+                    s.get(field) == value for field, value in spec["where"].items())]
             # Ansible renders the first, middle and last site; the others are rendered by
             # plain Jinja2 when it gives those three exactly what Ansible did
             count = len(spec_sites)

@@ -138,16 +138,27 @@ def sync_catalogue(sites):
     ]
 
 
-def pool_keeps(results, present):
+def pool_files(masters):
+    """Each pool master's name and the files that say what it serves (its sites file, its env
+    file): what ``sitekit.deploy.pool_serving`` reads, without the rest of the model's entry
+    (a pool's sites and domains, thousands of names, are not the module's business)."""
+    return [{"name": m["name"], "kind": m["kind"], "sites_file": m.get("sites_file") or "",
+             "env_file": m.get("env_file") or ""}
+            for m in _raw(masters) or () if m.get("kind") == "pool"]
+
+
+def pool_keeps(results, present, masters=None):
     """Sites each pool's master keeps serving while they move to another master, by pool.
 
     ``results`` are ``sitekit.deploy.pool_serving``'s (``site``: the master; ``content``: the
     base64 of its sites file, or of the ``SITEKIT_POOL_SITES=`` line a release before the sites
     files wrote into its env file); ``present`` the catalogue's present sites (the
-    model's ``sitekit_present_sites``) or their names. A site the pool serves now that is still
-    present but no longer one of the pool's sites is kept until nginx has switched it to its
-    new master.
+    model's ``sitekit_present_sites``) or their names; ``masters`` the model's masters, which
+    give each pool's own sites when the result's master does not (``pool_files``). A site the
+    pool serves now that is still present but no longer one of the pool's sites is kept until
+    nginx has switched it to its new master.
     """
+    own_sites = {m["name"]: m.get("sites") or () for m in _raw(masters) or ()}
     keeps = {}
     for result in results or []:
         master = result.get("site") or {}
@@ -165,7 +176,7 @@ def pool_keeps(results, present):
         # whole list each time (minutes for a thousand sites)
         if not isinstance(present, set):
             present = {p["name"] if isinstance(p, dict) else p for p in _raw(present) or ()}
-        own = set(master.get("sites") or ())
+        own = set(master["sites"] if "sites" in master else own_sites.get(master["name"], ()))
         kept = [n for n in serving if n in present and n not in own]
         if kept:
             keeps.setdefault(master["name"], [])
@@ -183,6 +194,7 @@ class FilterModule:
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
             "pool_keeps": pool_keeps,
+            "pool_files": pool_files,
             "pool_sites_file": pool_sites_file,
             "private_addresses": private_addresses,
         }

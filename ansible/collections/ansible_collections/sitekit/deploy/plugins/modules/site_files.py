@@ -165,6 +165,11 @@ options:
           file of the host rendered once in the same call as the per-site ones.
         type: list
         elements: dict
+      where:
+        description: >-
+          Render this spec only for the entries whose fields have these values, e.g.
+          C({kind: pool}) for the pools among the masters.
+        type: dict
 author:
   - sitekit
 """
