@@ -28,12 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
 
 
-def run(tmp: Path, sites, *, provided=None, check=False,
-        group=None) -> tuple[int, dict | None, str]:
+def run(tmp: Path, sites, *, provided=None, check=False, group=None,
+        renew_days=None) -> tuple[int, dict | None, str]:
     args = {
         "dir": str(tmp / "tls"), "ca_dir": str(tmp / "ca"), "ca_name": "unit CA",
         "sites": sites, "provided": provided or {}, "acme_live_dir": str(tmp / "live"),
         "name_pattern": SITE_NAME_RE.pattern, **({"group": group} if group else {}),
+        **({"renew_days": renew_days} if renew_days else {}),
     }
     play = [{
         "name": "certificates", "hosts": "localhost", "gather_facts": False,
@@ -227,6 +228,45 @@ def test_a_new_ca_reissues_every_certificate(tmp_path):
     assert rc == 0, out
     cert(tmp_path / "tls" / "harbor" / "fullchain.pem").verify_directly_issued_by(
         cert(tmp_path / "ca" / "ca.pem"))
+
+
+def test_files_as_the_last_run_left_them_are_not_read_again_but_any_change_is_seen(tmp_path):
+    """The record of what was checked (.checked.json) never hides a change: a certificate
+    swapped for another, a key edited, a mode changed, a renewal that falls due."""
+    assert run(tmp_path, [HARBOR, MEADOW])[0] == 0
+    record = tmp_path / "tls" / ".checked.json"
+    assert mode(record) == 0o600
+    assert sorted(json.loads(record.read_text())) == ["harbor", "meadow"]
+    harbor = tmp_path / "tls" / "harbor"
+    # meadow's certificate in harbor's place: harbor's is issued again for its own domains
+    (harbor / "fullchain.pem").write_bytes((tmp_path / "tls" / "meadow" / "fullchain.pem")
+                                           .read_bytes())
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW])
+    assert rc == 0 and result["changes"] == [
+        f"{harbor}/fullchain.pem: issued again (domains changed) by the environment's CA "
+        "for 2 domain(s)"], out
+    assert names(cert(harbor / "fullchain.pem")) == sorted(HARBOR["domains"])
+    # a new key: the certificate no longer matches it
+    (harbor / "privkey.pem").write_bytes(serialization.load_pem_private_key(
+        (tmp_path / "tls" / "meadow" / "privkey.pem").read_bytes(), None).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW])
+    assert rc == 0 and result["changes"] == [
+        f"{harbor}/fullchain.pem: issued again (key changed) by the environment's CA "
+        "for 2 domain(s)"], out
+    # a mode changed by hand
+    (harbor / "privkey.pem").chmod(0o644)
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW])
+    assert rc == 0 and result["changes"] == [f"{harbor}/privkey.pem: key mode 0600"], out
+    assert mode(harbor / "privkey.pem") == 0o600
+    # unchanged, and due for renewal: renewed whatever the record says
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW])
+    assert (rc, result["changed"]) == (0, False), out
+    rc, result, out = run(tmp_path, [HARBOR], renew_days=400)
+    assert rc == 0 and f"{harbor}/fullchain.pem: renewed by the environment's CA for 2 " \
+        "domain(s)" in result["changes"], out
+    assert sorted(json.loads(record.read_text())) == ["harbor"]  # meadow is gone
 
 
 def test_acme_sites_get_a_placeholder_then_certbots_certificate(tmp_path):

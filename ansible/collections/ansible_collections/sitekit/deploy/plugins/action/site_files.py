@@ -27,6 +27,12 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 from ansible.utils.display import Display
+from ansible_collections.sitekit.deploy.plugins.plugin_utils.model import (
+    PREFLIGHT,
+    from_model,
+    read_list,
+    registered,
+)
 
 display = Display()
 
@@ -53,8 +59,6 @@ def _by_digest(entry):
     return light
 
 
-#: The preflight's registered result, whose ``model`` holds the model's variables.
-PREFLIGHT = "sitekit_preflight"
 #: Shapes of sites past which Ansible renders every site.
 MAX_SHAPES = 64
 
@@ -149,25 +153,6 @@ def _names_used(spec, loop_var, searchpath=()):
                     continue  # Ansible's own templating says what is wrong with it
     names.discard(loop_var)
     return names
-
-
-def _alias(name):
-    """The text the sitekit role's vars give a variable of the preflight's model."""
-    return "{{ sitekit_preflight.model." + name + " }}"
-
-
-def _model(task_vars):
-    """The model the preflight registered (sitekit_preflight), as it was returned: read in place,
-    not templated (Ansible's templating of the model's lists took 18 s at 10,000 sites)."""
-    registered = task_vars.get(PREFLIGHT)
-    model = registered.get("model") if isinstance(registered, dict) else None
-    return model if isinstance(model, dict) else {}
-
-
-def _from_model(name, task_vars, model):
-    """Whether ``name`` is the model's variable as the sitekit role's vars name it (not given
-    another value, e.g. with -e)."""
-    return name in model and str(task_vars.get(name)) == _alias(name)
 
 
 def _plain_filters():
@@ -449,7 +434,7 @@ class ActionModule(ActionBase):
         templar = self._templar.copy_with_new_env(available_variables=base)
         fixed = {}
         for name in sorted(names):
-            if _from_model(name, task_vars, model):
+            if from_model(name, task_vars, model):
                 fixed[name] = model[name]
                 continue
             if _depends_on(name, task_vars, loop_var):
@@ -484,17 +469,13 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         args = self._task.args
-        model = _model(task_vars)
+        model = registered(task_vars)
         if args.get("sites") is not None and args.get("sites_from"):
             raise AnsibleActionFail("give sites or sites_from, not both")
         sites = args.get("sites") or []
         if args.get("sites_from"):
             # a list of the model, read in place (templated as an argument, 10,000 sites took 18 s)
-            name = str(args["sites_from"])
-            if not _from_model(name, task_vars, model):
-                raise AnsibleActionFail(f"sites_from: {name} is not a variable of the preflight's "
-                                        "model (sitekit_preflight); run the preflight first")
-            sites = model[name]
+            sites = read_list(args["sites_from"], task_vars)
         loop_var = str(args.get("loop_var", "site"))
         specs = [self._spec(raw, i) for i, raw in enumerate(args.get("files") or [])]
         prune = [self._prune(raw, i) for i, raw in enumerate(args.get("prune") or [])]

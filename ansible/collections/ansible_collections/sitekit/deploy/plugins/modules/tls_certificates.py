@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import datetime
 import grp
+import hashlib
+import json
 import os
 import re
 import shutil
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitekit.deploy.plugins.module_utils.atomic import (
@@ -51,6 +54,10 @@ description:
     challenges. Sites whose certbot certificate is missing or does not cover exactly their
     domains are returned in RV(acme_pending).
   - Directories in O(dir) of sites not in O(sites) are removed.
+  - A self-signed site whose certificate and key files are as this module last left them (the
+    same inode, size, modification and change times, mode and group, recorded in
+    C(<dir>/.checked.json)), for the same domains and CA, is not read again: only its renewal
+    date is compared with today's.
   - Supports check mode; private keys never appear in results.
 version_added: "0.3.0"
 options:
@@ -67,10 +74,16 @@ options:
     type: str
     default: sitekit local CA
   sites:
-    description: The sites served over TLS, each C(name), C(domains), C(mode).
+    description: The sites served over TLS, each C(name), C(domains), C(mode). Required unless
+      O(sites_from).
     type: list
     elements: dict
-    required: true
+  sites_from:
+    description:
+      - The name of the preflight's model variable whose list is O(sites) (C(sitekit_tls_sites)),
+        read by the action where the preflight registered it (C(sitekit_preflight)) rather than
+        templated as an argument; the empty name is no site. Give O(sites) or this.
+    type: str
   provided:
     description: Per site name, C(certificate) (PEM, with its chain) and C(key) (PEM).
     type: dict
@@ -129,6 +142,9 @@ acme_pending:
   elements: str
   returned: always
 """
+
+# What the module last checked of each self-signed site, in its directory (never a site's name).
+CHECKED_FILE = ".checked.json"
 
 # How long a self-signed certificate is valid, from its notBefore to its notAfter: Mozilla's
 # "intermediate" profile (docs/tls.md) allows at most MAX_LIFETIME_DAYS.
@@ -303,6 +319,9 @@ class Certificates:
         else:
             self.gid = os.getegid()
         self.key_mode = 0o640 if group else 0o600
+        self.checked_path = os.path.join(self.p["dir"], CHECKED_FILE)
+        self.checked = self._load_checked()
+        self.still = {}  # what this run checked or issued: the next run's record
 
     def mkdir(self, path, mode, gid=-1):
         if not os.path.isdir(path):
@@ -359,6 +378,7 @@ class Certificates:
                 self.write(key_path, _pem_key(key), 0o600, "CA key created")
                 self.write(cert_path, _pem_cert(cert), 0o644, "CA certificate created")
             self._ca = (cert, key)
+            self.ca_digest = hashlib.sha256(_pem_cert(cert)).hexdigest()
         return self._ca
 
     def site_key(self, path):
@@ -370,8 +390,66 @@ class Certificates:
             self.site_file(path, _read(path), f"key mode {self.key_mode:04o}", key=True)
         return key
 
+    def _load_checked(self):
+        try:
+            with open(self.checked_path, encoding="utf-8") as f:
+                checked = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        return checked if isinstance(checked, dict) else {}
+
+    def _stamp(self, path, mode):
+        """What identifies ``path`` as it is (None unless a regular file with ``mode`` and the
+        sites' group): any write, chmod or chown changes its change time."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or (st.st_mode & 0o7777) != mode \
+                or st.st_gid != self.gid:
+            return None
+        return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+    def _record(self, site, cert_path, key_path, cert):
+        """What the next run compares (in check mode nothing was written: nothing to record)."""
+        if self.check:
+            return
+        stamps = [self._stamp(cert_path, 0o644), self._stamp(key_path, self.key_mode)]
+        if None not in stamps:
+            self.still[site["name"]] = {
+                "domains": sorted(site["domains"]), "ca": self.ca_digest, "files": stamps,
+                "not_after": _not_after(cert).isoformat()}
+
+    def _unchanged(self, site, cert_path, key_path):
+        """Whether the site's files are as the last run checked them, for the same domains and
+        CA, and the certificate is not due for renewal."""
+        entry = self.checked.get(site["name"])
+        if not isinstance(entry, dict) or entry.get("ca") != self.ca_digest \
+                or entry.get("domains") != sorted(site["domains"]):
+            return False
+        stamps = [self._stamp(cert_path, 0o644), self._stamp(key_path, self.key_mode)]
+        if None in stamps or entry.get("files") != stamps:
+            return False
+        try:
+            not_after = datetime.datetime.fromisoformat(entry["not_after"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        if not_after < _now() + datetime.timedelta(days=self.p["renew_days"]):
+            return False
+        self.still[site["name"]] = entry
+        return True
+
+    def save_checked(self):
+        if self.check or self.still == self.checked:
+            return
+        data = json.dumps(self.still, sort_keys=True).encode()
+        if os.path.isdir(self.p["dir"]):
+            write_atomic(self.checked_path, data, 0o600)
+
     def self_signed(self, site, cert_path, key_path):
         ca_cert, ca_key = self.ca()
+        if self._unchanged(site, cert_path, key_path):
+            return
         key = self.site_key(key_path)
         cert = None if os.path.islink(cert_path) else _load_cert(cert_path)
         reason = None
@@ -394,6 +472,7 @@ class Certificates:
                            "domain(s)")
         else:
             self.site_file(cert_path, _read(cert_path), "certificate mode 0644")
+        self._record(site, cert_path, key_path, cert)
 
     def provided(self, site, cert_path, key_path):
         name = site["name"]
@@ -486,6 +565,7 @@ class Certificates:
                     self.changes.append(f"{path}: removed (site gone or without TLS)")
                     if not self.check:
                         shutil.rmtree(path)
+        self.save_checked()
 
 
 def main():
