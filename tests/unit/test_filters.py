@@ -34,6 +34,7 @@ def test_filters_are_registered_under_their_names():
         "master_env",
         "server_names_hash",
         "nginx_certificate_map",
+        "nginx_log_keep",
         "nginx_open_files",
         "sync_catalogue",
         "pool_keeps",
@@ -189,7 +190,7 @@ def sites_with(*domain_lists, state="present"):
 
 def test_server_names_hash_defaults_for_a_small_catalogue():
     sizes = plugin.server_names_hash(sites_with(["harbor.localhost"], ["meadow.localhost"]))
-    assert sizes == {"bucket_size": 64, "max_size": 512}
+    assert sizes == {"bucket_size": 64, "max_size": 512, "names": 2}
 
 
 @pytest.mark.parametrize("length", [47, 48, 63, 100, 200, 253])
@@ -221,7 +222,7 @@ def test_server_names_hash_max_size_grows_with_the_number_of_names():
 
 def test_server_names_hash_ignores_absent_sites():
     sites = sites_with(["harbor.localhost"]) + sites_with(["a" * 200 + ".org"], state="absent")
-    assert plugin.server_names_hash(sites) == {"bucket_size": 64, "max_size": 512}
+    assert plugin.server_names_hash(sites) == {"bucket_size": 64, "max_size": 512, "names": 1}
 
 
 def test_the_certificate_map_names_each_domain_s_site_wildcards_included():
@@ -233,8 +234,15 @@ def test_the_certificate_map_names_each_domain_s_site_wildcards_included():
     assert plugin.nginx_certificate_map([]) == ""
 
 
+def test_nginx_keeps_the_logs_of_the_present_sites_and_of_unknown_hosts():
+    sites = sites_with(["harbor.localhost"]) + sites_with(["gone.localhost"], state="absent")
+    sites[0]["name"], sites[1]["name"] = "harbor", "gone"
+    assert plugin.nginx_log_keep(sites) == [
+        "unknown-host.*", "harbor.access.log*", "harbor.error.log*"]
+
+
 def test_server_names_hash_of_an_empty_catalogue():
-    assert plugin.server_names_hash([]) == {"bucket_size": 64, "max_size": 512}
+    assert plugin.server_names_hash([]) == {"bucket_size": 64, "max_size": 512, "names": 0}
 
 
 # --- nginx_open_files ----------------------------------------------------------------------
@@ -277,7 +285,7 @@ def test_filters_on_a_validated_catalogue():
     assert result.ok
     sites = [s.as_dict() for s in result.sites]
     assert rules.allowed_hosts(sites[0]["domains"]) == ["harbor.localhost", ".harbor.localhost"]
-    assert plugin.server_names_hash(sites) == {"bucket_size": 64, "max_size": 512}
+    assert plugin.server_names_hash(sites) == {"bucket_size": 64, "max_size": 512, "names": 3}
     assert plugin.sync_catalogue(sites) == [
         {
             "name": "harbor",

@@ -493,11 +493,24 @@ class ActionModule(ActionBase):
             _compile_once(templar)
             templars.append(templar)
 
-        # The variables the specs name that do not depend on the site, resolved once here:
-        # Ansible templates a variable again wherever it is named, in every site's file (for
-        # a thousand sites, most of the time). One that cannot be resolved without the loop
-        # variable (or fails) is left to be templated per site, as before.
-        fixed = self._invariant(task_vars, specs, loop_var, model)
+        # each spec's sites: the task's, or its own, those whose fields match its where
+        chosen_sites = []
+        for spec in specs:
+            chosen = sites if spec["sites"] is None else spec["sites"]
+            if spec["where"]:
+                # e.g. the pools among the masters: chosen here, where the list is read in place
+                chosen = [s for s in chosen if isinstance(s, dict) and all(
+                    s.get(field) == value for field, value in spec["where"].items())]
+            chosen_sites.append(chosen)
+
+        # The variables the specs of several sites name that do not depend on the site,
+        # resolved once here: Ansible templates a variable again wherever it is named, in every
+        # site's file (for a thousand sites, most of the time). One that cannot be resolved
+        # without the loop variable (or fails) is left to be templated per site, as before. A
+        # spec of one file resolves its names as it renders (resolving a large list whole here,
+        # when that file only tests it or hands it to a filter, cost more than the rendering).
+        several = [s for s, chosen in zip(specs, chosen_sites, strict=True) if len(chosen) > 1]
+        fixed = self._invariant(task_vars, several, loop_var, model)
 
         def by_ansible(spec, templar, site):
             site_vars = dict(task_vars)
@@ -509,12 +522,7 @@ class ActionModule(ActionBase):
         # spec by spec, in the order given (a directory before the files in it)
         files = []
         by_jinja2 = 0
-        for spec, templar in zip(specs, templars, strict=True):
-            spec_sites = sites if spec["sites"] is None else spec["sites"]
-            if spec["where"]:
-                # e.g. the pools among the masters: chosen here, where the list is read in place
-                spec_sites = [s for s in spec_sites if isinstance(s, dict) and all(
-                    s.get(field) == value for field, value in spec["where"].items())]
+        for spec, templar, spec_sites in zip(specs, templars, chosen_sites, strict=True):
             # Ansible renders the first, middle and last site; the others are rendered by
             # plain Jinja2 when it gives those three exactly what Ansible did
             count = len(spec_sites)

@@ -78,6 +78,7 @@ def server_names_hash(sites):
     hold the longest entry; once there are more than a few dozen names, room for four entries
     lets nginx build the hash within max_size (otherwise it warns on every test and reload).
     The max size is kept near twice the number of names, never below nginx's default.
+    ``names`` is how many names there are.
     """
     names = [d for s in _raw(sites) if s.get("state", "present") == "present"
              for d in s["domains"]]
@@ -87,7 +88,16 @@ def server_names_hash(sites):
     return {
         "bucket_size": max(64, _pow2(per_bucket * entry + 8)),
         "max_size": max(512, _pow2(len(names) * 2)),
+        "names": len(names),
     }
+
+
+def nginx_log_keep(sites):
+    """The patterns of the log files nginx keeps: the unknown-host server's and each present
+    site's access and error logs (rotated ones too); the other sites' are pruned."""
+    return ["unknown-host.*"] + [f"{site['name']}{suffix}" for site in _raw(sites) or ()
+                                 if site.get("state", "present") == "present"
+                                 for suffix in (".access.log*", ".error.log*")]
 
 
 def nginx_certificate_map(tls_sites, indent=4):
@@ -191,6 +201,7 @@ class FilterModule:
             "without_secrets": without_secrets,
             "server_names_hash": server_names_hash,
             "nginx_certificate_map": nginx_certificate_map,
+            "nginx_log_keep": nginx_log_keep,
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
             "pool_keeps": pool_keeps,
