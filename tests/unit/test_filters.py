@@ -39,6 +39,7 @@ def test_filters_are_registered_under_their_names():
         "sync_catalogue",
         "pool_keeps",
         "pool_files",
+        "pick",
         "pool_sites_file",
         "private_addresses",
         "without_secrets",
@@ -398,6 +399,8 @@ def test_pool_keeps_lists_the_present_sites_a_pool_still_serves_but_no_longer_ha
                 "env_file": "/s.env", "domains": ["harbor.example"]},
                {"name": "ember", "kind": "site", "sites": ["ember"], "sites_file": "",
                 "env_file": "/e.env"}]
+    assert plugin.pick(masters, ["name", "kind", "nope"]) == [
+        {"name": "shared", "kind": "pool"}, {"name": "ember", "kind": "site"}]
     assert plugin.pool_files(masters) == [
         {"name": "shared", "kind": "pool", "sites_file": "/s.json", "env_file": "/s.env"}]
     lean = [{"site": plugin.pool_files(masters)[0],

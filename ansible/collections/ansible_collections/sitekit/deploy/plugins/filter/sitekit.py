@@ -148,6 +148,12 @@ def sync_catalogue(sites):
     ]
 
 
+def pick(entries, keys):
+    """Each entry of the model's list ``entries`` with only ``keys`` (those it has): what a
+    module needs of the masters, without a pool's thousands of sites and domains."""
+    return [{key: entry[key] for key in keys if key in entry} for entry in _raw(entries) or ()]
+
+
 def pool_files(masters):
     """Each pool master's name and the files that say what it serves (its sites file, its env
     file): what ``sitekit.deploy.pool_serving`` reads, without the rest of the model's entry
@@ -206,6 +212,7 @@ class FilterModule:
             "sync_catalogue": sync_catalogue,
             "pool_keeps": pool_keeps,
             "pool_files": pool_files,
+            "pick": pick,
             "pool_sites_file": pool_sites_file,
             "private_addresses": private_addresses,
         }
