@@ -40,6 +40,7 @@ def test_filters_are_registered_under_their_names():
         "pool_keeps",
         "pool_files",
         "pick",
+        "release_inputs",
         "pool_sites_file",
         "private_addresses",
         "without_secrets",

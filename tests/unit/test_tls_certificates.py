@@ -114,7 +114,7 @@ def test_self_signed_sites_get_certificates_from_one_ca_and_converge(tmp_path):
         leaf = cert(directory / "fullchain.pem")
         assert names(leaf) == sorted(site["domains"])
         leaf.verify_directly_issued_by(ca)
-    assert result["ocsp"] == [] and result["acme_pending"] == []
+    assert result["ocsp"] == [] and result["acme_pending"] == [] and result["acme"] == []
     assert "PRIVATE KEY" not in out
 
     rc, result, out = run(tmp_path, [HARBOR, MEADOW])
@@ -273,7 +273,7 @@ def test_acme_sites_get_a_placeholder_then_certbots_certificate(tmp_path):
     site = {"name": "ember", "domains": ["ember.example", "www.ember.example"], "mode": "acme"}
     rc, result, out = run(tmp_path, [site])
     assert rc == 0, out
-    assert result["acme_pending"] == ["ember"]
+    assert (result["acme"], result["acme_pending"]) == (["ember"], ["ember"])
     placeholder = tmp_path / "tls" / "ember" / "fullchain.pem"
     assert names(cert(placeholder)) == sorted(site["domains"]) and not placeholder.is_symlink()
     assert run(tmp_path, [site])[1]["changed"] is False  # the placeholder stays

@@ -136,6 +136,11 @@ ocsp:
   type: list
   elements: str
   returned: always
+acme:
+  description: The C(acme) sites (certbot is installed and run for them).
+  type: list
+  elements: str
+  returned: always
 acme_pending:
   description: C(acme) sites that certbot has yet to issue (or re-issue) a certificate for.
   type: list
@@ -309,6 +314,7 @@ class Certificates:
         self.changes = []
         self.ocsp = []
         self.acme_pending = []
+        self.acme_sites = []
         self._ca = None
         group = self.p.get("group")
         if group:
@@ -555,6 +561,7 @@ class Certificates:
             elif mode == "provided":
                 self.provided(site, cert_path, key_path)
             elif mode == "acme":
+                self.acme_sites.append(name)
                 self.acme(site, cert_path, key_path)
             else:
                 self.module.fail_json(msg=f"site '{name}': unknown TLS mode {mode!r}")
@@ -591,7 +598,7 @@ def main():
     certs = Certificates(module)
     certs.run()
     module.exit_json(changed=bool(certs.changes), changes=certs.changes, ocsp=certs.ocsp,
-                     acme_pending=certs.acme_pending)
+                     acme=certs.acme_sites, acme_pending=certs.acme_pending)
 
 
 if __name__ == "__main__":
