@@ -483,8 +483,6 @@ def _site(
         scheme=scheme,
         port=port,
         probe_host=probe_host(site.canonical_domain),
-        allowed_hosts=allowed_hosts(site.domains),
-        csrf_trusted_origins=origins(site.domains, scheme, port),
         hsts_header=hsts_header(site.hsts, layout.hsts_seconds),
         wildcard=any(d.startswith("*.") for d in site.domains),
         socket=master["socket"],

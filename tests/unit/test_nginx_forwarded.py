@@ -39,6 +39,7 @@ PLAYBOOK = """\
   gather_facts: false
   vars_files:
     - {repo}/roles/nginx/defaults/main.yml
+    - {repo}/roles/nginx/vars/main.yml
   tasks:
     # the one model of what the site becomes, as the deploy's preflight resolves it
     - ansible.builtin.import_role:

@@ -56,7 +56,7 @@ description:
   - Directories in O(dir) of sites not in O(sites) are removed.
   - A self-signed site whose certificate and key files are as this module last left them (the
     same inode, size, modification and change times, mode and group, recorded in
-    C(<dir>/.checked.json)), for the same domains and CA, is not read again: only its renewal
+    C(<dir>/.checked.json)), for the same domains and CA, is not read again; only its renewal
     date is compared with today's.
   - Supports check mode; private keys never appear in results.
 version_added: "0.3.0"
