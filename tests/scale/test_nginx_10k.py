@@ -124,7 +124,7 @@ def test_nginx_serves_logs_and_reloads_the_sites_by_host(huge):
     ask("first")
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
         http_request(config.port, "unknown.example.invalid")  # the default server: 444
-    reloaded = run([*config.cmd, "-s", "reload"])  # as the role's handler reloads
+    reloaded = run([*config.cmd, "-s", "reload"])  # as an operator reloads it
     assert reloaded.returncode == 0, reloaded.stderr
     ask("after-reload")
 
