@@ -373,6 +373,9 @@ def _command_service(argv: Sequence[str]) -> list[str] | None:
                 signal = rest[rest.index("-s") + 1:][:1]
                 return ["nginx", "reload"] if signal == ["reload"] else None
             return None if {"-t", "-T", "-v", "-V"} & set(rest) else ["nginx", "start"]
+        if program == "kill" and "-HUP" in rest and any("nginx" in w for w in rest):
+            # SIGHUP to nginx's master, read from its pid file: what nginx -s reload sends
+            return ["nginx", "reload"]
         if program == "supervisord":
             return ["supervisord", "start"]
         if program == "supervisorctl":

@@ -314,14 +314,20 @@ def _own_ca(tmp_path, domains):
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 
 
-def test_a_provided_certificate_is_served_and_its_key_kept_private(stack, sites, tmp_path):
+def _provided(tmp_path, sites):
+    """The catalogue with its last site on a certificate of the test's own CA: (catalogue,
+    that site, the CA's file, the extra variable that holds the certificate, its key)."""
     changed = [dict(s) for s in sites]
     target = changed[-1]
     target["tls"] = "provided"
     ca_file, cert, key = _own_ca(tmp_path, target["domains"])
-    run = _catalogue_run(stack, tmp_path, changed,
-                         ("sitekit_tls_certificates",
-                          {target["name"]: {"certificate": cert, "key": key}}))
+    vault = ("sitekit_tls_certificates", {target["name"]: {"certificate": cert, "key": key}})
+    return changed, target, ca_file, vault, key
+
+
+def test_a_provided_certificate_is_served_and_its_key_kept_private(stack, sites, tmp_path):
+    changed, target, ca_file, vault, key = _provided(tmp_path, sites)
+    run = _catalogue_run(stack, tmp_path, changed, vault)
     try:
         assert run.returncode == 0, run.output[-4000:]
         assert key.strip().splitlines()[1] not in run.output  # never printed
@@ -386,14 +392,9 @@ def test_by_name_one_https_server_holds_every_sites_certificate(stack, sites, tm
     per_site = _certificate_directives(stack)
     assert per_site["00-default.conf"] == 0
     assert all(per_site[f"{s['name']}.conf"] == 1 for s in sites), per_site
-    changed = [dict(s) for s in sites]
-    target = changed[-1]
-    target["tls"] = "provided"
-    ca_file, cert, key = _own_ca(tmp_path, target["domains"])
-    run = _catalogue_run(stack, tmp_path, changed,
-                         ("sitekit_tls_certificates",
-                          {target["name"]: {"certificate": cert, "key": key}}),
-                         ("sitekit_nginx_certificates", "sni"))
+    changed, target, ca_file, vault, _ = _provided(tmp_path, sites)
+    by_sni = ("sitekit_nginx_certificates", "sni")
+    run = _catalogue_run(stack, tmp_path, changed, vault, by_sni)
     try:
         assert run.returncode == 0, run.output[-4000:]
         by_name = _certificate_directives(stack)
@@ -416,10 +417,7 @@ def test_by_name_one_https_server_holds_every_sites_certificate(stack, sites, tm
         with pytest.raises(ssl.SSLError):
             no_sni.wrap_socket(socket.create_connection(
                 ("127.0.0.1", stack.tls_port), timeout=30)).close()
-        again = _catalogue_run(stack, tmp_path, changed,
-                               ("sitekit_tls_certificates",
-                                {target["name"]: {"certificate": cert, "key": key}}),
-                               ("sitekit_nginx_certificates", "sni"))
+        again = _catalogue_run(stack, tmp_path, changed, vault, by_sni)
         assert again.returncode == 0 and again.recap["changed"] == 0, again.output[-4000:]
     finally:
         restored = stack.playbook("--tags", "sites")

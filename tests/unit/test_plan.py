@@ -532,6 +532,15 @@ def test_what_a_task_runs_decides_a_service_action_not_its_name():
         ["sh", "-c", "prlimit -- /usr/sbin/nginx -t -q && prlimit -- /usr/sbin/nginx -s reload"]),
         "Use the new certificates", "nginx", status="skipped")
     assert summary([hook]).hosts[0].nginx == "reload"
+    # the role's reload: nginx -t, then SIGHUP to the master its pid file names
+    signal = rec(command_skipped_by_check_mode(
+        ["sh", "-c", "prlimit -- /usr/sbin/nginx -t -q && /bin/sh -c "
+         "'kill -HUP \"$(cat /srv/sitekit/run/nginx.pid)\"'"]),
+        "Use the new certificates", "nginx", status="skipped")
+    assert summary([signal]).hosts[0].nginx == "reload"
+    other = rec(command_skipped_by_check_mode(["kill", "-HUP", "$(cat /run/gunicorn.pid)"]),
+                "Reload something else", "nginx", status="skipped")
+    assert summary([other]).hosts[0].nginx == ""
 
 
 def test_the_model_says_which_master_owns_a_file():
