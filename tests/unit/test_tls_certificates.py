@@ -29,12 +29,12 @@ PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
 
 
 def run(tmp: Path, sites, *, provided=None, check=False, group=None,
-        renew_days=None) -> tuple[int, dict | None, str]:
+        renew_days=None, **options) -> tuple[int, dict | None, str]:
     args = {
         "dir": str(tmp / "tls"), "ca_dir": str(tmp / "ca"), "ca_name": "unit CA",
         "sites": sites, "provided": provided or {}, "acme_live_dir": str(tmp / "live"),
         "name_pattern": SITE_NAME_RE.pattern, **({"group": group} if group else {}),
-        **({"renew_days": renew_days} if renew_days else {}),
+        **({"renew_days": renew_days} if renew_days else {}), **options,
     }
     play = [{
         "name": "certificates", "hosts": "localhost", "gather_facts": False,
@@ -143,11 +143,21 @@ def test_with_a_group_its_members_read_the_keys_and_without_it_they_no_longer_ca
     rc, result, out = run(tmp_path, [HARBOR, MEADOW], group=group)
     assert (rc, result["changed"]) == (0, False), out
 
-    # back to nginx's master reading them as root: private to the module's own group again,
-    # the same keys kept
+    # the new configuration chooses certificates per site, but the running one still has the
+    # workers read the keys (a deploy may stop before it installs the new one): still theirs
+    live = tmp_path / "00-default.conf"
+    live.write_text("ssl_certificate /tls/$sitekit_tls_site/fullchain.pem;\n")
+    switching = {"share": False, "live_config": str(live), "live_marker": "$sitekit_tls_site"}
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW], group=group, **switching)
+    assert (rc, result["changed"], result["shared"]) == (0, False, True), out
+    assert (mode(tls / "harbor" / "privkey.pem"), tls.stat().st_gid) == (0o640, gid)
+
+    # once the running configuration names each site's certificate: nginx's master reads them
+    # as root, so they are private to the module's own group again, the same keys kept
+    live.write_text("ssl_reject_handshake on;\n")
     before = (tls / "harbor" / "privkey.pem").read_bytes()
-    rc, result, out = run(tmp_path, [HARBOR, MEADOW])
-    assert rc == 0 and result["changed"], out
+    rc, result, out = run(tmp_path, [HARBOR, MEADOW], group=group, **switching)
+    assert rc == 0 and result["changed"] and not result["shared"], out
     key = tls / "harbor" / "privkey.pem"
     assert (mode(key), key.stat().st_gid, key.read_bytes()) == (0o600, os.getegid(), before)
     assert tls.stat().st_gid == os.getegid()

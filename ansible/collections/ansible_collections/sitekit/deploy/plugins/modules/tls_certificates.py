@@ -113,12 +113,27 @@ options:
     default: 30
   group:
     description:
-      - The group of the processes that read the sites' certificates and keys themselves (the
-        nginx workers, when nginx picks each session's certificate by name). O(dir), each
-        site's directory and files then belong to it, and keys are mode 0640.
-      - Unset, they belong to the module's own group and keys are mode 0600 (nginx's master
-        reads them as root).
+      - The group of the processes that read the sites' certificates and keys themselves when
+        nginx picks each session's certificate by name (its workers' group). While they do
+        (O(share), or the running configuration per O(live_config)), O(dir), each site's
+        directory and files belong to it, and keys are mode 0640.
+      - Otherwise, or unset, they belong to the module's own group and keys are mode 0600
+        (nginx's master reads them as root).
       - The CA's directory and key are never the group's.
+    type: str
+  share:
+    description: Whether the configuration about to be installed has O(group) read the keys.
+    type: bool
+    default: true
+  live_config:
+    description:
+      - A file of the running configuration. While it holds O(live_marker), the running nginx
+        still picks certificates by name, so the files stay O(group)'s even when O(share) is
+        false; they are taken back by the first run after that configuration is gone (a
+        deploy that stops before it installs the new one leaves nginx able to read them).
+    type: path
+  live_marker:
+    description: What O(live_config) holds when the running nginx picks certificates by name.
     type: str
 requirements: [cryptography]
 author:
@@ -135,6 +150,10 @@ ocsp:
   description: Sites whose certificate names an OCSP responder (nginx can staple its answers).
   type: list
   elements: str
+  returned: always
+shared:
+  description: Whether the sites' files are O(group)'s (readable by it) after this run.
+  type: bool
   returned: always
 acme:
   description: The C(acme) sites (certbot is installed and run for them).
@@ -317,6 +336,9 @@ class Certificates:
         self.acme_sites = []
         self._ca = None
         group = self.p.get("group")
+        if group and not self.p["share"] and not self._live_reads_keys():
+            group = None
+        self.shared = bool(group)
         if group:
             try:
                 self.gid = grp.getgrnam(group).gr_gid
@@ -395,6 +417,15 @@ class Certificates:
         else:
             self.site_file(path, _read(path), f"key mode {self.key_mode:04o}", key=True)
         return key
+
+    def _live_reads_keys(self):
+        """Whether the running configuration has nginx's workers read the keys (its file
+        O(live_config) holds O(live_marker))."""
+        path, marker = self.p.get("live_config"), self.p.get("live_marker")
+        if not path or not marker:
+            return False
+        data = _read(path)
+        return data is not None and marker.encode() in data
 
     def _load_checked(self):
         try:
@@ -581,7 +612,9 @@ def main():
             "dir": {"type": "path", "required": True},
             "ca_dir": {"type": "path", "required": True},
             "ca_name": {"type": "str", "default": "sitekit local CA"},
-            "sites": {"type": "list", "elements": "dict", "required": True},
+            "sites": {"type": "list", "elements": "dict"},
+            # read by the action (plugins/action/tls_certificates.py), which gives sites
+            "sites_from": {"type": "str"},
             "provided": {"type": "dict", "default": {}, "no_log": True},
             "acme_live_dir": {"type": "path", "default": "/etc/letsencrypt/live"},
             "certificate_file": {"type": "str", "default": "fullchain.pem"},
@@ -589,16 +622,22 @@ def main():
             "renew_days": {"type": "int", "default": 30},
             "name_pattern": {"type": "str", "required": True},
             "group": {"type": "str"},
+            "share": {"type": "bool", "default": True},
+            "live_config": {"type": "path"},
+            "live_marker": {"type": "str"},
         },
         supports_check_mode=True,
     )
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg="the Python package cryptography is missing on the host "
                              "(Debian: python3-cryptography)")
+    if module.params["sites"] is None:
+        module.fail_json(msg="sites is required (or sites_from, which the action reads)")
     certs = Certificates(module)
     certs.run()
     module.exit_json(changed=bool(certs.changes), changes=certs.changes, ocsp=certs.ocsp,
-                     acme=certs.acme_sites, acme_pending=certs.acme_pending)
+                     acme=certs.acme_sites, acme_pending=certs.acme_pending,
+                     shared=certs.shared)
 
 
 if __name__ == "__main__":
