@@ -520,6 +520,11 @@ class Model:
     def present_sites(self) -> list[dict[str, Any]]:
         return [s for s in self.sites if s["state"] == "present"]
 
+    @property
+    def retired(self) -> list[dict[str, str]]:
+        running = {m["name"] for m in self.masters}
+        return [k for k in self.known if k["name"] not in running]
+
     def master_of(self, name: str) -> dict[str, Any] | None:
         return next((m for m in self.masters if m["name"] == name), None)
 
@@ -529,8 +534,9 @@ class Model:
 
     def variables(self) -> dict[str, Any]:
         """What the preflight publishes, by variable name (no secret among them): its task's
-        result, registered as ``sitekit_preflight``, which the sitekit role's vars name
-        (``sitekit_catalogue: "{{ sitekit_preflight.model.sitekit_catalogue }}"``...).
+        result (as :func:`publish` encodes them), registered as ``sitekit_preflight``, which
+        the sitekit role's vars name (``sitekit_catalogue: "{{ sitekit_preflight.model |
+        sitekit.deploy.published('sitekit_catalogue') }}"``...).
 
         Not host facts: Ansible deep-copies a host's facts for every task it runs, which at
         10,000 sites (some 45 MB of model) cost about 2 s a task; a registered result is read
@@ -542,6 +548,9 @@ class Model:
             "sitekit_pool_catalogue": self.pools,
             "sitekit_masters": self.masters,
             "sitekit_known_masters": self.known,
+            # the names the catalogue knows that run no master now (absent sites, sites now in
+            # a pool, pools without a present site): what a deploy finds of them it retires
+            "sitekit_retired_masters": self.retired,
             "sitekit_tls_sites": tls,
             # each present site's upload directory, owned by its master's user (local storage)
             "sitekit_media_dirs": [
@@ -571,6 +580,38 @@ class Model:
                 "nginx_certificates": self.layout.nginx_certificate_layout(len(tls)),
             },
         }
+
+
+def publish(variables: Mapping[str, Any]) -> dict[str, str]:
+    """The model's variables (:meth:`Model.variables`) as the preflight returns them: one JSON
+    text and its SHA-256 digest. Ansible copies a task's result several times (to register it,
+    for each callback), node by node; a model of 10,000 sites is over a million nodes, which
+    took about 2.5 s a deploy, and one text costs nothing. :func:`published` reads it back."""
+    text = json.dumps(variables, separators=(",", ":"))
+    return {"digest": hashlib.sha256(text.encode()).hexdigest(), "json": text}
+
+
+#: Models decoded in this process, by digest (:func:`published`).
+_DECODED: dict[str, dict[str, Any]] = {}
+
+
+def published(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables of a model as :func:`publish` returned it, decoded once per process and
+    digest, and shared by every reader in it (which must not change them). Ansible forks a
+    worker for each task from the controller, which decodes the model as its result arrives
+    (``ansible/callback_plugins/sitekit_model.py``): the workers find it decoded. Anything else
+    reads as no variables."""
+    digest = value.get("digest") if isinstance(value, Mapping) else None
+    if not isinstance(digest, str):
+        return {}
+    decoded = _DECODED.get(digest)
+    if decoded is None:
+        text = value.get("json")
+        decoded = json.loads(text) if isinstance(text, str) else {}
+        if not isinstance(decoded, dict):
+            decoded = {}
+        _DECODED[digest] = decoded
+    return decoded
 
 
 def owner_of(

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
+from sitekit.model import published
+
 FORMAT = "sitekit-plan/1"
 
 #: Files whose contents are never shown, whatever the task says: site environment files hold
@@ -291,9 +293,11 @@ def _facts(result: Mapping[str, Any]) -> dict[str, Any]:
     masters (one per dedicated site, one per pool)."""
     if "censored" in result:
         return {}
-    # the release id is a fact; the model is the preflight's result (sitekit.deploy.catalogue)
-    facts = {key: value for part in ("ansible_facts", "model")
-             if isinstance(result.get(part), Mapping) for key, value in result[part].items()}
+    # the release id is a fact; the model is the preflight's result (sitekit.deploy.catalogue),
+    # published as one text
+    facts = {**(result["ansible_facts"] if isinstance(result.get("ansible_facts"), Mapping)
+                else {}),
+             **published(result.get("model"))}
     kept: dict[str, Any] = {}
     if _text(facts.get("release_id")):
         kept["release_id"] = facts["release_id"]

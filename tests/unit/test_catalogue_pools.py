@@ -98,6 +98,12 @@ def test_moving_a_site_is_one_line():
     assert before.ok and after.ok
     assert [m["name"] for m in model.resolve(before, model.Layout()).masters] == ["shared"]
     assert [m["name"] for m in model.resolve(after, model.Layout()).masters] == ["harbor", "shared"]
+    # what a deploy retires: the names the catalogue knows that run no master
+    retired = model.resolve(before, model.Layout()).variables()["sitekit_retired_masters"]
+    assert [(m["name"], m["user"], m["program"]) for m in retired] == [
+        ("harbor", "sk-harbor", "sitekit-harbor"), ("ember", "sk-ember", "sitekit-ember")]
+    assert model.resolve(after, model.Layout()).variables()["sitekit_retired_masters"] == [
+        {"name": "ember", "user": "sk-ember", "program": "sitekit-ember"}]
 
 
 @pytest.mark.parametrize("field", ["workers", "threads", "timeout", "graceful_timeout",
@@ -154,7 +160,10 @@ def test_a_pool_of_absent_sites_is_valid_and_runs_no_master():
                                                 "pool": "shared"}]
     result = validate(raw, env=ENV, pools={"shared": {}})
     assert result.ok
-    assert [m["name"] for m in model.resolve(result, model.Layout()).masters] == ["harbor"]
+    resolved = model.resolve(result, model.Layout())
+    assert [m["name"] for m in resolved.masters] == ["harbor"]
+    assert [m["name"] for m in resolved.variables()["sitekit_retired_masters"]] == [
+        "ember", "shared"]
 
 
 @pytest.mark.parametrize("name", ["Shared", "1pool", "pool-a", "a" * 30, "class", ""])

@@ -1,12 +1,14 @@
 """The Ansible filter plugin ``sitekit.deploy.sitekit`` and the rules of the model it reads
 (``sitekit.model``, ``sitekit.runtime.rules``): values the roles render."""
 
+import hashlib
 import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+from ansible.errors import AnsibleFilterError
 
 from sitekit import model
 from sitekit.catalogue import validate
@@ -28,9 +30,29 @@ def load_plugin():
 plugin = load_plugin()
 
 
+def test_published_reads_a_variable_of_the_model_as_the_preflight_returns_it():
+    variables = {"sitekit_masters": [{"name": "harbor", "sites": ["harbor"]}],
+                 "sitekit_layout": {"tls_dir": "/srv/tls"}}
+    value = model.publish(variables)
+    assert set(value) == {"digest", "json"}
+    assert json.loads(value["json"]) == variables
+    assert value["digest"] == hashlib.sha256(value["json"].encode()).hexdigest()
+    masters = plugin.published(value, "sitekit_masters")
+    assert masters == variables["sitekit_masters"]
+    # decoded once per process: another copy of the same result reads the same objects
+    assert plugin.published(dict(value), "sitekit_masters") is masters
+    assert plugin.published(value, "sitekit_layout") == {"tls_dir": "/srv/tls"}
+    with pytest.raises(AnsibleFilterError, match="no variable 'sitekit_tls_sites'"):
+        plugin.published(value, "sitekit_tls_sites")
+    # a result without the model (the preflight failed or did not run)
+    with pytest.raises(AnsibleFilterError, match="run the preflight"):
+        plugin.published(None, "sitekit_masters")
+
+
 def test_filters_are_registered_under_their_names():
     filters = plugin.FilterModule().filters()
     assert set(filters) == {
+        "published",
         "master_env",
         "server_names_hash",
         "nginx_certificate_map",

@@ -89,7 +89,8 @@ def catalogue_record(host="web1", present=None, absent=()):
         env="production",
     )
     assert result.ok, result.problems
-    return rec({"changed": False, "model": model.resolve(result, LAYOUT).variables()},
+    return rec({"changed": False,
+                "model": model.publish(model.resolve(result, LAYOUT).variables())},
                "Validate the site catalogue", "sitekit", host=host,
                action="sitekit.deploy.catalogue")
 
@@ -366,11 +367,11 @@ def test_a_new_release_reloads_every_present_master():
 
 
 def test_a_new_release_reloads_each_master_once_a_pool_for_its_sites():
-    validated = rec({"changed": False, "model": {
+    validated = rec({"changed": False, "model": model.publish({
         "sitekit_catalogue": [{**site, "domains": ["x"]} for site in CATALOGUE],
         "sitekit_masters": [{"name": "harbor", "kind": "site", "sites": ["harbor"]},
                             {"name": "shared", "kind": "pool", "sites": ["meadow", "ember"]}],
-    }}, "Validate the site catalogue", None, action="sitekit.deploy.catalogue")
+    })}, "Validate the site catalogue", None, action="sitekit.deploy.catalogue")
     host = summary([validated, *release_records(new_id="682c23a56fc3")]).hosts[0]
     assert host.masters["reload"] == ["harbor", "shared"]
 

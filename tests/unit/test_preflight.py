@@ -34,7 +34,9 @@ PREFLIGHT = """\
       register: checked
     - name: Show the sites
       ansible.builtin.debug:
-        msg: "sites: {{ checked.model.sitekit_catalogue | map(attribute='name') | join(',') }}"
+        msg: >-
+          sites: {{ checked.model | sitekit.deploy.published('sitekit_catalogue')
+                    | map(attribute='name') | join(',') }}
 """.replace("REPO", str(REPO))
 
 HOSTS = """\

@@ -13,6 +13,8 @@ import base64
 import hashlib
 import json
 
+from ansible.errors import AnsibleFilterError
+
 try:
     from sitekit import model
 except ImportError:  # the checkout is not on sys.path: the collection puts it there
@@ -34,6 +36,9 @@ def _raw(value):
     if not callable(unwrap):
         return value
     raw = unwrap()
+    if getattr(getattr(value, "_lazy_options", None), "template", True) is False:
+        # a filter's output (the published model's variables): Ansible renders nothing in it
+        return raw
     # a list holding templates (not the model's) is read through Ansible, which renders them
     return value if _holds_template(raw) else raw
 
@@ -46,6 +51,17 @@ def _holds_template(value, depth=0):
     if depth < 20 and isinstance(value, list | tuple):
         return any(_holds_template(v, depth + 1) for v in value)
     return False
+
+
+def published(value, name):
+    """The variable ``name`` of the model the preflight published (its registered
+    ``sitekit_preflight.model``): :func:`sitekit.model.published`, which decodes the model's
+    text once per process."""
+    variables = model.published(value)
+    if name not in variables:
+        raise AnsibleFilterError(f"the preflight's model has no variable {name!r}: run the "
+                                 "preflight (the sitekit role) first")
+    return variables[name]
 
 
 def without_secrets(env):
@@ -216,6 +232,7 @@ def pool_keeps(results, present, masters=None):
 class FilterModule:
     def filters(self):
         return {
+            "published": published,
             "master_env": master_env,
             "without_secrets": without_secrets,
             "server_names_hash": server_names_hash,

@@ -21,16 +21,18 @@ description:
     O(certificates) for every provided site), and
     the catalogue is resolved by C(sitekit.model.resolve) into what every site and master
     becomes on the host.
-  - Otherwise returns the model as RV(model), whose keys are the variables the roles read
-    (the preflight registers it; the sitekit role's vars name its parts), that is
+  - Otherwise returns the model as RV(model), whose variables are what the roles read
+    (the preflight registers it; the sitekit role's vars name its parts with the
+    C(sitekit.deploy.published) filter), that is
     C(sitekit_catalogue) (every site, the present ones resolved, with socket, user, program,
-    upstream, server block, TLS mode and certificate paths, allowed hosts, CSRF origins, HSTS
-    header),
+    upstream, server block, TLS mode and certificate paths, HSTS header, upload location,
+    environment without secrets),
     C(sitekit_present_sites), C(sitekit_pool_catalogue),
     C(sitekit_masters) (one per present dedicated site, one per pool with a present site;
     user, program, run directory, socket, env file, gunicorn configuration, log directory,
     health probe, environment without secrets), C(sitekit_known_masters) (every name the
-    catalogue knows, whose leftovers a deploy retires), C(sitekit_tls_sites),
+    catalogue knows), C(sitekit_retired_masters) (those of them that run no master now,
+    whose leftovers a deploy retires), C(sitekit_tls_sites),
     C(sitekit_media_dirs) (each present site's upload directory, with local storage) and
     C(sitekit_layout). None of them holds a secret.
 version_added: "0.1.0"
@@ -104,8 +106,18 @@ problems:
   returned: failure
 model:
   description: >-
-    The resolved model (see the description), by variable name. Not host facts: Ansible copies
-    a host's facts for every task.
+    The resolved model (see the description): C(json), its variables by name as one JSON text,
+    and C(digest), that text's SHA-256. Not host facts, which Ansible copies for every task;
+    one text, which Ansible's copies of a result do not walk (a structure of 10,000 sites is
+    over a million nodes). The C(sitekit.deploy.published) filter reads a variable of it,
+    decoding the text once per process.
   type: dict
   returned: success
+  contains:
+    json:
+      description: The variables, by name, as JSON.
+      type: str
+    digest:
+      description: The SHA-256 of RV(model.json), hex.
+      type: str
 """
