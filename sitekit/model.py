@@ -151,6 +151,17 @@ class Layout:
             return self.nginx_certificates
         return "per-site" if tls_sites <= PER_SITE_CERTIFICATES_MAX else "sni"
 
+    def nginx_http_layout(self, present: int, tls_sites: int) -> str:
+        """Where nginx answers the TLS sites' http side (ACME challenges and the redirect to
+        https): ``per-site``, a server per site next to its https one, or ``shared``, one server
+        for all of them, when their certificates are chosen by name and their requests go to
+        the shared access log (the site named by the Host). Each server costs nginx about
+        75 us and 28 KB whenever it loads its configuration: at 10,000 sites, 0.75 s of every
+        ``nginx -t`` and reload, and 280 MB."""
+        shared = (self.nginx_certificate_layout(tls_sites) == "sni"
+                  and self.nginx_log_layout(present) == "shared")
+        return "shared" if shared else "per-site"
+
     @property
     def masters_etc(self) -> str:
         """Directory of every master's env file and gunicorn configuration."""
@@ -578,6 +589,8 @@ class Model:
                 # each site's certificate in its own server block, or chosen by SNI
                 # (sitekit_nginx_certificates resolved for this catalogue)
                 "nginx_certificates": self.layout.nginx_certificate_layout(len(tls)),
+                # the TLS sites' http side: a server per site, or one for all of them
+                "nginx_http": self.layout.nginx_http_layout(len(self.present_sites), len(tls)),
             },
         }
 
@@ -612,6 +625,21 @@ def published(value: Mapping[str, Any]) -> dict[str, Any]:
             decoded = {}
         _DECODED[digest] = decoded
     return decoded
+
+
+def holds_published(items: Sequence[Any]) -> bool:
+    """Whether ``items`` are the entries of one of the lists of a model this process decoded
+    (:func:`published`), in order, whichever list holds them (a copy of it, as Ansible's
+    templating makes): data, never templates. Told apart by the entries themselves, the same
+    objects, not by their contents."""
+    if not items:
+        return False
+    for variables in _DECODED.values():
+        for value in variables.values():
+            if (isinstance(value, list) and len(value) == len(items)
+                    and value[0] is items[0] and value[-1] is items[-1]):
+                return True
+    return False
 
 
 def owner_of(

@@ -14,10 +14,12 @@ import datetime
 import http.client
 import json
 import re
+import secrets
 import socket
 import ssl
 import stat
 import subprocess
+import time
 
 import pytest
 from cryptography import x509
@@ -50,6 +52,11 @@ def _peer_names(stack, name: str) -> list[str]:
 
 
 def test_http_redirects_every_domain_to_https_with_its_host_and_uri(stack, sites):
+    _redirects(stack, sites)
+
+
+def _redirects(stack, sites):
+    """Every domain's plain http requests redirected to https, nginx answering them."""
     for site in sites:
         for domain in site["domains"]:
             for path in ("/", "/some/page?x=1&y=2", "/static/x.css"):
@@ -237,6 +244,11 @@ def test_certificate_files_are_private(host, stack, sites):
 
 
 def test_the_acme_challenge_location_serves_the_webroot_over_http(stack, sites):
+    _acme_challenges(stack, sites)
+
+
+def _acme_challenges(stack, sites):
+    """Every domain's ACME challenges served over http from the webroot."""
     webroot = stack.root / "var" / "acme" / ".well-known" / "acme-challenge"
     token = "sitekit-test-token_0123456789"
     (webroot / token).write_text("token.thumbprint")
@@ -425,3 +437,48 @@ def test_by_name_one_https_server_holds_every_sites_certificate(stack, sites, tm
     assert _certificate_directives(stack) == per_site
     for site in sites:
         assert stack.request(site["domains"][0])[0] == 200  # the environment's CA again
+
+
+def _http_servers(stack) -> dict[str, int]:
+    """Live configuration file name -> how many servers listen on the http port in it."""
+    sites_dir = stack.root / "etc" / "nginx" / "sites"
+    listen = re.compile(rf"^\s*listen 127\.0\.0\.1:{stack.port}[ ;]", re.MULTILINE)
+    return {p.name: len(listen.findall(p.read_text())) for p in sorted(sites_dir.glob("*.conf"))}
+
+
+def test_by_name_with_the_shared_log_one_http_server_answers_every_tls_site(
+        stack, sites, tmp_path):
+    """With certificates chosen by name and the shared access log (auto's choices for large
+    catalogues), the TLS sites' http side is one server in 00-default.conf: every domain is
+    still redirected to https and answers ACME challenges, the shared log names the site of
+    each redirect, and a Host no site claims is still closed unanswered."""
+    per_site = _http_servers(stack)
+    assert per_site == {**{f"{s['name']}.conf": 1 for s in sites}, "00-default.conf": 1}
+    layout = (("sitekit_nginx_certificates", "sni"), ("sitekit_nginx_logs", "shared"))
+    run = _catalogue_run(stack, tmp_path, sites, *layout)
+    try:
+        assert run.returncode == 0, run.output[-4000:]
+        # the default server and the one http server of every TLS site
+        assert _http_servers(stack) == {**{name: 0 for name in per_site}, "00-default.conf": 2}
+        _redirects(stack, sites)
+        _acme_challenges(stack, sites)
+        marker = f"/sitekit-http-{secrets.token_hex(8)}"
+        for site in sites:
+            assert stack.request(site["domains"][-1], marker, scheme="http")[0] == 301
+        log = stack.root / "log" / "nginx" / "access.log"
+        deadline = time.monotonic() + 15  # nginx logs a request once it has answered it
+        while len(lines := [ln for ln in log.read_text().splitlines() if marker in ln]) \
+                < len(sites) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for site in sites:
+            line = next((ln for ln in lines if f" {site['domains'][-1]} " in ln), None)
+            assert line is not None and f" {site['name']} " in f" {line} ", (site, lines)
+        assert stack.raw("GET / HTTP/1.1\r\nHost: unknown.example.org\r\n"
+                         "Connection: close\r\n\r\n") is None  # 444, as before
+        again = _catalogue_run(stack, tmp_path, sites, *layout)
+        assert again.returncode == 0 and again.recap["changed"] == 0, again.output[-4000:]
+    finally:
+        restored = stack.playbook("--tags", "sites")
+    assert restored.returncode == 0, restored.output[-4000:]
+    assert _http_servers(stack) == per_site
+    _redirects(stack, sites[:1])

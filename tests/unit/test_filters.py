@@ -49,6 +49,27 @@ def test_published_reads_a_variable_of_the_model_as_the_preflight_returns_it():
         plugin.published(None, "sitekit_masters")
 
 
+class _Lazy(list):
+    """A list as Ansible's templating hands one to a filter (a lazy copy of a variable)."""
+
+    class _lazy_options:  # Ansible's name
+        template = True
+
+    def _non_lazy_copy(self):
+        return list(self)
+
+
+def test_a_list_of_the_model_is_read_as_it_is_any_other_through_ansible():
+    entries = [{"name": "harbor", "note": "{{ not a template of ours }}"}, {"name": "meadow"}]
+    value = model.publish({"sitekit_catalogue": entries})
+    published = plugin.published(value, "sitekit_catalogue")
+    raw = plugin._raw(_Lazy(published))
+    assert type(raw) is list and raw == entries  # the model's: data, read in place
+    lookalike = _Lazy([dict(e) for e in entries])  # the same contents, other objects
+    assert plugin._raw(lookalike) is lookalike  # holds a template: left to Ansible
+    assert plugin._raw(_Lazy([{"name": "harbor"}])) == [{"name": "harbor"}]
+
+
 def test_filters_are_registered_under_their_names():
     filters = plugin.FilterModule().filters()
     assert set(filters) == {
@@ -56,6 +77,7 @@ def test_filters_are_registered_under_their_names():
         "master_env",
         "server_names_hash",
         "nginx_certificate_map",
+        "nginx_server_names",
         "nginx_log_keep",
         "nginx_open_files",
         "sync_catalogue",
@@ -256,6 +278,9 @@ def test_the_certificate_map_names_each_domain_s_site_wildcards_included():
     assert plugin.nginx_certificate_map(tls, indent=2).splitlines() == [
         "  harbor.localhost harbor;", "  *.harbor.localhost harbor;", "  meadow.localhost meadow;"]
     assert plugin.nginx_certificate_map([]) == ""
+    assert plugin.nginx_server_names(tls, indent=2).splitlines() == [
+        "  harbor.localhost", "  *.harbor.localhost", "  meadow.localhost"]
+    assert plugin.nginx_server_names([]) == ""
 
 
 def test_nginx_keeps_the_logs_of_the_present_sites_and_of_unknown_hosts():

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sitekit import inventory, logs, model
+from sitekit.catalogue import validate
 from sitekit.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +69,23 @@ def test_auto_keeps_per_site_logs_up_to_256_sites():
     assert model.layout_problems(model.Layout(nginx_logs="both"), secret_key_base="k" * 40) == [
         model.Problem("", "", "sitekit_nginx_logs",
                       "must be one of auto, per-site, shared, got 'both'")]
+
+
+def test_the_tls_sites_share_one_http_server_with_certificates_by_name_and_the_shared_log():
+    auto = model.Layout()
+    assert auto.nginx_http_layout(256, 256) == "per-site"
+    assert auto.nginx_http_layout(10_000, 10_000) == "shared"
+    # many sites, few of them TLS: their certificates per site, their http side too
+    assert auto.nginx_http_layout(10_000, 200) == "per-site"
+    # a site's own log files: its redirects are logged there, by its own http server
+    assert model.Layout(nginx_logs="per-site").nginx_http_layout(10_000, 10_000) == "per-site"
+    assert model.Layout(nginx_certificates="per-site").nginx_http_layout(10_000, 10_000) \
+        == "per-site"
+    both = model.Layout(nginx_logs="shared", nginx_certificates="sni")
+    assert both.nginx_http_layout(1, 1) == "shared"
+    variables = model.resolve(validate([{"name": "harbor", "domains": ["harbor.localhost"]}],
+                                       env="local"), both).variables()
+    assert variables["sitekit_layout"]["nginx_http"] == "shared"
 
 
 def test_per_site_the_sites_own_file(capfd, tmp_path):

@@ -39,6 +39,9 @@ def _raw(value):
     if getattr(getattr(value, "_lazy_options", None), "template", True) is False:
         # a filter's output (the published model's variables): Ansible renders nothing in it
         return raw
+    if isinstance(raw, list) and model.holds_published(raw):
+        # one of the model's lists, handed on as a variable: decoded data, no template in it
+        return raw
     # a list holding templates (not the model's) is read through Ansible, which renders them
     return value if _holds_template(raw) else raw
 
@@ -124,6 +127,13 @@ def nginx_certificate_map(tls_sites, indent=4):
     pad = " " * int(indent)
     return "\n".join(f"{pad}{domain} {site['name']};"
                      for site in _raw(tls_sites) for domain in site["domains"])
+
+
+def nginx_server_names(tls_sites, indent=8):
+    """Every domain of every TLS site (``sitekit_tls_sites``), one per line: the names of the
+    one http server of all TLS sites (``sitekit_layout.nginx_http``: shared)."""
+    pad = " " * int(indent)
+    return "\n".join(f"{pad}{domain}" for site in _raw(tls_sites) for domain in site["domains"])
 
 
 # Files an nginx process holds besides the per-site logs: the main access and error logs, the
@@ -237,6 +247,7 @@ class FilterModule:
             "without_secrets": without_secrets,
             "server_names_hash": server_names_hash,
             "nginx_certificate_map": nginx_certificate_map,
+            "nginx_server_names": nginx_server_names,
             "nginx_log_keep": nginx_log_keep,
             "nginx_open_files": nginx_open_files,
             "sync_catalogue": sync_catalogue,
