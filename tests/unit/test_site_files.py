@@ -266,6 +266,23 @@ def test_a_spec_with_where_renders_for_the_matching_sites_only(tmp_path):
     assert bad.returncode != 0 and "where must be a dict (field: value)" in bad.stdout
 
 
+def test_a_spec_reads_its_own_list_of_the_model_or_says_why_not(tmp_path, sites):
+    playbook = _play(tmp_path, sites)
+    media = {"name": "media", "sites_from": "sitekit_media_dirs", "template": "page.j2",
+             "path_var": "out ~ '/' ~ site.name ~ '.media.txt'", "mode": "0644"}
+    _edit(playbook, {}, more_files=[{**media, "sites": sites}])
+    both = _run(playbook)
+    assert both.returncode != 0
+    assert "files[3]: give sites or sites_from, not both" in both.stdout
+    playbook = _play(tmp_path, sites)
+    _edit(playbook, {}, more_files=[media])
+    unpublished = _run(playbook)
+    assert unpublished.returncode != 0
+    assert ("files[3].sites_from: sitekit_media_dirs is not a variable of the preflight's "
+            "model") in unpublished.stdout
+    assert not list((tmp_path / "out").glob("*.media.txt"))
+
+
 def test_a_file_its_validate_command_refuses_is_not_written(tmp_path, sites):
     playbook = _play(tmp_path, sites)
     assert _run(playbook).returncode == 0

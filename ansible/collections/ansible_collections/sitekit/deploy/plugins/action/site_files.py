@@ -40,7 +40,7 @@ display = Display()
 # leaves its bytes as they were.
 _TEMPLATE_OVERRIDES = {"trim_blocks": True, "lstrip_blocks": False, "newline_sequence": "\n"}
 _SPEC_KEYS = {"name", "template", "path_var", "owner_var", "group_var", "mode", "state", "secret",
-              "sites", "where", "validate"}
+              "sites", "sites_from", "where", "validate"}
 _PRUNE_KEYS = {"path", "patterns", "keep"}
 # Files from which the module is first sent their digests, and their content only where needed.
 DIGESTS_FROM = 200
@@ -326,11 +326,14 @@ class ActionModule(ActionBase):
             "secret": boolean(raw.get("secret", False), strict=False),
             "template": None,
             "sites": raw.get("sites"),
+            "sites_from": raw.get("sites_from"),
             "where": raw.get("where"),
             "validate": None if raw.get("validate") is None else str(raw["validate"]),
         }
         if spec["sites"] is not None and not isinstance(spec["sites"], list):
             raise AnsibleActionFail(f"files[{index}]: sites must be a list")
+        if spec["sites"] is not None and spec["sites_from"]:
+            raise AnsibleActionFail(f"files[{index}]: give sites or sites_from, not both")
         if spec["where"] is not None and not isinstance(spec["where"], dict):
             raise AnsibleActionFail(f"files[{index}]: where must be a dict (field: value)")
         if spec["state"] not in ("file", "directory"):
@@ -495,8 +498,11 @@ class ActionModule(ActionBase):
 
         # each spec's sites: the task's, or its own, those whose fields match its where
         chosen_sites = []
-        for spec in specs:
+        for index, spec in enumerate(specs):
             chosen = sites if spec["sites"] is None else spec["sites"]
+            if spec["sites_from"]:
+                # a list of the model, read in place (e.g. every site's upload directory)
+                chosen = read_list(spec["sites_from"], task_vars, f"files[{index}].sites_from")
             if spec["where"]:
                 # e.g. the pools among the masters: chosen here, where the list is read in place
                 chosen = [s for s in chosen if isinstance(s, dict) and all(

@@ -165,6 +165,12 @@ options:
           file of the host rendered once in the same call as the per-site ones.
         type: list
         elements: dict
+      sites_from:
+        description: >-
+          Render this spec for a list of the preflight's model instead of O(sites), named as
+          O(sites_from) names one (e.g. C(sitekit_media_dirs)) and read in place; not with
+          O(files[].sites).
+        type: str
       where:
         description: >-
           Render this spec only for the entries whose fields have these values, e.g.
