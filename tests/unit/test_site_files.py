@@ -426,6 +426,27 @@ def test_install_changes_and_removals_go_live_after_the_test(tmp_path):
     assert _reloads(tmp_path) == 2
 
 
+def test_install_puts_back_a_live_file_edited_by_hand_even_of_the_same_size(tmp_path):
+    playbook = _deployed(tmp_path)
+    live, stage = tmp_path / "live" / "sites" / "a.conf", tmp_path / "stage" / "sites" / "a.conf"
+    # installed with the staged file's time: the next runs compare them by their metadata
+    assert live.stat().st_mtime_ns == stage.stat().st_mtime_ns
+    live.write_text("a v9\n")  # as long as "a v1\n"
+    run = _run(playbook)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert _installed(run.stdout)["installed"] == [str(live)]
+    assert live.read_text() == "a v1\n"
+    assert _reloads(tmp_path) == 2
+    again = _run(playbook)
+    assert _recap(again.stdout)["changed"] == 0 and _reloads(tmp_path) == 2
+    # the same bytes with a time of their own (installed before the times were kept): not a
+    # change, and given the staged time
+    os.utime(live, ns=(0, 0))
+    kept = _run(playbook)
+    assert _recap(kept.stdout)["changed"] == 0 and _reloads(tmp_path) == 2
+    assert live.stat().st_mtime_ns == stage.stat().st_mtime_ns
+
+
 def test_install_a_staged_copy_its_test_refuses_installs_nothing(tmp_path):
     _deployed(tmp_path)
     before = _live(tmp_path)

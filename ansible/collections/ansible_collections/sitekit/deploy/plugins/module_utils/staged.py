@@ -42,8 +42,26 @@ def _read(path):
         return None, None
 
 
+def _stat(path):
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _installed_from(live_st, staged_st):
+    """Whether the live file is, as far as its metadata tells, the staged one it was installed
+    from: the same size and mode, and the staged file's modification time, which installing
+    gives it (rsync's quick check). A staged file written again, or a live one edited, has a
+    time of its own, and is compared byte for byte."""
+    return (live_st.st_size == staged_st.st_size
+            and live_st.st_mtime_ns == staged_st.st_mtime_ns
+            and stat.S_IMODE(live_st.st_mode) == stat.S_IMODE(staged_st.st_mode))
+
+
 def plan(files, dirs, check_mode=False):
-    """(files to install as (dest, data, mode), live paths to remove).
+    """(files to install as (dest, data, mode, staged modification time), live paths to
+    remove).
 
     *files* are ``{src, dest}`` pairs, *dirs* ``{src, dest, patterns}`` mirrors (the files of
     src matching patterns are installed, those of dest matching them but absent from src
@@ -74,6 +92,9 @@ def plan(files, dirs, check_mode=False):
             ]
     install = []
     for src, dest in pairs:
+        staged_st, live_st = _stat(src), _stat(dest)
+        if staged_st is not None and live_st is not None and _installed_from(live_st, staged_st):
+            continue  # 10,000 server blocks read and compared took 0.6 s of every deploy
         new, new_st = _read(src)
         if new is None:
             if check_mode:
@@ -81,7 +102,11 @@ def plan(files, dirs, check_mode=False):
             raise StagedError(f"{src}: staged file missing")
         old, old_st = _read(dest)
         if old != new or stat.S_IMODE(old_st.st_mode) != stat.S_IMODE(new_st.st_mode):
-            install.append((dest, new, stat.S_IMODE(new_st.st_mode)))
+            install.append((dest, new, stat.S_IMODE(new_st.st_mode), new_st.st_mtime_ns))
+        elif not check_mode and old_st.st_mtime_ns != new_st.st_mtime_ns:
+            # the same bytes (installed before the live files took the staged times): the
+            # staged file's time, so that the next comparison is the quick one
+            os.utime(dest, ns=(old_st.st_atime_ns, new_st.st_mtime_ns))
     return install, remove
 
 
@@ -100,9 +125,10 @@ def install(test, files, remove):
             output,
             proc.returncode,
         )
-    for dest, data, mode in files:
+    for dest, data, mode, mtime_ns in files:
         try:
             write_atomic(dest, data, mode)
+            os.utime(dest, ns=(mtime_ns, mtime_ns))
         except OSError as e:
             raise StagedError(f"{dest}: {e}", output) from e
     for path in remove:

@@ -259,7 +259,7 @@ def _install(module, spec, written):
         if e.output is not None:
             failed["test_output"] = e.output
         module.fail_json(msg=str(e), **failed)
-    done = {"installed": [dest for dest, _, _ in files], "uninstalled": remove,
+    done = {"installed": [dest for dest, *_ in files], "uninstalled": remove,
             "reloaded": False}
     if output is not None:
         done["test_output"] = output
