@@ -85,10 +85,11 @@ def plan(files, dirs, check_mode=False):
         )
         pairs += [(os.path.join(src, n), os.path.join(dest, n)) for n in staged]
         if os.path.isdir(dest):
+            kept = set(staged)
             remove += [
                 os.path.join(dest, n)
                 for n in sorted(os.listdir(dest))
-                if wanted(n) and n not in staged and not os.path.isdir(os.path.join(dest, n))
+                if wanted(n) and n not in kept and not os.path.isdir(os.path.join(dest, n))
             ]
     install = []
     for src, dest in pairs:
