@@ -713,14 +713,16 @@ def local_host(**hostvars) -> dict:
 def scratch_project(dest: Path, settings: Path | None = None) -> Path:
     """A project at *dest* that is this checkout (linked) but for its ``settings`` (*settings*,
     e.g. one module per generated site) and its ``ansible`` directory, which holds the playbooks
-    written there (``playbook_dir | dirname`` is this project)."""
+    written there (``playbook_dir | dirname`` is this project), with the collection and the
+    callbacks a deploy loads next to its playbook."""
     dest.mkdir(parents=True)
     for entry in REPO.iterdir():
         if entry.name not in ("ansible", "settings", ".git", ".venv", ".stack", "build"):
             (dest / entry.name).symlink_to(entry)
     (dest / "settings").symlink_to(settings or REPO / "settings")
     (dest / "ansible").mkdir()
-    (dest / "ansible" / "collections").symlink_to(REPO / "ansible" / "collections")
+    for name in ("collections", "callback_plugins"):
+        (dest / "ansible" / name).symlink_to(REPO / "ansible" / name)
     return dest
 
 

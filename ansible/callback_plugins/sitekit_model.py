@@ -34,8 +34,18 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = "sitekit_model"
     CALLBACK_NEEDS_ENABLED = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._decoded = False
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        # Ansible copies every result for each callback that has this hook: once the task that
+        # returned the model is over (on every host), this one is done for the run
+        if self._decoded:
+            self.disabled = True
+
     def v2_runner_on_ok(self, result):
-        value = result._result.get("model")
+        value = result.result.get("model")
         if isinstance(value, Mapping) and "digest" in value and "json" in value:
             from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import (
                 ensure_importable,
@@ -45,3 +55,4 @@ class CallbackModule(CallbackBase):
             from sitekit.model import published
 
             published(value)
+            self._decoded = True

@@ -5,9 +5,11 @@ import hashlib
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 from sitekit import model
@@ -60,14 +62,62 @@ class _Lazy(list):
 
 
 def test_a_list_of_the_model_is_read_as_it_is_any_other_through_ansible():
-    entries = [{"name": "harbor", "note": "{{ not a template of ours }}"}, {"name": "meadow"}]
+    entries = [{"name": "harbor", "note": "{{ not a template of ours }}"}, {"name": "ember"},
+               {"name": "meadow"}]
     value = model.publish({"sitekit_catalogue": entries})
     published = plugin.published(value, "sitekit_catalogue")
     raw = plugin._raw(_Lazy(published))
     assert type(raw) is list and raw == entries  # the model's: data, read in place
     lookalike = _Lazy([dict(e) for e in entries])  # the same contents, other objects
     assert plugin._raw(lookalike) is lookalike  # holds a template: left to Ansible
-    assert plugin._raw(_Lazy([{"name": "harbor"}])) == [{"name": "harbor"}]
+    # the model's first and last entries around another one: not the model's list
+    spliced = _Lazy([published[0], {"name": "x", "note": "{{ y }}"}, published[-1]])
+    assert plugin._raw(spliced) is spliced
+    plain = plugin._raw(_Lazy([{"name": "harbor"}]))
+    assert type(plain) is list and plain == [{"name": "harbor"}]  # no template: unwrapped
+
+
+def test_a_filter_s_output_handed_to_another_is_unwrapped_without_a_walk():
+    class Output(_Lazy):  # as Ansible wraps what a filter returns: never templated
+        class _lazy_options:
+            template = False
+
+    value = Output([{"note": "{{ stays as it is }}"}])
+    raw = plugin._raw(value)
+    assert type(raw) is list and raw == [{"note": "{{ stays as it is }}"}]
+
+
+def test_the_sitekit_role_names_every_variable_of_the_model_as_the_actions_read_it():
+    """The role's vars and the actions' alias() are one text: an action reads a list in place
+    only when the variable is the role's (else Ansible templates it, 10,000 sites at a time)."""
+    sys.path.insert(0, str(REPO / "ansible" / "collections"))
+    from ansible_collections.sitekit.deploy.plugins.plugin_utils.model import alias
+
+    role_vars = yaml.safe_load((REPO / "roles" / "sitekit" / "vars" / "main.yml").read_text())
+    variables = model.resolve(validate([{"name": "harbor", "domains": ["harbor.localhost"]}],
+                                       env="local"), model.Layout()).variables()
+    assert set(role_vars) == set(variables)
+    assert {name: role_vars[name] for name in variables} == {n: alias(n) for n in variables}
+
+
+def test_the_controller_decodes_the_model_once_then_leaves_the_results_alone():
+    spec = importlib.util.spec_from_file_location(
+        "sitekit_model_callback", REPO / "ansible" / "callback_plugins" / "sitekit_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    callback = module.CallbackModule()
+    value = model.publish({"sitekit_masters": [{"name": "callback-test"}]})
+
+    class Result:
+        def __init__(self):
+            self.result = {"changed": False, "model": value}
+
+    assert value["digest"] not in model._DECODED
+    callback.v2_runner_on_ok(Result())
+    assert model._DECODED[value["digest"]] == {"sitekit_masters": [{"name": "callback-test"}]}
+    assert not callback.disabled  # the preflight may still return on other hosts
+    callback.v2_playbook_on_task_start(None, False)
+    assert callback.disabled  # the next task: no more copies of its results for this plugin
 
 
 def test_filters_are_registered_under_their_names():

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sitekit import model
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
 
@@ -264,6 +266,39 @@ def test_a_spec_with_where_renders_for_the_matching_sites_only(tmp_path):
     _edit(playbook, {}, more_files=[{**pools, "name": "bad", "where": ["kind"]}])
     bad = _run(playbook)
     assert bad.returncode != 0 and "where must be a dict (field: value)" in bad.stdout
+
+
+def test_a_spec_reads_its_own_list_of_the_model_in_place(tmp_path, sites):
+    dirs = [{"name": "harbor", "kind": "pool"}, {"name": "meadow", "kind": "site"},
+            {"name": "ember", "kind": "pool"}]
+    playbook = _play(tmp_path, sites)
+    # the preflight's result as the sitekit role registers it, and its vars' name for the list
+    role_vars = yaml.safe_load((ROOT / "roles" / "sitekit" / "vars" / "main.yml").read_text())
+    _edit(playbook, {"sitekit_preflight": {"model": model.publish({"sitekit_media_dirs": dirs})},
+                     "sitekit_media_dirs": role_vars["sitekit_media_dirs"]})
+    media = {"name": "media", "sites_from": "sitekit_media_dirs", "where": {"kind": "pool"},
+             "template": "page.j2", "path_var": "out ~ '/' ~ site.name ~ '.media.txt'",
+             "mode": "0644"}
+    spec = yaml.safe_load(playbook.read_text())
+    spec[0]["tasks"][1]["sitekit.deploy.site_files"]["files"].append(media)
+    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    run = _run(playbook)
+    assert run.returncode == 0, run.stdout[-3000:]
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.glob("*.media.txt")) == ["ember.media.txt",
+                                                                 "harbor.media.txt"]
+    assert (out / "ember.media.txt").read_text() == "hello from ember\n"
+    assert _changed_sites(run.stdout)["media"] == ["harbor", "ember"]
+    assert (out / "harbor" / "page.txt").exists()  # the task's own sites, as before
+    # the empty name: the spec renders for no entry (not for the task's sites)
+    media["sites_from"] = ""
+    del media["where"]
+    spec[0]["tasks"][1]["sitekit.deploy.site_files"]["files"][-1] = media
+    playbook.write_text(yaml.safe_dump(spec, sort_keys=False))
+    none = _run(playbook)
+    assert none.returncode == 0, none.stdout[-3000:]
+    assert "media" not in _changed_sites(none.stdout)  # no file of it at all
+    assert not (out / "meadow.media.txt").exists()
 
 
 def test_a_spec_reads_its_own_list_of_the_model_or_says_why_not(tmp_path, sites):

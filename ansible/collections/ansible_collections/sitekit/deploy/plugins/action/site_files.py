@@ -332,7 +332,7 @@ class ActionModule(ActionBase):
         }
         if spec["sites"] is not None and not isinstance(spec["sites"], list):
             raise AnsibleActionFail(f"files[{index}]: sites must be a list")
-        if spec["sites"] is not None and spec["sites_from"]:
+        if spec["sites"] is not None and spec["sites_from"] is not None:
             raise AnsibleActionFail(f"files[{index}]: give sites or sites_from, not both")
         if spec["where"] is not None and not isinstance(spec["where"], dict):
             raise AnsibleActionFail(f"files[{index}]: where must be a dict (field: value)")
@@ -500,8 +500,9 @@ class ActionModule(ActionBase):
         chosen_sites = []
         for index, spec in enumerate(specs):
             chosen = sites if spec["sites"] is None else spec["sites"]
-            if spec["sites_from"]:
-                # a list of the model, read in place (e.g. every site's upload directory)
+            if spec["sites_from"] is not None:
+                # a list of the model, read in place (e.g. every site's upload directory; the
+                # empty name: none)
                 chosen = read_list(spec["sites_from"], task_vars, f"files[{index}].sites_from")
             if spec["where"]:
                 # e.g. the pools among the masters: chosen here, where the list is read in place

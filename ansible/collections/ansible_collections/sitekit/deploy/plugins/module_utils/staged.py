@@ -61,7 +61,10 @@ def _installed_from(live_st, staged_st):
 
 def plan(files, dirs, check_mode=False):
     """(files to install as (dest, data, mode, staged modification time), live paths to
-    remove).
+    remove). A live file is compared byte for byte with its staged copy unless it has the
+    staged copy's size, mode and modification time, which installing gives it (rsync's quick
+    check); one that holds the same bytes and mode with another time is given the staged
+    time (not an installation: its bytes are already the staged ones).
 
     *files* are ``{src, dest}`` pairs, *dirs* ``{src, dest, patterns}`` mirrors (the files of
     src matching patterns are installed, those of dest matching them but absent from src

@@ -92,7 +92,10 @@ options:
       files installed, each atomically (by rename), and live files no longer staged removed.
       A configuration its test rejects is never written where the service reads it: nothing is
       installed and the task fails with the test's output. Skipped in check mode (render into
-      the live paths there). Writes to the staging copy alone do not count as a change.
+      the live paths there). Writes to the staging copy alone do not count as a change. A live
+      file with its staged copy's size, mode and modification time (installing gives it that
+      time) is taken as installed from it and not read again (rsync's quick check); removing
+      the staging copy makes the next call compare every file byte for byte.
     type: dict
     suboptions:
       files:
@@ -168,8 +171,8 @@ options:
       sites_from:
         description: >-
           Render this spec for a list of the preflight's model instead of O(sites), named as
-          O(sites_from) names one (e.g. C(sitekit_media_dirs)) and read in place; not with
-          O(files[].sites).
+          O(sites_from) names one (e.g. C(sitekit_media_dirs)) and read in place; the empty
+          name renders it for no entry. Not with O(files[].sites).
         type: str
       where:
         description: >-
