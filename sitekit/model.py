@@ -612,7 +612,7 @@ def published(value: Mapping[str, Any]) -> dict[str, Any]:
     """The variables of a model as :func:`publish` returned it, decoded once per process and
     digest, and shared by every reader in it (which must not change them). Ansible forks a
     worker for each task from the controller, which decodes the model as its result arrives
-    (``ansible/callback_plugins/sitekit_model.py``): the workers find it decoded. Anything else
+    (``ansible/callback_plugins/sitekit_controller.py``): the workers find it decoded. Anything else
     reads as no variables."""
     digest = value.get("digest") if isinstance(value, Mapping) else None
     if not isinstance(digest, str):

@@ -1,6 +1,7 @@
 """The Ansible filter plugin ``sitekit.deploy.sitekit`` and the rules of the model it reads
 (``sitekit.model``, ``sitekit.runtime.rules``): values the roles render."""
 
+import gc
 import hashlib
 import importlib.util
 import json
@@ -100,12 +101,14 @@ def test_the_sitekit_role_names_every_variable_of_the_model_as_the_actions_read_
     assert {name: role_vars[name] for name in variables} == {n: alias(n) for n in variables}
 
 
-def test_the_controller_decodes_the_model_once_then_leaves_the_results_alone():
+def test_the_controller_tunes_its_collector_and_decodes_the_model_once_then_stops():
     spec = importlib.util.spec_from_file_location(
-        "sitekit_model_callback", REPO / "ansible" / "callback_plugins" / "sitekit_model.py")
+        "sitekit_controller_callback",
+        REPO / "ansible" / "callback_plugins" / "sitekit_controller.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     callback = module.CallbackModule()
+    assert gc.get_threshold() == (100_000, 50, 100)  # the controller's collector, tuned
     value = model.publish({"sitekit_masters": [{"name": "callback-test"}]})
 
     class Result:
