@@ -87,6 +87,7 @@ def _play(tmp: Path, sites: list[dict], greeting: str = "hello", secret: str = S
                         "msg": "CHANGED_SITES={{ rendered.changed_sites | to_json | b64encode }}"
                         " RENDERED={{ rendered.rendered | to_json | b64encode }}"
                         " SENT={{ rendered.contents_sent }}"
+                        " CALLS={{ rendered.module_calls }}"
                     },
                 },
             ],
@@ -99,7 +100,9 @@ def _play(tmp: Path, sites: list[dict], greeting: str = "hello", secret: str = S
 
 def _run(playbook: Path, *extra: str) -> subprocess.CompletedProcess:
     env = dict(
-        os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1"
+        os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+        # the control machine's record of what the host holds: the test's own
+        XDG_CACHE_HOME=str(playbook.parent / "cache"),
     )
     return subprocess.run(
         [
@@ -630,10 +633,11 @@ def test_many_files_go_by_digest_and_only_what_differs_is_sent_and_written(tmp_p
     assert {(out / n / "page.txt").read_text() for n in names} == {
         f"hello from {n}\n" for n in names}
     assert (out / "s209" / "site.env").read_text() == f"KEY={SECRET}-s209\n"
-    assert _sent(first.stdout) == 420  # every page; a secret always goes whole
+    # nothing confirmed yet: every page whole, in one call; a secret always goes whole
+    assert (_sent(first.stdout), _calls(first.stdout)) == (420, 1)
     again = _run(playbook)
     assert _recap(again.stdout)["changed"] == 0
-    assert _sent(again.stdout) == 210  # the secrets alone
+    assert (_sent(again.stdout), _calls(again.stdout)) == (210, 1)  # the secrets alone
 
     edited = out / "s105" / "page.txt"
     edited.write_text("edited by hand\n")
@@ -650,8 +654,40 @@ def test_many_files_go_by_digest_and_only_what_differs_is_sent_and_written(tmp_p
     assert _changed_sites(repaired.stdout)["env"] == []
     assert edited.read_text() == "hello from s105\n"
     assert (out / "s007" / "page.txt").read_text() == "hello from s007\n"
-    assert _sent(repaired.stdout) == 212
+    # the two went by digest first (the record has them), then whole in a second call
+    assert (_sent(repaired.stdout), _calls(repaired.stdout)) == (212, 2)
     assert SECRET not in repaired.stdout
+
+
+def test_files_changed_since_the_host_confirmed_them_go_whole_in_one_call(tmp_path):
+    """The control machine records the digests of the files the host confirmed holding: what
+    renders otherwise since is sent whole in the first (and only) call, the rest by digest;
+    without the record (another control machine) everything goes whole, and nothing changes."""
+    names = [f"s{i:03d}" for i in range(210)]
+    playbook = _play(tmp_path, [{"name": n} for n in names])
+    out = tmp_path / "out"
+    assert _run(playbook).returncode == 0
+
+    _edit(playbook, {"greeting": "welcome"})
+    changed = _run(playbook)
+    assert changed.returncode == 0, changed.stdout[-3000:]
+    assert sorted(_changed_sites(changed.stdout)["page"]) == names
+    assert (out / "s104" / "page.txt").read_text() == "welcome from s104\n"
+    assert (_sent(changed.stdout), _calls(changed.stdout)) == (420, 1)
+
+    records = list((tmp_path / "cache" / "sitekit" / "site-files").iterdir())
+    assert len(records) == 1
+    records[0].write_text("not json")
+    lost = _run(playbook)
+    assert lost.returncode == 0, lost.stdout[-3000:]
+    assert _recap(lost.stdout)["changed"] == 0
+    assert (_sent(lost.stdout), _calls(lost.stdout)) == (420, 1)
+    again = _run(playbook)
+    assert (_sent(again.stdout), _calls(again.stdout)) == (210, 1)
+
+
+def _calls(output: str) -> int:
+    return int(_output_of(output, "CALLS="))
 
 
 def _sent(output: str) -> int:

@@ -231,6 +231,22 @@ def test_a_new_domain_is_covered_and_a_gone_site_removed(tmp_path):
     assert any("meadow: removed" in c for c in result["changes"])
 
 
+def test_sites_as_one_json_text_are_the_same_sites_and_a_bad_text_is_refused(tmp_path):
+    """The action hands over the model's sites as one JSON text: the same certificates as the
+    list; a text that is not a list of mappings fails, saying so, and writes nothing."""
+    rc, result, out = run(tmp_path, json.dumps([HARBOR, MEADOW]))
+    assert rc == 0 and result["changed"], out
+    assert names(cert(tmp_path / "tls" / "meadow" / "fullchain.pem")) == MEADOW["domains"]
+    assert (run(tmp_path, [HARBOR, MEADOW])[1]["changes"]) == []
+
+    for bad, message in (("[{", "sites is neither a list nor a JSON text of one"),
+                         (json.dumps(["harbor"]), "sites must be a list of mappings")):
+        (tmp_path / "bad").mkdir(exist_ok=True)
+        rc, _, out = run(tmp_path / "bad", bad)
+        assert rc != 0 and message in out, out
+        assert not (tmp_path / "bad" / "tls").exists()
+
+
 def test_a_new_ca_reissues_every_certificate(tmp_path):
     assert run(tmp_path, [HARBOR])[0] == 0
     (tmp_path / "ca" / "ca.key").unlink()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 
@@ -50,13 +51,52 @@ _NOT_FIXED = {"omit", "lookup", "query", "q", "now", "undef", "range", "dict", "
               "cycler", "joiner", "namespace", "hostvars", "vars"}
 
 
-def _by_digest(entry):
-    """A file's entry with its content's SHA-256 instead of the content (not a secret's)."""
+def _digest(entry):
+    """The SHA-256 of a file's content, None for a directory or a secret (which always goes
+    whole)."""
     if entry.get("state") != "file" or entry.get("secret") or entry.get("content") is None:
-        return entry
+        return None
+    return hashlib.sha256(entry["content"].encode()).hexdigest()
+
+
+def _by_digest(entry, digest):
+    """A file's entry with its content's SHA-256 instead of the content."""
     light = {k: v for k, v in entry.items() if k != "content"}
-    light["digest"] = hashlib.sha256(entry["content"].encode()).hexdigest()
+    light["digest"] = digest
     return light
+
+
+def _record_path(task_vars, task_name):
+    """Where the control machine keeps the digests of the files a host confirmed holding, for a
+    task (by the host's name and address and the task's name): in the user's cache directory
+    (``$XDG_CACHE_HOME``, else ``~/.cache``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    key = "\0".join(str(task_vars.get(k, "")) for k in ("inventory_hostname", "ansible_host"))
+    name = hashlib.sha256(f"{key}\0{task_name}".encode()).hexdigest()[:32]
+    return os.path.join(cache, "sitekit", "site-files", f"{name}.json")
+
+
+def _read_record(path):
+    """The record at *path* (path -> digest); empty when there is none or it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_record(path, record):
+    """Replace the record at *path* (atomically); a record that cannot be written is only a
+    lost shortcut: the next run sends what it does not know by digest first."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(record, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError as e:
+        display.vvv(f"site_files: the record of confirmed digests was not written: {e}")
 
 
 #: Shapes of sites past which Ansible renders every site.
@@ -99,6 +139,20 @@ def _samples(sites):
             if len(shapes) > MAX_SHAPES:
                 return list(range(count))
     return sorted(chosen)
+
+
+def _packed(entries):
+    """The module's arguments for ``entries``: them as one JSON text (Ansible's argument
+    checks and transfer of 10,000 entries as a list took about 2 s a call), each secret file's
+    content apart, in ``secret_contents``, which is never logged."""
+    public, secrets = [], []
+    for entry in entries:
+        if entry.get("secret_content") is not None:
+            entry = dict(entry)
+            secrets.append(str(entry.pop("secret_content")))
+            entry["secret_index"] = len(secrets) - 1
+        public.append(entry)
+    return {"files": json.dumps(public, separators=(",", ":")), "secret_contents": secrets}
 
 
 class _AnyName(dict):
@@ -550,25 +604,42 @@ class ActionModule(ActionBase):
         def apply(entries):
             return self._execute_module(
                 module_name="sitekit.deploy.site_files_apply",
-                module_args={"files": entries, "prune": prune, "find": self._find(args),
+                module_args={**_packed(entries), "prune": prune, "find": self._find(args),
                              "install": self._install(args)},
                 task_vars=task_vars,
             )
 
-        # Many files go by their digest first: the host says which it does not have, and gets
-        # only their content (a no-op deploy of 10,000 server blocks sent 30 MB otherwise).
+        # Many files go by their digest: each one the host confirmed holding at the last
+        # deploy (the record kept on the control machine) and that still renders the same. The
+        # others (changed, or never confirmed) go whole, in the same call, so that changing a
+        # few of 10,000 server blocks is one module call. When the host no longer holds one sent
+        # by digest (edited or removed by hand), it says which, and they are sent whole in a
+        # second call (a no-op deploy of 10,000 server blocks sent 30 MB without digests).
         # Diff mode sends every content, which the diffs show.
+        digests = [_digest(entry) for entry in files]
+        record_path = _record_path(task_vars, self._task.get_name())
         light = files
         if len(files) > DIGESTS_FROM and not self._task.diff:
-            light = [_by_digest(entry) for entry in files]
+            confirmed = _read_record(record_path)
+            light = [_by_digest(entry, digest)
+                     if digest is not None and confirmed.get(entry["path"]) == digest else entry
+                     for entry, digest in zip(files, digests, strict=True)]
+        calls = 1
         module_result = apply(light)
         if module_result.get("needs") and not module_result.get("failed"):
             wanted = set(module_result["needs"])
             light = [files[i] if i in wanted else entry for i, entry in enumerate(light)]
+            calls += 1
             module_result = apply(light)
         if module_result.get("needs") and not module_result.get("failed"):
             light = files  # a file changed on the host in between
+            calls += 1
             module_result = apply(light)
+        if len(files) > DIGESTS_FROM and not module_result.get("failed") and not (
+                self._task.check_mode):
+            # what the host now holds, for the next deploy
+            _write_record(record_path, {entry["path"]: digest for entry, digest in zip(
+                files, digests, strict=True) if digest is not None})
         module_result.pop("invocation", None)
         result.update(module_result)
         # how many files Ansible rendered and how many plain Jinja2 did
@@ -576,5 +647,7 @@ class ActionModule(ActionBase):
         # how many files' contents the host was sent (the others went by their digest)
         result["contents_sent"] = sum(1 for e in light
                                       if "digest" not in e and e["state"] == "file")
+        # how many module calls it took (2 or 3 only when the host lacked a file sent by digest)
+        result["module_calls"] = calls
         self._remove_tmp_path(self._connection._shell.tmpdir)
         return result

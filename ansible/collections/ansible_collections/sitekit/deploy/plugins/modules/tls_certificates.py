@@ -74,10 +74,11 @@ options:
     type: str
     default: sitekit local CA
   sites:
-    description: The sites served over TLS, each C(name), C(domains), C(mode). Required unless
-      O(sites_from).
-    type: list
-    elements: dict
+    description: >-
+      The sites served over TLS, each C(name), C(domains), C(mode), as a list or as one JSON
+      text of it (how the action hands over O(sites_from); Ansible's checks and transfer of
+      10,000 sites as a list took about a second). Required unless O(sites_from).
+    type: raw
   sites_from:
     description:
       - The name of the preflight's model variable whose list is O(sites) (C(sitekit_tls_sites)),
@@ -612,7 +613,7 @@ def main():
             "dir": {"type": "path", "required": True},
             "ca_dir": {"type": "path", "required": True},
             "ca_name": {"type": "str", "default": "sitekit local CA"},
-            "sites": {"type": "list", "elements": "dict"},
+            "sites": {"type": "raw"},
             # read by the action (plugins/action/tls_certificates.py), which gives sites
             "sites_from": {"type": "str"},
             "provided": {"type": "dict", "default": {}, "no_log": True},
@@ -631,8 +632,17 @@ def main():
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg="the Python package cryptography is missing on the host "
                              "(Debian: python3-cryptography)")
-    if module.params["sites"] is None:
+    sites = module.params["sites"]
+    if sites is None:
         module.fail_json(msg="sites is required (or sites_from, which the action reads)")
+    if isinstance(sites, str):
+        try:
+            sites = json.loads(sites)
+        except ValueError as e:
+            module.fail_json(msg=f"sites is neither a list nor a JSON text of one: {e}")
+    if not isinstance(sites, list) or not all(isinstance(site, dict) for site in sites):
+        module.fail_json(msg="sites must be a list of mappings")
+    module.params["sites"] = sites
     certs = Certificates(module)
     certs.run()
     module.exit_json(changed=bool(certs.changes), changes=certs.changes, ocsp=certs.ocsp,
