@@ -714,14 +714,14 @@ def scratch_project(dest: Path, settings: Path | None = None) -> Path:
     """A project at *dest* that is this checkout (linked) but for its ``settings`` (*settings*,
     e.g. one module per generated site) and its ``ansible`` directory, which holds the playbooks
     written there (``playbook_dir | dirname`` is this project), with the collection and the
-    callbacks a deploy loads next to its playbook."""
+    callback and vars plugins a deploy loads next to its playbook."""
     dest.mkdir(parents=True)
     for entry in REPO.iterdir():
         if entry.name not in ("ansible", "settings", ".git", ".venv", ".stack", "build"):
             (dest / entry.name).symlink_to(entry)
     (dest / "settings").symlink_to(settings or REPO / "settings")
     (dest / "ansible").mkdir()
-    for name in ("collections", "callback_plugins"):
+    for name in ("collections", "callback_plugins", "vars_plugins"):
         (dest / "ansible" / name).symlink_to(REPO / "ansible" / name)
     return dest
 

@@ -102,7 +102,7 @@ def _run(playbook: Path, *extra: str) -> subprocess.CompletedProcess:
     env = dict(
         os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
         # the control machine's record of what the host holds: the test's own
-        XDG_CACHE_HOME=str(playbook.parent / "cache"),
+        SITEKIT_CACHE_DIR=str(playbook.parent / "cache"),
     )
     return subprocess.run(
         [
@@ -675,7 +675,7 @@ def test_files_changed_since_the_host_confirmed_them_go_whole_in_one_call(tmp_pa
     assert (out / "s104" / "page.txt").read_text() == "welcome from s104\n"
     assert (_sent(changed.stdout), _calls(changed.stdout)) == (420, 1)
 
-    records = list((tmp_path / "cache" / "sitekit" / "site-files").iterdir())
+    records = list((tmp_path / "cache" / "site-files").iterdir())
     assert len(records) == 1
     records[0].write_text("not json")
     lost = _run(playbook)

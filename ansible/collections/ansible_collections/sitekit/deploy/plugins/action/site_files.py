@@ -28,12 +28,17 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 from ansible.utils.display import Display
+from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import ensure_importable
 from ansible_collections.sitekit.deploy.plugins.plugin_utils.model import (
     PREFLIGHT,
     from_model,
     read_list,
     registered,
 )
+
+ensure_importable()
+
+from sitekit.siteids import cache_dir  # noqa: E402
 
 display = Display()
 
@@ -68,16 +73,20 @@ def _by_digest(entry, digest):
 
 def _record_path(task_vars, task_name):
     """Where the control machine keeps the digests of the files a host confirmed holding, for a
-    task (by the host's name and address and the task's name): in the user's cache directory
-    (``$XDG_CACHE_HOME``, else ``~/.cache``)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    task (by the host's name and address and the task's name): in sitekit's cache directory
+    (:func:`sitekit.siteids.cache_dir`); None when there is none."""
+    base = cache_dir()
+    if base is None:
+        return None
     key = "\0".join(str(task_vars.get(k, "")) for k in ("inventory_hostname", "ansible_host"))
     name = hashlib.sha256(f"{key}\0{task_name}".encode()).hexdigest()[:32]
-    return os.path.join(cache, "sitekit", "site-files", f"{name}.json")
+    return os.path.join(base, "site-files", f"{name}.json")
 
 
 def _read_record(path):
     """The record at *path* (path -> digest); empty when there is none or it cannot be read."""
+    if path is None:
+        return {}
     try:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
@@ -88,7 +97,9 @@ def _read_record(path):
 
 def _write_record(path, record):
     """Replace the record at *path* (atomically); a record that cannot be written is only a
-    lost shortcut: the next run sends what it does not know by digest first."""
+    lost shortcut: the next run sends whole what the record does not have."""
+    if path is None:
+        return
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
