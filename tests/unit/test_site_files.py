@@ -645,6 +645,7 @@ def test_many_files_go_by_digest_and_only_what_differs_is_sent_and_written(tmp_p
     planned = _run(playbook, "--check")
     assert planned.returncode == 0, planned.stdout[-3000:]
     assert sorted(_changed_sites(planned.stdout)["page"]) == ["s007", "s105"]
+    assert (_sent(planned.stdout), _calls(planned.stdout)) == (210, 1)  # no page's content
     assert edited.read_text() == "edited by hand\n"
     assert not (out / "s007" / "page.txt").exists()
 
@@ -669,6 +670,10 @@ def test_files_changed_since_the_host_confirmed_them_go_whole_in_one_call(tmp_pa
     assert _run(playbook).returncode == 0
 
     _edit(playbook, {"greeting": "welcome"})
+    planned = _run(playbook, "--check")  # check mode sends digests: what differs is all it says
+    assert sorted(_changed_sites(planned.stdout)["page"]) == names
+    assert (_sent(planned.stdout), _calls(planned.stdout)) == (210, 1)
+    assert (out / "s104" / "page.txt").read_text() == "hello from s104\n"
     changed = _run(playbook)
     assert changed.returncode == 0, changed.stdout[-3000:]
     assert sorted(_changed_sites(changed.stdout)["page"]) == names

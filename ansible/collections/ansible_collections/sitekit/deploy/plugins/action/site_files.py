@@ -626,14 +626,15 @@ class ActionModule(ActionBase):
         # few of 10,000 server blocks is one module call. When the host no longer holds one sent
         # by digest (edited or removed by hand), it says which, and they are sent whole in a
         # second call (a no-op deploy of 10,000 server blocks sent 30 MB without digests).
-        # Diff mode sends every content, which the diffs show.
+        # Diff mode sends every content, which the diffs show; check mode without it every
+        # digest (the host says which files differ, which is all there is to say).
         digests = [_digest(entry) for entry in files]
         record_path = _record_path(task_vars, self._task.get_name())
         light = files
         if len(files) > DIGESTS_FROM and not self._task.diff:
-            confirmed = _read_record(record_path)
-            light = [_by_digest(entry, digest)
-                     if digest is not None and confirmed.get(entry["path"]) == digest else entry
+            confirmed = {} if self._task.check_mode else _read_record(record_path)
+            light = [_by_digest(entry, digest) if digest is not None and (
+                self._task.check_mode or confirmed.get(entry["path"]) == digest) else entry
                      for entry, digest in zip(files, digests, strict=True)]
         calls = 1
         module_result = apply(light)
