@@ -84,6 +84,13 @@ def playbook(inventory, playbook_path, *extra):
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def preflight(inventory, tmp_path, *extra):
+    """The preflight's task alone (PREFLIGHT) on *inventory*."""
+    book = tmp_path / "preflight.yml"
+    book.write_text(PREFLIGHT)
+    return playbook(inventory, book, *extra)
+
+
 def test_site_yml_stops_on_a_domain_of_another_environment(inventories, tmp_path):
     mine = inventories("""\
         sitekit_sites:
@@ -113,9 +120,7 @@ def test_preflight_accepts_an_environment_with_its_own_domains(inventories, tmp_
     # neighbours whose catalogues cannot be read do not stop the check: it names them
     for name, text in UNREADABLE.items():
         inventories(text, name=name)
-    book = tmp_path / "preflight.yml"
-    book.write_text(PREFLIGHT)
-    code, output = playbook(mine, book)
+    code, output = preflight(mine, tmp_path)
     assert code == 0, output
     assert "sites: harbor,meadow" in output
     assert "Traceback" not in output
@@ -146,9 +151,7 @@ def test_preflight_refuses_a_catalogue_with_a_key_given_twice(inventories, tmp_p
             domains: [harbor.mine.test]
             domains: [www.harbor.mine.test]
         """)
-    book = tmp_path / "preflight.yml"
-    book.write_text(PREFLIGHT)
-    code, output = playbook(mine, book)
+    code, output = preflight(mine, tmp_path)
     assert code != 0
     assert (
         "mine: site 'harbor': field 'domains': 'domains' is given twice in one mapping (lines 3 "
@@ -186,13 +189,11 @@ def test_a_catalogue_given_to_the_host_is_used_instead_of_the_file(inventories, 
           - name: harbor
             domains: [harbor.mine.test]
         """)
-    book = tmp_path / "preflight.yml"
-    book.write_text(PREFLIGHT)
     given = json.dumps({"sitekit_sites": [{"name": "meadow", "domains": ["meadow.mine.test"]}]})
-    code, output = playbook(mine, book, "-e", given)
+    code, output = preflight(mine, tmp_path, "-e", given)
     assert code == 0, output
     assert "sites: meadow" in output
-    code, output = playbook(mine, book)
+    code, output = preflight(mine, tmp_path)
     assert code == 0, output
     assert "sites: harbor" in output
 
@@ -224,9 +225,7 @@ def test_preflight_names_the_neighbour_that_has_the_domain(inventories, tmp_path
           - name: ember
             domains: [ember.example.net]
         """)
-    book = tmp_path / "preflight.yml"
-    book.write_text(PREFLIGHT)
-    code, output = playbook(mine, book)
+    code, output = preflight(mine, tmp_path)
     assert code != 0
     assert (
         "mine: site 'ember': field 'domains': 'ember.example.net' is already configured in "
