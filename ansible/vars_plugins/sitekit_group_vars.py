@@ -12,11 +12,6 @@ from __future__ import annotations
 import os
 
 from ansible.plugins.vars.host_group_vars import VarsModule as HostGroupVars
-from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import ensure_importable
-
-ensure_importable()
-
-from sitekit.inventory import CATALOGUE_FILE  # noqa: E402
 
 DOCUMENTATION = """
     name: sitekit_group_vars
@@ -48,7 +43,9 @@ DOCUMENTATION = """
       - vars_plugin_staging
 """
 
-_CATALOGUE = os.sep + str(CATALOGUE_FILE)
+# sitekit.inventory.CATALOGUE_FILE (not imported: every Ansible command loads this plugin;
+# tests/unit/test_preflight.py checks that they agree)
+_CATALOGUE = os.sep + os.path.join("group_vars", "all", "sites.yml")
 
 
 def is_catalogue(path) -> bool:

@@ -6,6 +6,7 @@ Each test runs ansible-playbook against a throwaway ``inventories/`` directory w
 this machine (local connection); nothing is deployed.
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from sitekit.inventory import CATALOGUE_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -105,7 +108,7 @@ def test_site_yml_stops_on_a_domain_of_another_environment(inventories, tmp_path
         "in environment 'production' (site 'harbor'); a domain belongs to one environment only"
     ) in output
     assert "nothing was changed on any host" in output
-    assert "The release and one master per site" not in output  # no later play started
+    assert "PLAY [The release and the masters" not in output  # no later play started
     assert not root.exists()
 
 
@@ -178,7 +181,7 @@ def test_site_yml_stops_at_the_preflight_on_a_value_yaml_cannot_construct(invent
         "inventories/mine/group_vars/all/sites.yml)") in output
     assert "nothing was changed on any host" in output
     assert "Traceback" not in output
-    assert "The release and one master per site" not in output  # no later play started
+    assert "PLAY [The release and the masters" not in output  # no later play started
     assert not root.exists()
 
 
@@ -217,6 +220,12 @@ def test_ansible_loads_every_inventory_variable_but_the_catalogue(inventories, t
     code, output = playbook(mine, book)
     assert code == 0, output
     assert "VARS mine yes-host False" in output
+    spec = importlib.util.spec_from_file_location(
+        "sitekit_group_vars", REPO / "ansible" / "vars_plugins" / "sitekit_group_vars.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    assert plugin.is_catalogue(mine.resolve() / CATALOGUE_FILE)
+    assert not plugin.is_catalogue(mine.resolve() / "group_vars" / "all" / "main.yml")
 
 
 def test_preflight_names_the_neighbour_that_has_the_domain(inventories, tmp_path):
@@ -268,7 +277,7 @@ def test_site_yml_stops_on_a_tls_choice_it_cannot_serve(inventories, tmp_path, s
                             *extra)
     assert code != 0
     assert message in " ".join(output.split()), output[-3000:]
-    assert "The release and one master per site" not in output  # no later play started
+    assert "PLAY [The release and the masters" not in output  # no later play started
     assert not root.exists()
 
 
@@ -330,7 +339,7 @@ def test_site_yml_stops_on_a_value_an_env_file_cannot_hold(inventories, tmp_path
     assert message in " ".join(output.split()), output[-3000:]
     assert "nothing was changed on any host" in output
     assert "EVIL" not in output and "pw " not in output  # the value is never shown
-    assert "The release and one master per site" not in output  # no later play started
+    assert "PLAY [The release and the masters" not in output  # no later play started
     assert not root.exists()
 
 

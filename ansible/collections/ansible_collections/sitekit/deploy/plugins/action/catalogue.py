@@ -53,6 +53,29 @@ def _has_template(value, depth=0):
     return not (value is None or isinstance(value, int | float | bool))
 
 
+def _trusted(value, depth=0):
+    """*value* with every text in it marked as a template (deeper than 50 levels: as it is)."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if depth > 50:
+        return value
+    if isinstance(value, dict):
+        return {k: _trusted(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_trusted(v, depth + 1) for v in value]
+    return value
+
+
+def _catalogue_dirs(task_vars, inventory):
+    """Where an environment's catalogue file may be: the host's inventory directory, then each
+    inventory source's (as Ansible finds group_vars next to each source)."""
+    found = [inventory] if inventory is not None else []
+    for source in task_vars.get("ansible_inventory_sources") or []:
+        path = Path(str(source))
+        found.append(path if path.is_dir() else path.parent)
+    return found
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -67,7 +90,8 @@ class ActionModule(ActionBase):
         key = name.removeprefix("sitekit_")
         if key in self._task.args:
             return self._task.args[key]
-        if name in task_vars:
+        from_file = name not in task_vars
+        if not from_file:
             value = task_vars[name]
         elif catalogue is not None and name in catalogue:
             value = catalogue[name]
@@ -76,8 +100,11 @@ class ActionModule(ActionBase):
         if not _has_template(value):
             # plain data, as templating would return it (which took 1.8 s for 10,000 sites)
             return value
+        if from_file:
+            # the file's texts are templates, as they are when Ansible loads a vars file
+            value = _trusted(value)
         templar = self._templar.copy_with_new_env(available_variables=task_vars)
-        return templar.template(trust_as_template(value))
+        return templar.template(value)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -89,7 +116,11 @@ class ActionModule(ActionBase):
         inventory = Path(str(inventory_dir)) if inventory_dir else None
         project_root = args.get("project_root")
         # as `sitekit check`: a catalogue file that cannot be read is not validated
-        catalogue, problems = inventory_catalogue(inventory, env) if inventory else (None, [])
+        catalogue, problems = None, []
+        for directory in _catalogue_dirs(task_vars or {}, inventory):
+            catalogue, problems = inventory_catalogue(directory, env)
+            if catalogue is not None or problems:
+                break
         layout = model.Layout.from_mapping({**(args.get("layout") or {}), "env": env})
         checked = None
         if not problems:

@@ -73,26 +73,28 @@ def _by_digest(entry, digest):
 
 def _record_path(task_vars, task_name):
     """Where the control machine keeps the digests of the files a host confirmed holding, for a
-    task (by the host's name and address and the task's name): in sitekit's cache directory
+    task (by the inventory, the host's name and address and the task's name): in sitekit's cache
+    directory
     (:func:`sitekit.siteids.cache_dir`); None when there is none."""
     base = cache_dir()
     if base is None:
         return None
-    key = "\0".join(str(task_vars.get(k, "")) for k in ("inventory_hostname", "ansible_host"))
+    key = "\0".join(str(task_vars.get(k, ""))
+                    for k in ("inventory_dir", "inventory_hostname", "ansible_host"))
     name = hashlib.sha256(f"{key}\0{task_name}".encode()).hexdigest()[:32]
     return os.path.join(base, "site-files", f"{name}.json")
 
 
 def _read_record(path):
-    """The record at *path* (path -> digest); empty when there is none or it cannot be read."""
+    """The record at *path* (path -> digest); None when there is none or it cannot be read."""
     if path is None:
-        return {}
+        return None
     try:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
     except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _write_record(path, record):
@@ -622,19 +624,21 @@ class ActionModule(ActionBase):
 
         # Many files go by their digest: each one the host confirmed holding at the last
         # deploy (the record kept on the control machine) and that still renders the same. The
-        # others (changed, or never confirmed) go whole, in the same call, so that changing a
-        # few of 10,000 server blocks is one module call. When the host no longer holds one sent
-        # by digest (edited or removed by hand), it says which, and they are sent whole in a
-        # second call (a no-op deploy of 10,000 server blocks sent 30 MB without digests).
+        # others (changed, or not in the record) go whole, in the same call, so that changing a
+        # few of 10,000 server blocks is one module call; without any record, all by digest.
+        # When the host does not hold one sent by digest (edited or removed by hand, or never
+        # sent), it says which, and they are sent whole in a second call (a no-op deploy of
+        # 10,000 server blocks sent 30 MB without digests).
         # Diff mode sends every content, which the diffs show; check mode without it every
         # digest (the host says which files differ, which is all there is to say).
         digests = [_digest(entry) for entry in files]
         record_path = _record_path(task_vars, self._task.get_name())
         light = files
         if len(files) > DIGESTS_FROM and not self._task.diff:
-            confirmed = {} if self._task.check_mode else _read_record(record_path)
+            # without a record (another control machine, a cache lost) every file by digest
+            confirmed = None if self._task.check_mode else _read_record(record_path)
             light = [_by_digest(entry, digest) if digest is not None and (
-                self._task.check_mode or confirmed.get(entry["path"]) == digest) else entry
+                confirmed is None or confirmed.get(entry["path"]) == digest) else entry
                      for entry, digest in zip(files, digests, strict=True)]
         calls = 1
         module_result = apply(light)

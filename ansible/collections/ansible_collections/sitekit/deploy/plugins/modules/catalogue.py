@@ -39,16 +39,19 @@ version_added: "0.1.0"
 options:
   sites:
     description:
-      - The catalogue. Without it, the host's C(sitekit_sites), templated by the action only
-        once the catalogue file is found readable (an alias bomb in the file is refused by the
-        reader, where Ansible templating the argument would not finish).
+      - The catalogue. Without it, the host's C(sitekit_sites) when it has one from elsewhere
+        (host_vars, the inventory's vars, -e), else the catalogue file's
+        (C(group_vars/all/sites.yml) next to the host's inventory or an inventory source, read
+        by sitekit's reader, as ansible/ansible.cfg keeps Ansible's loader off it); templated by
+        the action only once the file is found readable (an alias bomb in the file is refused
+        by the reader, where Ansible templating the argument would not finish).
     type: list
     elements: raw
   pools:
     description:
       - The pools - pool name to the resources of its master. A site joins one with
-        C(pool) set to its name. Without it, the host's C(sitekit_pools) (none when undefined), as
-        O(sites).
+        C(pool) set to its name. Without it, as O(sites), from C(sitekit_pools) (none when
+        undefined).
     type: raw
   environment:
     description: Environment name used in messages.

@@ -213,11 +213,17 @@ def _needs(module, files):
     needs, holding = [], {}
     for index, entry in enumerate(files):
         if _only_digest(entry):
-            old, st = _read(entry["path"])
+            try:
+                with open(entry["path"], "rb") as f:
+                    before = os.fstat(f.fileno())
+                    old = f.read()
+                    after = os.fstat(f.fileno())
+            except FileNotFoundError:
+                old = None
             if old is None or hashlib.sha256(old).hexdigest() != entry["digest"]:
                 needs.append(index)
-            else:
-                holding[index] = st
+            elif _same_file(before, after):  # not written to while it was read
+                holding[index] = before
     return needs, holding
 
 
