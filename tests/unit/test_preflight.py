@@ -201,6 +201,30 @@ def test_a_catalogue_given_to_the_host_is_used_instead_of_the_file(inventories, 
     assert "sites: harbor" in output
 
 
+def test_a_date_or_a_template_in_the_catalogue_file_reaches_the_validator(inventories, tmp_path):
+    # the file's values go through templating as a vars file's would: a {{ }} is rendered, and
+    # a date (a valid one: the reader keeps it) gets the validator's message, not a failure of
+    # the task itself
+    mine = inventories("""\
+        sitekit_sites:
+          - name: harbor
+            domains: ["{{ 'harbor' }}.mine.test"]
+        """)
+    code, output = preflight(mine, tmp_path)
+    assert code == 0, output
+    assert "sites: harbor" in output
+    dated = inventories("""\
+        sitekit_sites:
+          - name: 2024-02-03
+            domains: [dated.mine.test]
+        """, name="dated")
+    code, output = preflight(dated, tmp_path)
+    assert code != 0
+    assert "dated: site '#1': field 'name'" in output, output
+    assert "nothing was changed on any host" in output
+    assert "Unexpected failure" not in output and "Traceback" not in output
+
+
 def test_ansible_loads_every_inventory_variable_but_the_catalogue(inventories, tmp_path):
     # ansible/ansible.cfg's vars plugin: group_vars/all/main.yml and host_vars load as before;
     # the catalogue file is the preflight's to read (at 10,000 sites Ansible's loader took 3.5 s)
