@@ -45,6 +45,7 @@ from django.core.exceptions import ImproperlyConfigured
 from environ import Env
 
 from sitekit.runtime.rules import HSTS_POLICIES, hsts_settings, valid_name
+from sitekit.runtime.rules import MEDIA_URL as _MEDIA_URL
 
 # The release root: the directory holding manage.py, project/ and settings/.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -418,7 +419,7 @@ STATIC_ROOT = _env("SITEKIT_STATIC_ROOT") or str(BASE_DIR / "static")
 # release: a directory of the web host, or the object store shared by every web host.
 SITEKIT_MEDIA_STORAGE = _env_choice("SITEKIT_MEDIA_STORAGE", ("local", "s3"), "local")
 SITEKIT_MEDIA_MAX_BYTES = _env_int("SITEKIT_MEDIA_MAX_BYTES", 5 * 1024 * 1024)
-MEDIA_URL = "/media/"
+MEDIA_URL = _MEDIA_URL  # "/media/": the path nginx serves them at (sitekit_layout.media_url)
 MEDIA_ROOT = _env("SITEKIT_MEDIA_ROOT") or str(BASE_DIR / "media")
 if SITEKIT_MEDIA_STORAGE == "s3":
     _S3_MISSING = [

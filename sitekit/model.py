@@ -28,6 +28,7 @@ from typing import Any
 from sitekit.catalogue import Problem, Result, Site
 from sitekit.runtime.rules import (
     IMAGE_TYPES,
+    MEDIA_URL,
     SITE_NAME_RE,
     TLS_MODES,
     allowed_hosts,
@@ -49,8 +50,6 @@ MIN_SECRET_LENGTH = 32
 MODES = ("local", "system")
 #: Where uploads live: a directory of the host served by its nginx, or an S3 object store.
 MEDIA_STORAGES = ("local", "s3")
-#: URL path of every site's uploads: ``/media/<site>/...`` on the site's own domains.
-MEDIA_URL = "/media/"
 #: What a request may carry besides its largest upload (the form's other fields, multipart).
 REQUEST_BODY_MARGIN = 1024 * 1024
 #: What an S3 bucket may be called (lowercase letters, digits, dots and hyphens).
@@ -580,7 +579,9 @@ class Model:
                 "media_storage": self.layout.media_storage,
                 "media_root": (self.layout.media_root
                                if self.layout.media_storage == "local" else ""),
-                # what nginx serves under /media/: each stored extension and its type
+                # the URL path of every site's uploads (each under <media_url><site>/)
+                "media_url": MEDIA_URL,
+                # what nginx serves under media_url: each stored extension and its type
                 "media_types": dict(IMAGE_TYPES),
                 # nginx's client_max_body_size: Django's upload limit and room for the form
                 "request_body_limit": self.layout.request_body_limit,

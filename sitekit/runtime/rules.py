@@ -19,6 +19,9 @@ STATES = ("present", "absent")
 #: What ``hsts`` may be: the HTTP Strict Transport Security policy a site sends when its
 #: environment is served over https. The first is the default.
 HSTS_POLICIES = ("subdomains", "preload", "host")
+#: URL path of every site's uploads: ``/media/<site>/...`` on the site's own domains. Django's
+#: MEDIA_URL (settings.base) and nginx's media locations (the model publishes it, sitekit_layout).
+MEDIA_URL = "/media/"
 #: The extension an uploaded image is stored with (by the format Pillow finds in it) and the type
 #: it is served with: what Django accepts and names files by (project.core.uploads), what S3
 #: stores and what nginx serves under /media/ (the model publishes it, sitekit_layout).

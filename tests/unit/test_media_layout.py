@@ -4,6 +4,7 @@ resolved once, into every master's environment, each site's nginx location and d
 import json
 
 import pytest
+from django.conf import settings
 
 from sitekit import model
 from sitekit.catalogue import validate
@@ -73,6 +74,8 @@ def test_local_storage_resolves_one_directory_per_present_site_owned_by_its_mast
         {"name": "harbor", "path": "/srv/sitekit/media/harbor", "user": "sk-harbor"},
         {"name": "meadow", "path": "/srv/sitekit/media/meadow", "user": "sk-small"}]
     assert built.variables()["sitekit_layout"]["request_body_limit"] == 1000 + 1024 * 1024
+    # where nginx serves them is where Django links them
+    assert built.variables()["sitekit_layout"]["media_url"] == settings.MEDIA_URL == "/media/"
     # what nginx serves under /media/ is what Django stores: these four, each as its type
     assert built.variables()["sitekit_layout"]["media_types"] == {
         "png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
@@ -81,6 +84,15 @@ def test_local_storage_resolves_one_directory_per_present_site_owned_by_its_mast
         assert master["env"]["SITEKIT_MEDIA_ROOT"] == "/srv/sitekit/media"
         assert master["env"]["SITEKIT_MEDIA_MAX_BYTES"] == "1000"
         assert "SITEKIT_S3_BUCKET" not in master["env"]
+
+
+def test_the_nginx_templates_take_the_uploads_path_from_the_model():
+    # one source for the path: a template that wrote it itself would fall behind a change
+    templates = {path.name: path.read_text()
+                 for path in (REPO / "templates" / "nginx").glob("*.j2")}
+    assert all("sitekit_layout.media_url" in templates[name]
+               for name in ("nginx.conf.j2", "site.conf.j2"))
+    assert [name for name, text in templates.items() if "/media/" in text] == []
 
 
 def test_s3_storage_resolves_each_sites_prefix_of_the_bucket_and_no_directory():
