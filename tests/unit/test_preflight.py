@@ -201,6 +201,24 @@ def test_a_catalogue_given_to_the_host_is_used_instead_of_the_file(inventories, 
     assert "sites: harbor" in output
 
 
+def test_site_yml_stops_when_it_finds_no_catalogue_at_all(inventories, tmp_path):
+    # no catalogue is not an empty one: deploying no site would take every site down
+    mine = inventories("sitekit_sites: []\n")
+    (mine / CATALOGUE_FILE).unlink()
+    root = tmp_path / "root"
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"sitekit_root={root}")
+    assert code != 0
+    assert (f"mine: no site catalogue: no file {mine / CATALOGUE_FILE}, and no variable "
+            "sitekit_sites for this host") in output
+    assert "nothing was changed on any host" in output and "Traceback" not in output
+    assert "PLAY [The release and the masters" not in output
+    assert not root.exists()
+    # an empty catalogue is a catalogue, and so is one given to the host
+    code, output = preflight(mine, tmp_path, "-e", '{"sitekit_sites": []}')
+    assert code == 0, output
+    assert "msg: 'sites: '" in output
+
+
 def test_a_date_or_a_template_in_the_catalogue_file_reaches_the_validator(inventories, tmp_path):
     # the file's values go through templating as a vars file's would: a {{ }} is rendered, and
     # a date (a valid one: the reader keeps it) gets the validator's message, not a failure of

@@ -27,8 +27,9 @@ from ansible_collections.sitekit.deploy.plugins.plugin_utils.checkout import ens
 ensure_importable()
 
 from sitekit import model  # noqa: E402
-from sitekit.catalogue import validate  # noqa: E402
+from sitekit.catalogue import Problem, validate  # noqa: E402
 from sitekit.inventory import (  # noqa: E402
+    CATALOGUE_FILE,
     POOLS_VAR,
     SITES_VAR,
     inventory_catalogue,
@@ -117,10 +118,18 @@ class ActionModule(ActionBase):
         project_root = args.get("project_root")
         # as `sitekit check`: a catalogue file that cannot be read is not validated
         catalogue, problems = None, []
-        for directory in _catalogue_dirs(task_vars or {}, inventory):
+        directories = _catalogue_dirs(task_vars or {}, inventory)
+        for directory in directories:
             catalogue, problems = inventory_catalogue(directory, env)
             if catalogue is not None or problems:
                 break
+        if (catalogue is None and not problems and "sites" not in args
+                and SITES_VAR not in (task_vars or {})):
+            # no catalogue is not an empty one: deploying none would take every site down
+            looked = ", ".join(dict.fromkeys(str(d / CATALOGUE_FILE) for d in directories))
+            problems = [Problem(env, "", "", (
+                f"no site catalogue: no file {looked or CATALOGUE_FILE}, and no variable "
+                f"{SITES_VAR} for this host"))]
         layout = model.Layout.from_mapping({**(args.get("layout") or {}), "env": env})
         checked = None
         if not problems:
