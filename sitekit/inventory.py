@@ -94,15 +94,18 @@ def all_names(root: Path) -> list[str]:
     return sorted(p.name for p in base.iterdir() if (p / CATALOGUE_FILE).is_file())
 
 
-def load_catalogue(env: str, text: str, label: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+def load_catalogue(
+    env: str, text: str, label: str, base: str | None = None
+) -> tuple[dict[str, Any] | None, list[Problem]]:
     """The variables of a catalogue file's ``text`` (``sitekit_sites``, ``sitekit_pools``), or
-    the problems that keep it from being read (``label``: the file as shown to the user).
+    the problems that keep it from being read (``label``: the file as shown to the user;
+    ``base``: the text it was edited from, when it was, :func:`sitekit.loader.load`).
 
     The one reading of a catalogue file, for ``sitekit check``, the editing commands and the
     preflight: :func:`sitekit.loader.load` (a key given twice, a value YAML cannot construct,
     nesting or aliases beyond measure are problems naming the site, the field and the line).
     """
-    loaded = loader.load(text)
+    loaded = loader.load(text, base)
     if not loaded.ok:
         return None, file_problems(env, loaded, label)
     if not isinstance(loaded.data, dict) or CATALOGUE_VAR not in loaded.data:

@@ -134,19 +134,26 @@ def _text_key(text: str, reader: bytes) -> str:
 def remembered(text: str, reader: bytes):
     """The data remembered for ``text`` as read by the reader whose source is ``reader``
     (a fresh copy), else None."""
+    found = remembered_reading(text, reader)
+    return None if found is None else found[0]
+
+
+def remembered_reading(text: str, reader: bytes):
+    """(data, layout) remembered for ``text`` (:func:`remember`), else None."""
     where = cache_dir()
     if where is None or len(text) < REMEMBER_FROM:
         return None
     path = where / f"yaml-{_text_key(text, reader)}.json"
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         record = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(record, dict) and record.get("version") == _VERSION:
-            return record["data"]
+            return record["data"], record.get("layout")
     return None
 
 
-def remember(text: str, reader: bytes, data) -> None:
-    """Remember the data ``text`` holds (when JSON keeps it exactly; never an error)."""
+def remember(text: str, reader: bytes, data, layout=None) -> None:
+    """Remember the data ``text`` holds (when JSON keeps it exactly; never an error), and
+    what the reader says of its ``layout`` (JSON data, or None)."""
     where = cache_dir()
     if where is None or len(text) < REMEMBER_FROM or not _plain_json(data):
         return
@@ -156,7 +163,8 @@ def remember(text: str, reader: bytes, data) -> None:
         fd, tmp = tempfile.mkstemp(dir=where, prefix=".yaml-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(json.dumps({"version": _VERSION, "data": data}))  # the C encoder
+                # the C encoder
+                out.write(json.dumps({"version": _VERSION, "data": data, "layout": layout}))
             os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):

@@ -132,7 +132,7 @@ def _validate(source: Source, after: str, new_site: str | None,
         context = validation_context(source.inventory_dir)
     except InventoryError as exc:
         return [Problem(source.env, "", "", str(exc).removeprefix(f"{source.env}: "))], []
-    data, unread = load_catalogue(source.env, after, source.label)
+    data, unread = load_catalogue(source.env, after, source.label, base=source.text)
     if data is None:
         return unread, []
     raw, pools = data[CATALOGUE_VAR], data.get(POOLS_VAR)

@@ -7,6 +7,7 @@ catalogue's data, the settings modules' SITE_IDs) must never be used once stale.
 """
 
 import os
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -250,3 +251,114 @@ def test_check_names_a_large_pool_by_its_count_and_first_sites(project, capsys):
         f"local: OK: {COUNT} sites ({len(present)} present), {2 * len(present)} domains; "
         f"pool shared: {len(pooled)} sites: site0003, site0006, site0009 and "
         f"{len(pooled) - 3} more\n")
+
+
+# --- an edited text read from the remembered reading of its base ----------------------------
+
+
+def reading(loaded):
+    return loaded.ok, loaded.data, [(f.line, f.path, f.message) for f in loaded.flaws]
+
+
+def edit(text, after_line, *new_lines, drop=0):
+    """``text`` with ``new_lines`` after the first line holding ``after_line`` (and the ``drop``
+    lines that followed it removed)."""
+    lines = text.split("\n")
+    index = next(i for i, line in enumerate(lines) if after_line in line) + 1
+    return "\n".join(lines[:index] + list(new_lines) + lines[index + drop:])
+
+
+# each read from the base's reading and the entry's own lines: (the line after which lines
+# go, the lines, how many lines they replace)
+WITHIN_AN_ENTRY = {
+    "a domain in a block list": ('      - "www.site0099.localhost"',
+                                 ['      - "x.site0099.localhost"'], 0),
+    "a line at the end of an entry": ("    pool: shared", ["    workers: 4"], 0),
+    "a domain in a flow list": ("- name: site0100",
+                                ["    domains: [site0100.localhost, x.localhost]"], 1),
+    "a domain of the last site": ("- name: site0259",
+                                  ["    domains: [site0259.localhost, x.localhost]"], 1),
+    "a domain removed": ('    domains:', [], 1),
+    "a comment at the margin": ('      - "www.site0099.localhost"', ["# a note"], 0),
+}
+# each read whole: the same reading (flaws in their place) as without a base
+OTHERWISE = {
+    "a key given twice": ("- name: site0100", "    workers: 3"),
+    "a key at the margin": ('      - "www.site0099.localhost"', "stray: 1"),
+    "the end of the document": ('      - "www.site0099.localhost"', "..."),
+    "another document": ('      - "www.site0099.localhost"', "---"),
+    "an open quotation": ('      - "www.site0099.localhost"', '      - "x.site0099'),
+    "an alias of another entry": ('      - "www.site0099.localhost"', "      - *missing"),
+    "a new entry": ("    pool: shared", "  - name: extra", "    domains: [extra.localhost]"),
+    "a line at the list's column": ("    pool: shared", "  # fine", "  x: 1"),
+    "a tab": ('      - "www.site0099.localhost"', "\t  - x.localhost"),
+    "a carriage return": ('      - "www.site0099.localhost"', '      - "x.localhost"\r'),
+    "a date": ('      - "www.site0099.localhost"', "      - 2024-02-30"),
+    "a pool's setting": ("  shared: {workers: 2}", "  other: {workers: 1}"),
+    "a block scalar": ("- name: site0100", "    note: |", "      text", "      more"),
+}
+
+
+@pytest.mark.parametrize("change", WITHIN_AN_ENTRY.values(), ids=WITHIN_AN_ENTRY.keys())
+def test_an_edit_within_an_entry_reads_as_the_whole_text_without_reading_it(
+        cache, monkeypatch, change):
+    assert loader.load(TEXT).ok  # the base, remembered
+    after_line, lines, drop = change
+    edited = edit(TEXT, after_line, *lines, drop=drop)
+    assert edited != TEXT
+    read = []
+    real = loader._load
+    monkeypatch.setattr(loader, "_load", lambda text: read.append(text) or real(text))
+    fast = loader.load(edited, base=TEXT)
+    assert reading(fast) == reading(real(edited))
+    # the edited text was not read whole: only the entry's lines were
+    assert fast.ok and len(read) == 1 and read[0].count("\n") < 12, read
+    # and remembered: the next reading of the edited text reads nothing
+    read.clear()
+    assert reading(loader.load(edited)) == reading(fast) and read == []
+
+
+@pytest.mark.parametrize("change", OTHERWISE.values(), ids=OTHERWISE.keys())
+def test_an_edit_of_another_kind_reads_as_the_whole_text(cache, change):
+    assert loader.load(TEXT).ok
+    edited = edit(TEXT, *change)
+    assert reading(loader.load(edited, base=TEXT)) == reading(loader._load(edited))
+
+
+def test_edits_read_one_after_another_from_each_others_reading(cache, monkeypatch):
+    # the layout remembered for each edited text is where its entries moved to
+    text = TEXT
+    assert loader.load(text).ok
+    read = []
+    real = loader._load
+    monkeypatch.setattr(loader, "_load", lambda text: read.append(text) or real(text))
+    for name in ("site0003", "site0200", "site0001", "site0259", "site0150"):
+        quoted = f'"{name}"' if int(name[4:]) % 3 == 0 else name
+        after = edit(text, f"- name: {quoted}", f"    brand: Brand of {name}", "    # new")
+        fast = loader.load(after, base=text)
+        assert reading(fast) == reading(real(after)), name
+        text = after
+    # each edited text was read as its entry's lines alone
+    assert len(read) == 5 and all(t.count("\n") < 12 for t in read), read
+    sites = loader.load(text).data["sitekit_sites"]
+    assert [s["name"] for s in sites if "brand" in s] == [
+        "site0001", "site0003", "site0150", "site0200", "site0259"]
+
+
+def test_any_edit_reads_as_the_whole_text(cache):
+    # lines of every kind, a few at a time, anywhere: the reading from the base is the whole
+    # text's reading whenever it is taken
+    kinds = ["", "# c", "...", "---", "%YAML 1.1", "- x", "  - name: z", "  - name: site0050",
+             "    - a", "      - b", "  x: 1", "    workers: 9", "    k: 'open", "    k: |",
+             "      more", "\t- t", "      - *a", "      - &a x", "    ? k", "    : v", "]",
+             "    d: [a,", "      b]", "    e: {x: 1", "  ", "    - 2024-02-30", "x: y",
+             '      - "q', "    note: >-", "  # at the list's column", "    pool: shared"]
+    rng = random.Random(16)
+    assert loader.load(TEXT).ok
+    lines = TEXT.split("\n")
+    for _ in range(300):
+        at = rng.randrange(len(lines))
+        new = [rng.choice(kinds) for _ in range(rng.randint(0, 3))]
+        edited = "\n".join(lines[:at] + new + lines[at + rng.randint(0, 2):])
+        assert reading(loader.load(edited, base=TEXT)) == reading(loader._load(edited)), (
+            at, new)
