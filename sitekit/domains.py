@@ -72,8 +72,23 @@ def _shape_errors(text: str) -> None:
         )
 
 
+#: A domain of the usual kind in its stored form, in one match (the rules below, but for the
+#: total length, punycode and an all-digit last label, which :func:`check_stored_domain` checks
+#: besides): what nearly every domain of a catalogue is, checked 50,000 times at 10,000 sites.
+_USUAL_RE = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                       r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
 def check_stored_domain(domain: object) -> str:
     """Return ``domain`` if it is a valid stored domain, else raise :class:`DomainError`."""
+    if (isinstance(domain, str) and _USUAL_RE.fullmatch(domain) and len(domain) <= MAX_LENGTH
+            and "xn--" not in domain and not domain[domain.rfind(".") + 1 :].isdigit()):
+        return domain
+    return _checked(domain)
+
+
+def _checked(domain: object) -> str:
+    """:func:`check_stored_domain`, rule by rule: what is wrong, and what to write instead."""
     if not isinstance(domain, str):
         raise DomainError(f"must be a domain name (text), got {shown(domain)}")
     _shape_errors(domain)

@@ -1,9 +1,11 @@
 """Domain rules: the stored form the catalogue requires and the normalisation of user input."""
 
+import random
 import re
 
 import pytest
 
+from sitekit import domains
 from sitekit.domains import DomainError, check_stored_domain, normalize_domain
 
 LABEL_63 = "a" * 63
@@ -209,3 +211,29 @@ def test_a_domain_is_shown_escaped_and_a_huge_one_cut():
         check_stored_domain("a" * 10_000_000 + ".org")
     assert str(caught.value) == (
         f"'{'a' * 256}'... (10000004 characters) is 10000004 characters long; the limit is 253")
+
+
+def test_the_one_match_for_usual_domains_decides_as_the_rules_do():
+    # check_stored_domain takes a usual domain in one match: it must accept exactly what the
+    # rules, one by one, accept, and leave every refusal (and its message) to them
+    rng = random.Random(7)
+    pieces = ["a", "z", "0", "9", "-", ".", "*", "xn--", "x" * 63, "y" * 64, "A", "é", " ", ":",
+              "/", "localhost", "example", "org", "1", "123", "..", "_", "\n"]
+    texts = ["", "a.b", "*.a.b", "a." * 126 + "b", "a." * 127 + "bc", "xn--caf-dma.example",
+             "xn--zz.example", "1.2.3.4", "a.1", "a.b1", "-a.b", "a-.b", "*.b", "a.*.b"]
+    labels = ["a", "z0", "x-y", "-a", "a-", "x" * 63, "y" * 64, "123", "xn--caf-dma", "xn--zz",
+              "*", "A", "é", "a_b", "0", "", "localhost", "b" * 60]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) for _ in range(10000)]
+    texts += [rng.choice(["", "", "*.", "."]) + ".".join(
+        rng.choice(labels) for _ in range(rng.randint(1, 6))) + rng.choice(["", "", "", "."])
+        for _ in range(10000)]
+    for text in texts:
+        try:
+            expected = domains._checked(text)
+        except DomainError as exc:
+            expected = f"refused: {exc}"
+        try:
+            got = check_stored_domain(text)
+        except DomainError as exc:
+            got = f"refused: {exc}"
+        assert got == expected, text
