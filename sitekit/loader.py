@@ -424,8 +424,8 @@ def _load(text: str) -> Loaded:
 # * the entry's lines, read on their own as the one entry of a list (this reader, whole), are a
 #   usual document without a flaw.
 #
-# Anything else, the text is read whole. tests/unit/test_loader.py compares the two readings
-# over edits of each kind.
+# Anything else, the text is read whole. tests/unit/test_catalogue_scale.py compares the two
+# readings over edits of each kind, and over random ones.
 
 #: Line breaks YAML knows besides "\n".
 _OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
