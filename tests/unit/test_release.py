@@ -223,6 +223,33 @@ def test_build_writes_archive_and_wheelhouse_once(tree, tmp_path, fake_python):
     assert len(calls(fake_python)) == 1  # nothing fetched again
 
 
+def test_the_wheelhouse_ships_as_one_tar_that_unpacks_to_it_marker_last(tree, tmp_path,
+                                                                         fake_python):
+    built = release.build(tree, tmp_path / "build", python=fake_python.path)
+    tar_path = built.wheelhouse_archive
+    assert tar_path == built.wheelhouse.parent / f"{built.wheelhouse.name}.tar"
+    assert built.as_dict()["wheelhouse_archive"] == str(tar_path)
+    with tarfile.open(tar_path) as tar:
+        members = tar.getmembers()
+        # a host that finds the marker has the whole of it: the marker is unpacked last
+        assert [m.name for m in members] == [built.wheelhouse.name] + [
+            f"{built.wheelhouse.name}/{name}" for name in
+            ("django-5.0-py3-none-any.whl", "requirements.txt", ".complete")]
+        tar.extractall(tmp_path / "host")
+    shipped = tmp_path / "host" / built.wheelhouse.name
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(
+        p.name for p in built.wheelhouse.iterdir())
+    for path in built.wheelhouse.iterdir():
+        assert (shipped / path.name).read_bytes() == path.read_bytes()
+    # written once; a wheelhouse built before the tar existed gets one
+    stamp = tar_path.stat().st_mtime_ns
+    assert release.build(tree, tmp_path / "build", python=fake_python.path).changed is False
+    assert tar_path.stat().st_mtime_ns == stamp
+    tar_path.unlink()
+    assert release.build(tree, tmp_path / "build", python=fake_python.path).changed is True
+    assert tar_path.is_file()
+
+
 def test_code_change_makes_a_new_archive_but_reuses_the_wheelhouse(tree, tmp_path, fake_python):
     out = tmp_path / "build"
     first = release.build(tree, out, python=fake_python.path)
