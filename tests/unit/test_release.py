@@ -6,6 +6,7 @@ import shutil
 import stat
 import tarfile
 import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -191,7 +192,7 @@ def fake_python(tmp_path):
               if [ "$1" = "--wheel-dir" ]; then dir="$2"; fi
               shift
             done
-            touch "$dir/django-5.0-py3-none-any.whl"
+            touch "$dir/django-5.0-py3-none-any.whl" "$dir/pip-23.0.1-py3-none-any.whl"
             """
         )
     )
@@ -216,6 +217,9 @@ def test_build_writes_archive_and_wheelhouse_once(tree, tmp_path, fake_python):
     assert (wheelhouse / "requirements.txt").read_text() == "Django==5.0\n"
     assert len(calls(fake_python)) == 1
     assert "-m pip wheel" in calls(fake_python)[0]
+    # and the installer a host runs from the wheelhouse, into a virtualenv without pip
+    assert calls(fake_python)[0].endswith(f" {release.INSTALLER}")
+    assert built.as_dict()["installer"] == "pip-23.0.1-py3-none-any.whl"
 
     again = release.build(tree, out, python=fake_python.path)
     assert again.changed is False
@@ -234,7 +238,8 @@ def test_the_wheelhouse_ships_as_one_tar_that_unpacks_to_it_marker_last(tree, tm
         # a host that finds the marker has the whole of it: the marker is unpacked last
         assert [m.name for m in members] == [built.wheelhouse.name] + [
             f"{built.wheelhouse.name}/{name}" for name in
-            ("django-5.0-py3-none-any.whl", "requirements.txt", ".complete")]
+            ("django-5.0-py3-none-any.whl", "pip-23.0.1-py3-none-any.whl", "requirements.txt",
+             ".complete")]
         tar.extractall(tmp_path / "host")
     shipped = tmp_path / "host" / built.wheelhouse.name
     assert sorted(p.name for p in shipped.iterdir()) == sorted(
@@ -248,6 +253,14 @@ def test_the_wheelhouse_ships_as_one_tar_that_unpacks_to_it_marker_last(tree, tm
     tar_path.unlink()
     assert release.build(tree, tmp_path / "build", python=fake_python.path).changed is True
     assert tar_path.is_file()
+
+
+def test_a_wheelhouse_without_the_installer_is_refused_and_built_again(tree, tmp_path,
+                                                                        fake_python):
+    script = Path(fake_python.path)
+    script.write_text(script.read_text().replace(' "$dir/pip-23.0.1-py3-none-any.whl"', ""))
+    with pytest.raises(release.ReleaseError, match=r"left no pip==23\.0\.1 wheel"):
+        release.build(tree, tmp_path / "build", python=fake_python.path)
 
 
 def test_code_change_makes_a_new_archive_but_reuses_the_wheelhouse(tree, tmp_path, fake_python):
