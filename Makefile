@@ -94,8 +94,16 @@ test-deps: system-deps
 	  else echo "sitekit: missing$$missing: run 'sudo apt-get install --no-install-recommends$$missing'" >&2; exit 1; fi; \
 	fi
 
+# The tests in two runs: those that share no stack (unit, Django) spread over the CPUs
+# (pytest-xdist), then the end-to-end, scale, rehearsal and Vagrant tests one at a time (their
+# stacks, load windows and timings would compete). Both run; either failing fails the target.
+PARALLEL_TESTS := tests/unit tests/django tests/test_vagrantfile.py
+SERIAL_TESTS := tests/e2e tests/scale tests/rehearsal tests/vagrant
 test: test-deps venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/pytest -n auto $(PARALLEL_TESTS) $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/pytest $(SERIAL_TESTS) $(PYTEST_ARGS) || status=$$?; \
+	exit $$status
 
 test-vagrant: test-deps venv
 	$(BIN)/pytest tests/test_vagrantfile.py tests/vagrant $(PYTEST_ARGS)
