@@ -418,11 +418,12 @@ def _load(text: str) -> Loaded:
 # * every changed line is within one entry, whose first line is unchanged (so what precedes it,
 #   and how the previous entry ends, is the same), and the line after it is unchanged;
 # * no line break other than "\n" is in either text (YAML knows four more, which would move
-#   the lines);
+#   the lines), and the base has no directive (a %TAG line changes what a tag in the entry
+#   means);
 # * every other line of the entry is blank, a comment, or indented past the list's column
 #   (no "---", "...", "%" or key at the margin, no line that would end the list);
-# * the entry's lines, read on their own as the one entry of a list (this reader, whole), are a
-#   usual document without a flaw.
+# * the entry's lines, read on their own as the one entry of a list (this reader, whole, with
+#   the line break that ends them), are a usual document without a flaw.
 #
 # Anything else, the text is read whole. tests/unit/test_catalogue_scale.py compares the two
 # readings over edits of each kind, and over random ones.
@@ -444,8 +445,9 @@ def _layout(root: Node, text: str) -> dict[str, list] | None:
     value is one, [the list's column, [each entry's first line, ..., the line after the last
     entry (the next key's, else the text's end)]], lines counted from 0; None when there is
     none, or the text has a line break other than "\n"."""
-    if not isinstance(root, MappingNode) or any(b in text for b in _OTHER_BREAKS):
-        return None
+    if (not isinstance(root, MappingNode) or any(b in text for b in _OTHER_BREAKS)
+            or text.startswith("%") or "\n%" in text):
+        return None  # a directive (%TAG) changes what the entry's lines mean
     lines: list[str] | None = None
     layout: dict[str, list] = {}
     pairs = root.value
@@ -491,14 +493,17 @@ def _edited(base: str, text: str) -> tuple[Any, dict[str, list]] | None:
         if not 0 <= i < len(bounds) - 1 or changed_end > bounds[i + 1]:
             continue
         entries = data.get(key)
-        lines = new[bounds[i] : bounds[i + 1] + delta]
+        lines = new[bounds[i] : bounds[i + 1] + delta]  # to the line that ends the entry
         if not isinstance(entries, list) or len(entries) != len(bounds) - 1 or not all(
             not line.strip() or line.lstrip(" ").startswith("#")
             or line[: column + 1] == " " * (column + 1)
             for line in lines[1:]
         ):
             return None
-        alone = _load(f"{_ALONE}:\n" + "\n".join(lines))
+        # the entry's last line break is its own when the text goes on after it (a block
+        # scalar ending the entry keeps it)
+        end = bounds[i + 1] + delta
+        alone = _load(f"{_ALONE}:\n" + "\n".join(lines) + ("\n" if end < len(new) else ""))
         if (not alone.ok or alone.layout is None or not isinstance(alone.data, dict)
                 or list(alone.data) != [_ALONE] or not isinstance(alone.data[_ALONE], list)
                 or len(alone.data[_ALONE]) != 1):
