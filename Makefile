@@ -96,13 +96,21 @@ test-deps: system-deps
 
 # The tests in two runs: those that share no stack (unit, Django) spread over the CPUs
 # (pytest-xdist), then the end-to-end, scale, rehearsal and Vagrant tests one at a time (their
-# stacks, load windows and timings would compete). Both run; either failing fails the target.
+# stacks, load windows and timings would compete). Both run; either failing fails the target,
+# an interrupted one (Ctrl-C) stops it. PYTEST_ARGS go to both: options (-x, -k EXPR, -m MARK;
+# a run that -k or -m leaves empty is no failure), not paths (.venv/bin/pytest PATH runs one).
 PARALLEL_TESTS := tests/unit tests/django tests/test_vagrantfile.py
 SERIAL_TESTS := tests/e2e tests/scale tests/rehearsal tests/vagrant
 test: test-deps venv
 	@status=0; \
-	$(BIN)/pytest -n auto $(PARALLEL_TESTS) $(PYTEST_ARGS) || status=$$?; \
-	$(BIN)/pytest $(SERIAL_TESTS) $(PYTEST_ARGS) || status=$$?; \
+	for run in "-n auto $(PARALLEL_TESTS)" "$(SERIAL_TESTS)"; do \
+	  $(BIN)/pytest $$run $(PYTEST_ARGS); code=$$?; \
+	  case "$$code:$(PYTEST_ARGS)" in \
+	    0:*|5:-[km]\ *|5:*\ -[km]\ *) ;; \
+	    2:*) exit 2 ;; \
+	    *) status=$$code ;; \
+	  esac; \
+	done; \
 	exit $$status
 
 test-vagrant: test-deps venv

@@ -191,7 +191,7 @@ def cmd_release_build(args: argparse.Namespace) -> int:
     else:
         state = "built" if built.changed else "already built"
         print(f"release {built.release_id} {state}: {built.archive}")
-        print(f"wheelhouse: {built.wheelhouse}")
+        print(f"wheelhouse: {built.wheelhouse} (as one tar: {built.wheelhouse_archive})")
     return EXIT_OK
 
 
@@ -687,7 +687,9 @@ def parser() -> argparse.ArgumentParser:
         [common],
         help="write the release archive and its wheelhouse",
         description="Write OUT/<release-id>.tar.gz and a wheelhouse of the pinned runtime "
-        "requirements (fetched once per requirements file). Nothing is rebuilt when it "
+        "requirements and of the pip that installs them on the hosts "
+        f"({release.INSTALLER}), fetched once per requirements file, with one tar of it "
+        "(OUT/wheelhouse-<hash>.tar, what the hosts unpack). Nothing is rebuilt when it "
         "already exists.",
     )
     build.add_argument("--out", required=True, metavar="DIR", help="build directory")

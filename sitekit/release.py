@@ -110,8 +110,9 @@ def write_archive(root: Path, dest: Path, rid: str) -> None:
 
 #: The installer a host runs from the wheelhouse (``python pip-….whl/pip install``): the release's
 #: virtualenv is made without pip (``venv --without-pip``, 0.1 s where installing pip into it
-#: took 4 to 5 s on every host and release), and needs none to run.
-INSTALLER = "pip==23.0.1"
+#: took 4 to 5 s on every host and release), and needs none to run. It runs on the hosts'
+#: Python (``release_python``): 3.10 or later.
+INSTALLER = "pip==26.3"
 
 
 def installer(wheelhouse: Path) -> str:
@@ -150,13 +151,13 @@ def wheelhouse_archive(wheelhouse: Path) -> Path:
     return wheelhouse.with_name(f"{wheelhouse.name}.tar")
 
 
-def write_wheelhouse_archive(wheelhouse: Path) -> bool:
+def write_wheelhouse_archive(wheelhouse: Path, again: bool = False) -> bool:
     """The wheelhouse as one uncompressed tar (its wheels are compressed already) of its
     directory, its ``.complete`` marker last: what a host unpacks in one step, once (a copy of
     the directory took one module call per wheel, 14 s per deploy of a new release). Written
-    once, when missing; whether it was."""
+    when missing, or ``again``; whether it was."""
     dest = wheelhouse_archive(wheelhouse)
-    if dest.exists():
+    if dest.exists() and not again:
         return False
     names = sorted(p.name for p in wheelhouse.iterdir() if p.is_file() and p.name != ".complete")
     with replacing(dest) as raw, tarfile.open(fileobj=raw, mode="w",
@@ -178,5 +179,6 @@ def build(root: Path, out: Path, python: str) -> Built:
         write_archive(root, archive, rid)
         changed = True
     wheelhouse, wh_changed = build_wheelhouse(root, out, python)
-    wh_changed = write_wheelhouse_archive(wheelhouse) or wh_changed
+    # a wheelhouse built again (its directory removed) gets a new tar too
+    wh_changed = write_wheelhouse_archive(wheelhouse, again=wh_changed) or wh_changed
     return Built(rid, archive, wheelhouse, changed or wh_changed)

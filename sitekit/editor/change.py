@@ -67,10 +67,12 @@ class Change:
 
 
 def unified_diff(before: str, after: str, label: str, context: int = 3) -> str:
-    """difflib's unified diff of two texts of a file, each line ending with a newline. Only
-    the lines between the texts' common head and tail are compared (the whole of a
-    50,000-line catalogue took 0.2 s), so a change is shown as the lines that differ, with
-    ``context`` lines of the file around it."""
+    """A unified diff of two texts of a file (difflib's format, each line ending with a
+    newline). Only the lines between the texts' common head and tail are compared, by difflib
+    (the whole of a 50,000-line catalogue took 0.2 s), so a change is shown as the lines that
+    differ, with ``context`` lines of the file around it; where equal lines make several
+    alignments possible, it may pick another one than difflib over the whole file would
+    (tests/unit/test_unified_diff.py)."""
     old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
     limit = min(len(old), len(new))
     head = 0

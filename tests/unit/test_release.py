@@ -192,7 +192,7 @@ def fake_python(tmp_path):
               if [ "$1" = "--wheel-dir" ]; then dir="$2"; fi
               shift
             done
-            touch "$dir/django-5.0-py3-none-any.whl" "$dir/pip-23.0.1-py3-none-any.whl"
+            touch "$dir/django-5.0-py3-none-any.whl" "$dir/pip-26.3-py3-none-any.whl"
             """
         )
     )
@@ -219,7 +219,7 @@ def test_build_writes_archive_and_wheelhouse_once(tree, tmp_path, fake_python):
     assert "-m pip wheel" in calls(fake_python)[0]
     # and the installer a host runs from the wheelhouse, into a virtualenv without pip
     assert calls(fake_python)[0].endswith(f" {release.INSTALLER}")
-    assert built.as_dict()["installer"] == "pip-23.0.1-py3-none-any.whl"
+    assert built.as_dict()["installer"] == "pip-26.3-py3-none-any.whl"
 
     again = release.build(tree, out, python=fake_python.path)
     assert again.changed is False
@@ -238,7 +238,7 @@ def test_the_wheelhouse_ships_as_one_tar_that_unpacks_to_it_marker_last(tree, tm
         # a host that finds the marker has the whole of it: the marker is unpacked last
         assert [m.name for m in members] == [built.wheelhouse.name] + [
             f"{built.wheelhouse.name}/{name}" for name in
-            ("django-5.0-py3-none-any.whl", "pip-23.0.1-py3-none-any.whl", "requirements.txt",
+            ("django-5.0-py3-none-any.whl", "pip-26.3-py3-none-any.whl", "requirements.txt",
              ".complete")]
         tar.extractall(tmp_path / "host")
     shipped = tmp_path / "host" / built.wheelhouse.name
@@ -253,14 +253,27 @@ def test_the_wheelhouse_ships_as_one_tar_that_unpacks_to_it_marker_last(tree, tm
     tar_path.unlink()
     assert release.build(tree, tmp_path / "build", python=fake_python.path).changed is True
     assert tar_path.is_file()
+    # a wheelhouse built again gets a new tar, never the old one
+    shutil.rmtree(built.wheelhouse)
+    tar_path.write_bytes(b"stale")
+    assert release.build(tree, tmp_path / "build", python=fake_python.path).changed is True
+    with tarfile.open(tar_path) as tar:
+        assert tar.getnames()[-1] == f"{built.wheelhouse.name}/.complete"
 
 
 def test_a_wheelhouse_without_the_installer_is_refused_and_built_again(tree, tmp_path,
                                                                         fake_python):
     script = Path(fake_python.path)
-    script.write_text(script.read_text().replace(' "$dir/pip-23.0.1-py3-none-any.whl"', ""))
-    with pytest.raises(release.ReleaseError, match=r"left no pip==23\.0\.1 wheel"):
+    script.write_text(script.read_text().replace(' "$dir/pip-26.3-py3-none-any.whl"', ""))
+    with pytest.raises(release.ReleaseError, match=r"left no pip==26\.3 wheel"):
         release.build(tree, tmp_path / "build", python=fake_python.path)
+    # nothing is marked complete: once pip leaves the installer, the wheelhouse is built
+    script.write_text(script.read_text().replace(
+        '"$dir/django-5.0-py3-none-any.whl"',
+        '"$dir/django-5.0-py3-none-any.whl" "$dir/pip-26.3-py3-none-any.whl"'))
+    built = release.build(tree, tmp_path / "build", python=fake_python.path)
+    assert built.as_dict()["installer"] == "pip-26.3-py3-none-any.whl"
+    assert (built.wheelhouse / ".complete").is_file() and len(calls(fake_python)) == 2
 
 
 def test_code_change_makes_a_new_archive_but_reuses_the_wheelhouse(tree, tmp_path, fake_python):
