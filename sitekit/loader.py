@@ -467,6 +467,19 @@ def _layout(root: Node, text: str) -> dict[str, list] | None:
     return layout or None
 
 
+def common_ends(old: list[str], new: list[str]) -> tuple[int, int]:
+    """How many lines two texts' lines share at their head, then at their tail (not counting
+    the head's again): what differs is ``old[head:len(old) - tail]``."""
+    limit = min(len(old), len(new))
+    head = 0
+    while head < limit and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    return head, tail
+
+
 def _edited(base: str, text: str) -> tuple[Any, dict[str, list]] | None:
     """(data, layout) of ``text``, an edit of ``base`` within one entry of a top-level block
     list, from the remembered reading of ``base`` and the entry's lines read on their own;
@@ -480,13 +493,7 @@ def _edited(base: str, text: str) -> tuple[Any, dict[str, list]] | None:
     if not isinstance(data, dict) or not isinstance(layout, dict):
         return None
     old, new = base.split("\n"), text.split("\n")
-    limit = min(len(old), len(new))
-    head = 0
-    while head < limit and old[head] == new[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and old[-1 - tail] == new[-1 - tail]:
-        tail += 1
+    head, tail = common_ends(old, new)
     changed_end, delta = len(old) - tail, len(new) - len(old)  # old's lines [head, changed_end)
     for key, (column, bounds) in layout.items():
         i = bisect.bisect_left(bounds, head) - 1  # the entry whose first line is before head

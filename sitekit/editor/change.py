@@ -10,6 +10,7 @@ from pathlib import Path
 from sitekit.catalogue import Problem
 from sitekit.echo import clean
 from sitekit.inventory import CATALOGUE_FILE, Inventory, InventoryError, shown_path
+from sitekit.loader import common_ends
 
 #: How a summary names the deploy that carries a change out.
 DEPLOY_HINT = "ansible-playbook -i inventories/{env} ansible/site.yml"
@@ -74,13 +75,7 @@ def unified_diff(before: str, after: str, label: str, context: int = 3) -> str:
     alignments possible, it may pick another one than difflib over the whole file would
     (tests/unit/test_unified_diff.py)."""
     old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
-    limit = min(len(old), len(new))
-    head = 0
-    while head < limit and old[head] == new[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and old[-1 - tail] == new[-1 - tail]:
-        tail += 1
+    head, tail = common_ends(old, new)
     middle = difflib.SequenceMatcher(None, old[head : len(old) - tail],
                                      new[head : len(new) - tail])
     codes = [(tag, i1 + head, i2 + head, j1 + head, j2 + head)
