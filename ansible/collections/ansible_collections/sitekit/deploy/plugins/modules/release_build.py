@@ -40,11 +40,15 @@ wheelhouse:
   type: str
   returned: success
 wheelhouse_archive:
-  description: The wheelhouse as one tar of its directory, its C(.complete) marker last (what the hosts unpack).
+  description: >-
+    The wheelhouse as one tar of its directory, its C(.complete) marker last (what the hosts
+    unpack).
   type: str
   returned: success
 installer:
-  description: The file name of the pip wheel in the wheelhouse that installs the requirements into a release's virtualenv.
+  description: >-
+    The file name of the pip wheel in the wheelhouse that installs the requirements into a
+    release's virtualenv.
   type: str
   returned: success
 """
