@@ -11,8 +11,11 @@ variables, as ``sitekit manage`` reaches them.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import textwrap
@@ -140,15 +143,33 @@ def argv_of(source: Source) -> list[str]:
     return [*argv, "--", address, remote]
 
 
+class Stopped(Exception):
+    """``sitekit logs`` got SIGTERM or SIGHUP: its readers are stopped, and it exits."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopped(signum: int, _frame: Any) -> None:
+    raise Stopped(signum)
+
+
 def run(found: list[Source]) -> int:
     """Print each source's lines (prefixed with its host when there are several); the worst
-    exit status."""
-    if len(found) == 1:
-        sys.stdout.flush()
-        return subprocess.run(argv_of(found[0]), check=False, stdin=subprocess.DEVNULL).returncode
+    exit status.
+
+    Whatever ends this command (the readers' end, Ctrl-C, SIGTERM or SIGHUP, an error) stops
+    the readers left: a ``tail -F`` never outlives ``sitekit logs --follow``. A reader here runs
+    in a session of its own, whose processes are stopped together; a remote host's is ``ssh``
+    alone (kept in this terminal's session, where it can ask for a passphrase), whose end
+    closes the connection."""
+    single = len(found) == 1
     lock = threading.Lock()
-    procs = [(s, subprocess.Popen(argv_of(s), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL))
-             for s in found]
+    procs: list[tuple[Source, subprocess.Popen]] = []
+    threads: list[threading.Thread] = []
+    previous = {signum: signal.signal(signum, _stopped)
+                for signum in (signal.SIGTERM, signal.SIGHUP)}
 
     def relay(source: Source, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
@@ -157,13 +178,33 @@ def run(found: list[Source]) -> int:
                 sys.stdout.write(f"{source.host}: {line.decode('utf-8', 'replace')}")
                 sys.stdout.flush()
 
-    threads = [threading.Thread(target=relay, args=pair, daemon=True) for pair in procs]
-    for thread in threads:
-        thread.start()
-    codes = [proc.wait() for _, proc in procs]
-    for thread in threads:
-        thread.join()
-    return max(codes)
+    try:
+        sys.stdout.flush()
+        for source in found:
+            procs.append((source, subprocess.Popen(
+                argv_of(source), stdout=None if single else subprocess.PIPE,
+                stdin=subprocess.DEVNULL, start_new_session=source.local)))
+        if not single:
+            threads = [threading.Thread(target=relay, args=pair, daemon=True) for pair in procs]
+            for thread in threads:
+                thread.start()
+        codes = [proc.wait() for _, proc in procs]
+        for thread in threads:
+            thread.join()
+        return max(codes)
+    finally:
+        for source, proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    if source.local:
+                        os.killpg(proc.pid, signal.SIGTERM)
+                    else:
+                        proc.terminate()
+        for _, proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -183,6 +224,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return run(found)
     except KeyboardInterrupt:  # the end of --follow
         return 130
+    except Stopped as exc:
+        return 128 + exc.signum
 
 
 DESCRIPTION = (

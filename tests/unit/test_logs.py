@@ -3,9 +3,12 @@ here from real files (per-site and shared), and the ssh command line of a remote
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -136,7 +139,23 @@ def test_shared_the_lines_that_start_with_the_sites_name(capfd, tmp_path):
     assert code == 1 and out == "" and "access.log" in err
 
 
-def test_follow_prints_the_new_lines(tmp_path):
+def readers_of(path: Path) -> list[str]:
+    """The command lines of the processes on this machine that name ``path``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            args = cmdline.read_bytes().decode("utf-8", "replace").split("\0")
+            if any(str(path) in arg for arg in args):
+                found.append(" ".join(args))
+    return found
+
+
+@pytest.mark.parametrize(("signum", "code"), [
+    (signal.SIGTERM, 128 + signal.SIGTERM),
+    (signal.SIGINT, 130),  # Ctrl-C
+    (signal.SIGHUP, 128 + signal.SIGHUP),
+])
+def test_follow_prints_the_new_lines_and_stops_its_readers(tmp_path, signum, code):
     root = tmp_path / "stack"
     nginx = root / "log" / "nginx"
     nginx.mkdir(parents=True)
@@ -151,8 +170,16 @@ def test_follow_prints_the_new_lines(tmp_path):
         with log.open("a") as f:
             f.write(f"meadow {MEADOW[0]}\nharbor {HARBOR[3]}\n")
         assert proc.stdout.readline() == f"harbor {HARBOR[3]}\n"
+        assert any("tail" in args for args in readers_of(log))
+        # the signal reaches sitekit alone (as `kill` or a supervisor sends it), not its readers
+        proc.send_signal(signum)
+        assert proc.wait(10) == code
+        deadline = time.monotonic() + 5
+        while readers_of(log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert readers_of(log) == []
     finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(10)
 
 
