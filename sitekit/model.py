@@ -28,12 +28,15 @@ from typing import Any
 from sitekit.catalogue import Problem, Result, Site
 from sitekit.runtime.rules import (
     IMAGE_TYPES,
+    MEDIA_IMAGE_REQUEST,
+    MEDIA_IMAGE_URI,
     MEDIA_URL,
     SITE_NAME_RE,
     TLS_MODES,
     allowed_hosts,
     effective_tls,
     hsts_header,
+    media_location,
     origins,
     tls_mode,
 )
@@ -505,7 +508,7 @@ def _site(
         certificate_key=f"{layout.tls_dir}/{site.name}/{KEY_FILE}",
         errors_dir=f"{layout.current}/errors/{site.name}",
         # its uploads: /media/<site>/ on its own domains, from the host's directory or the store
-        media_location=f"{MEDIA_URL}{site.name}/",
+        media_location=media_location(site.name),
         media_dir=f"{layout.media_root}/{site.name}" if layout.media_storage == "local" else "",
         media_proxy=(f"{layout.s3_endpoint}/{layout.s3_bucket}/{site.name}/"
                      if layout.media_storage == "s3" else ""),
@@ -583,6 +586,11 @@ class Model:
                 "media_url": MEDIA_URL,
                 # what nginx serves under media_url: each stored extension and its type
                 "media_types": dict(IMAGE_TYPES),
+                # the regular expressions nginx picks the images it serves with (PCRE): a URI
+                # ending as an image's; "<site> <uri>" of an image under the site's own
+                # media_location, the URI as $2
+                "media_image_uri": MEDIA_IMAGE_URI,
+                "media_image_request": MEDIA_IMAGE_REQUEST,
                 # nginx's client_max_body_size: Django's upload limit and room for the form
                 "request_body_limit": self.layout.request_body_limit,
                 # per-site or shared access logs (sitekit_nginx_logs resolved for this catalogue)

@@ -27,6 +27,18 @@ MEDIA_URL = "/media/"
 #: stores and what nginx serves under /media/ (the model publishes it, sitekit_layout).
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
+
+def media_location(site):
+    """The URL path of ``site``'s uploads (``site``: its name, or a pattern's group)."""
+    return f"{MEDIA_URL}{site}/"
+
+
+#: A URI that names an image by its extension (nginx's S3 media location, PCRE).
+MEDIA_IMAGE_URI = r"\.(" + "|".join(re.escape(ext) for ext in IMAGE_TYPES) + ")$"
+#: ``"<site> <uri>"`` of an image under that site's own media location, the URI captured as $2
+#: (nginx's map $sitekit_media_image, PCRE; MEDIA_URL has no character special to it).
+MEDIA_IMAGE_REQUEST = r"^(\S+) (" + media_location(r"\1") + ".+" + MEDIA_IMAGE_URI[:-1] + ")$"
+
 #: What ``tls`` may be (a site's field, overriding its environment's ``sitekit_tls``): how
 #: nginx gets the site's certificate. YAML reads a bare ``off`` as false, which means "off" too.
 TLS_MODES = ("self-signed", "provided", "acme", "off")

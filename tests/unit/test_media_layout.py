@@ -2,6 +2,7 @@
 resolved once, into every master's environment, each site's nginx location and directory."""
 
 import json
+import re
 
 import pytest
 from django.conf import settings
@@ -93,6 +94,31 @@ def test_the_nginx_templates_take_the_uploads_path_from_the_model():
     assert all("sitekit_layout.media_url" in templates[name]
                for name in ("nginx.conf.j2", "site.conf.j2"))
     assert [name for name, text in templates.items() if "/media/" in text] == []
+    # nor the expressions that pick the images it serves (nor their list of extensions)
+    assert "sitekit_layout.media_image_request" in templates["nginx.conf.j2"]
+    assert "sitekit_layout.media_image_uri" in templates["site.conf.j2"]
+    assert [name for name, text in templates.items() if "media_types | join" in text] == []
+
+
+@pytest.mark.parametrize(("request_", "served"), [
+    ("harbor /media/harbor/a1b2.png", "/media/harbor/a1b2.png"),
+    ("harbor /media/harbor/2026/x.y.webp", "/media/harbor/2026/x.y.webp"),
+    ("harbor /media/harbor/a.JPG", None),  # stored names are lower case
+    ("harbor /media/harbor/a.svg", None),  # not an image Django stores
+    ("harbor /media/harbor/a.png.html", None),
+    ("harbor /media/harbor/.png", None),
+    ("harbor /media/meadow/a.png", None),  # another site's upload
+    ("harbor /media/harbor_old/a.png", None),
+    ("harbor /static/harbor/a.png", None),
+])
+def test_the_published_expressions_pick_a_sites_own_images(request_, served):
+    layout = resolved().variables()["sitekit_layout"]
+    # nginx's PCRE and Python's re read these the same: groups, \S, a backreference
+    match = re.match(layout["media_image_request"], request_)
+    assert (match.group(2) if match else None) == served
+    uri = request_.split(" ", 1)[1]
+    assert bool(re.search(layout["media_image_uri"], uri)) == (
+        uri.rsplit(".", 1)[-1] in layout["media_types"])
 
 
 def test_s3_storage_resolves_each_sites_prefix_of_the_bucket_and_no_directory():
