@@ -77,6 +77,10 @@ def _catalogue_dirs(task_vars, inventory):
     return found
 
 
+#: What _catalogue_var returns for a variable that no argument, host variable or file sets.
+_NOWHERE = object()
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -123,18 +127,22 @@ class ActionModule(ActionBase):
             catalogue, problems = inventory_catalogue(directory, env)
             if catalogue is not None or problems:
                 break
-        if (catalogue is None and not problems and "sites" not in args
-                and SITES_VAR not in (task_vars or {})):
-            # no catalogue is not an empty one: deploying none would take every site down
-            looked = ", ".join(dict.fromkeys(str(d / CATALOGUE_FILE) for d in directories))
-            problems = [Problem(env, "", "", (
-                f"no site catalogue: no file {looked or CATALOGUE_FILE}, and no variable "
-                f"{SITES_VAR} for this host"))]
+        sites = None
+        if not problems:
+            sites = self._catalogue_var(task_vars or {}, SITES_VAR, _NOWHERE, catalogue)
+        if sites is _NOWHERE:
+            sites = None
+            if catalogue is None:
+                # no catalogue is not an empty one: deploying none would take every site down
+                looked = ", ".join(dict.fromkeys(str(d / CATALOGUE_FILE) for d in directories))
+                problems = [Problem(env, "", "", (
+                    f"no site catalogue: no file {looked or CATALOGUE_FILE}, and no variable "
+                    f"{SITES_VAR} for this host"))]
         layout = model.Layout.from_mapping({**(args.get("layout") or {}), "env": env})
         checked = None
         if not problems:
             checked = validate(
-                self._catalogue_var(task_vars or {}, SITES_VAR, None, catalogue),
+                sites,
                 env=env,
                 project_root=project_root,
                 others=other_catalogues(inventory) if inventory else {},
