@@ -359,13 +359,16 @@ def test_check_mode_reports_what_would_happen_and_changes_nothing(tmp_path, host
     refusing = socket.socket(socket.AF_UNIX)
     refusing.bind(str(tmp_path / "refusing.sock"))  # not listening: connections are refused
 
-    planned, fresh, refused = _play(
+    planned, fresh, refused, unconfigured = _play(
         tmp_path,
         {"conf": str(host.conf), "masters": masters, "reload": ["hup", "off"],
          "wait": {"timeout": 5, "release": "r2"}},
         # a host whose supervisord does not run yet: every master would start
         {"conf": str(elsewhere), "masters": masters, "reload": ["hup"]},
         {"socket": str(tmp_path / "refusing.sock"), "masters": masters},
+        # nor is configured yet (sitekit plan before the first deploy)
+        {"conf": str(tmp_path / "no-such-dir" / "supervisord.conf"), "masters": masters,
+         "reload": ["hup"]},
         check=True,
     )
     refusing.close()
@@ -377,6 +380,8 @@ def test_check_mode_reports_what_would_happen_and_changes_nothing(tmp_path, host
     assert fresh["started"] == ["run", "off", "hup", "new"]
     assert fresh["reloaded"] == [] and fresh["changed"] is True
     assert refused.get("failed") is not True and refused["started"] == fresh["started"]
+    assert unconfigured.get("failed") is not True, unconfigured
+    assert unconfigured["started"] == fresh["started"] and unconfigured["reloaded"] == []
 
     states = host.states()
     assert "c-new" not in states and states["c-off"][0] == "STOPPED"

@@ -414,7 +414,11 @@ def main():
 
     try:
         path = username = password = None
-        if module.params["conf"]:
+        # a new host in check mode (sitekit plan before the first deploy): supervisord is
+        # neither configured nor running yet, and every master is one it would start
+        new_host = bool(module.check_mode and module.params["conf"]
+                        and not os.path.exists(module.params["conf"]))
+        if module.params["conf"] and not new_host:
             path, username, password = control_socket(module.params["conf"])
         supervisor = Supervisor(module.params["socket"] or path, username, password)
 
@@ -427,7 +431,7 @@ def main():
             if problems:
                 fail("; ".join(problems))
 
-        running = states(supervisor, module.check_mode)
+        running = {} if new_host else states(supervisor, module.check_mode)
         if module.check_mode:
             # what update would add; it starts them itself
             started = [p for p in name_of if p not in running]
