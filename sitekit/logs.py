@@ -44,6 +44,7 @@ class Source:
     path: str
     command: str
     hostvars: dict[str, Any]
+    follow: bool = False
 
 
 def log_dir(hostvars: dict[str, Any], root: str | None = None) -> str:
@@ -66,13 +67,26 @@ def ere(text: str) -> str:
     return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
 
 
+#: Before following a log: a log that cannot be read ends the command as it does without
+#: following (head's message, exit status 1) rather than being waited for.
+_READABLE = "head -c 0 -- {0} || exit 1; "
+
+#: A remote reader that follows: run in a session of its own, and stopped with all its
+#: processes when the connection ends (sshd closes the command's input; without a terminal it
+#: sends no signal). Its exit status is the reader's.
+_REMOTE_FOLLOW = ("exec 3<&0; setsid sh -c {0} </dev/null & p=$!; "
+                  "{{ cat <&3; kill -TERM -$p; }} >/dev/null 2>&1 & w=$!; exec 3<&-; "
+                  "wait $p; s=$?; kill $w 2>/dev/null; exit $s")
+
+
 def command(site: dict[str, Any], layout: str, directory: str, lines: int, follow: bool,
             errors: bool) -> tuple[str, str]:
     """``(path, shell command)`` printing the last ``lines`` lines of ``site``'s requests (or,
     with ``errors``, its errors), then (``follow``) those written afterwards."""
     if layout == "per-site":
         path = f"{directory}/{site['name']}.{'error' if errors else 'access'}.log"
-        return path, shlex.join(["tail", "-n", str(lines), *(["-F"] if follow else []), path])
+        shell = shlex.join(["tail", "-n", str(lines), *(["-F"] if follow else []), path])
+        return path, f"{_READABLE.format(shlex.quote(path))}{shell}" if follow else shell
     if errors:  # nginx's main error log: the site's lines name its server block's first name
         path = f"{directory}/error.log"
         pattern = f", server: {ere(site['domains'][0])}(,|$)"
@@ -84,8 +98,9 @@ def command(site: dict[str, Any], layout: str, directory: str, lines: int, follo
         return path, f"{grep} {quoted} | tail -n {lines}; test -r {quoted}"
     # the lines up to the log's size now, then from there on: none is missed or shown twice
     # (nginx writes each line with one write)
-    return path, (f"size=$(wc -c < {quoted}) && {{ head -c \"$size\" {quoted} | {grep} | "
-                  f"tail -n {lines}; tail -c +$((size + 1)) -F {quoted} | grep --line-buffered "
+    return path, (f"{_READABLE.format(quoted)}size=$(wc -c < {quoted}) && "
+                  f"{{ head -c \"$size\" {quoted} | {grep} | tail -n {lines}; "
+                  f"tail -c +$((size + 1)) -F {quoted} | grep --line-buffered "
                   f"-E -- {shlex.quote(pattern)}; }}")
 
 
@@ -126,7 +141,7 @@ def sources(inv: inventory.Inventory, name: str, *, host: str | None = None,
         path, shell = command(site.as_dict(), layout, log_dir(hostvars, root), lines, follow,
                               errors)
         found.append(Source(host_name, hostvars.get("ansible_connection") == "local", layout,
-                            path, shell, hostvars))
+                            path, shell, hostvars, follow))
     return found
 
 
@@ -138,8 +153,9 @@ def argv_of(source: Source) -> list[str]:
     argv, address = manage.ssh_command(source.hostvars, source.host)
     system = manage._render(source.hostvars.get("sitekit_mode"), source.hostvars,
                             "sitekit_mode") != "local"
-    remote = shlex.join(["sudo", "-n", "sh", "-c", source.command] if system
-                        else ["sh", "-c", source.command])
+    shell = (_REMOTE_FOLLOW.format(shlex.quote(source.command)) if source.follow
+             else source.command)
+    remote = shlex.join(["sudo", "-n", "sh", "-c", shell] if system else ["sh", "-c", shell])
     return [*argv, "--", address, remote]
 
 
@@ -163,13 +179,15 @@ def run(found: list[Source]) -> int:
     the readers left: a ``tail -F`` never outlives ``sitekit logs --follow``. A reader here runs
     in a session of its own, whose processes are stopped together; a remote host's is ``ssh``
     alone (kept in this terminal's session, where it can ask for a passphrase), whose end
-    closes the connection."""
+    closes the connection, which stops the remote reader (_REMOTE_FOLLOW)."""
     single = len(found) == 1
     lock = threading.Lock()
     procs: list[tuple[Source, subprocess.Popen]] = []
     threads: list[threading.Thread] = []
+    # (a SIGHUP ignored, as under nohup, stays ignored)
     previous = {signum: signal.signal(signum, _stopped)
-                for signum in (signal.SIGTERM, signal.SIGHUP)}
+                for signum in (signal.SIGTERM, signal.SIGHUP)
+                if signal.getsignal(signum) is not signal.SIG_IGN}
 
     def relay(source: Source, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
@@ -181,14 +199,18 @@ def run(found: list[Source]) -> int:
     try:
         sys.stdout.flush()
         for source in found:
+            # a remote follower's input stays open until it is stopped (see _REMOTE_FOLLOW)
+            remote_follow = source.follow and not source.local
             procs.append((source, subprocess.Popen(
                 argv_of(source), stdout=None if single else subprocess.PIPE,
-                stdin=subprocess.DEVNULL, start_new_session=source.local)))
+                stdin=subprocess.PIPE if remote_follow else subprocess.DEVNULL,
+                start_new_session=source.local)))
         if not single:
             threads = [threading.Thread(target=relay, args=pair, daemon=True) for pair in procs]
             for thread in threads:
                 thread.start()
-        codes = [proc.wait() for _, proc in procs]
+        # a reader ended by a signal: 128 + its number, as a shell reports it
+        codes = [code if code >= 0 else 128 - code for code in (p.wait() for _, p in procs)]
         for thread in threads:
             thread.join()
         return max(codes)
@@ -201,6 +223,8 @@ def run(found: list[Source]) -> int:
                     else:
                         proc.terminate()
         for _, proc in procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
         for signum, handler in previous.items():

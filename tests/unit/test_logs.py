@@ -4,6 +4,7 @@ here from real files (per-site and shared), and the ssh command line of a remote
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import shutil
 import signal
@@ -170,7 +171,7 @@ def test_follow_prints_the_new_lines_and_stops_its_readers(tmp_path, signum, cod
         with log.open("a") as f:
             f.write(f"meadow {MEADOW[0]}\nharbor {HARBOR[3]}\n")
         assert proc.stdout.readline() == f"harbor {HARBOR[3]}\n"
-        assert any("tail" in args for args in readers_of(log))
+        assert any(args.startswith("tail ") for args in readers_of(log))
         # the signal reaches sitekit alone (as `kill` or a supervisor sends it), not its readers
         proc.send_signal(signum)
         assert proc.wait(10) == code
@@ -181,6 +182,99 @@ def test_follow_prints_the_new_lines_and_stops_its_readers(tmp_path, signum, cod
     finally:
         proc.kill()
         proc.wait(10)
+
+
+# An ssh that runs its remote command here as sshd would: the command's input is a pipe from
+# this ssh's, closed when the connection ends; stopped, it ends the connection and leaves the
+# command running (sshd sends it no signal when there is no terminal).
+FAKE_SSH = """#!/usr/bin/env python3
+import signal, subprocess, sys, threading
+remote = subprocess.Popen(["sh", "-c", sys.argv[-1]], stdin=subprocess.PIPE)
+def disconnect(*_):
+    remote.stdin.close()
+    sys.exit(255)
+signal.signal(signal.SIGTERM, disconnect)
+def relay():
+    for chunk in iter(lambda: sys.stdin.buffer.read1(4096), b""):
+        remote.stdin.write(chunk)
+    remote.stdin.close()
+threading.Thread(target=relay, daemon=True).start()
+sys.exit(remote.wait())
+"""
+
+
+def test_under_nohup_a_hangup_does_not_end_follow(tmp_path):
+    root = tmp_path / "stack"
+    (root / "log" / "nginx").mkdir(parents=True)
+    log = root / "log" / "nginx" / "access.log"
+    log.write_text(f"harbor {HARBOR[0]}\n")
+    project = checkout(tmp_path, "shared")
+    proc = subprocess.Popen(["nohup", str(REPO / ".venv" / "bin" / "sitekit"), "--project",
+                             str(project), "logs", "local", "harbor", "--root", str(root), "-f"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == f"harbor {HARBOR[0]}\n"
+        proc.send_signal(signal.SIGHUP)
+        with log.open("a") as f:
+            f.write(f"harbor {HARBOR[1]}\n")
+        assert proc.stdout.readline() == f"harbor {HARBOR[1]}\n"
+        assert proc.poll() is None
+        proc.terminate()
+        assert proc.wait(10) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("layout", ["shared", "per-site"])
+def test_follow_on_a_remote_host_stops_the_hosts_reader_when_it_ends(tmp_path, layout):
+    directory = tmp_path / "nginx"
+    directory.mkdir()
+    log = directory / ("access.log" if layout == "shared" else "harbor.access.log")
+    log.write_text(f"harbor {HARBOR[0]}\n" if layout == "shared" else f"{HARBOR[0]}\n")
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "ssh").write_text(FAKE_SSH)
+    (bin_ / "ssh").chmod(0o755)
+    script = (
+        "import sys\nfrom sitekit import logs\n"
+        f"path, shell = logs.command({{'name': 'harbor', 'domains': ['harbor.localhost']}}, "
+        f"{layout!r}, {str(directory)!r}, 10, True, False)\n"
+        "source = logs.Source('web1', False, "
+        f"{layout!r}, path, shell, {{'sitekit_mode': 'local'}}, True)\n"
+        "try:\n    sys.exit(logs.run([source]))\n"
+        "except logs.Stopped as exc:  # as sitekit logs ends\n    sys.exit(128 + exc.signum)\n")
+    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "python"), "-c", script],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"})
+    try:
+        assert proc.stdout.readline().endswith(f"{HARBOR[0]}\n")
+        deadline = time.monotonic() + 5  # the lines so far are printed before tail -F starts
+        while (not any(args.startswith("tail ") for args in readers_of(log))
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert any(args.startswith("tail ") for args in readers_of(log))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 128 + signal.SIGTERM
+        # no further line is written: the host's reader ends with the connection
+        deadline = time.monotonic() + 5
+        while readers_of(log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert readers_of(log) == []
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("layout", ["shared", "per-site"])
+def test_following_a_log_that_does_not_exist_is_status_1(capfd, tmp_path,
+                                                       layout):
+    root = tmp_path / "stack"
+    (root / "log" / "nginx").mkdir(parents=True)
+    project = checkout(tmp_path, layout)
+    code, out, err = run(capfd, "logs", "local", "harbor", "--root", str(root), "-f",
+                         project=project)
+    assert (code, out) == (1, "") and "cannot open" in err and ".log" in err
 
 
 def test_a_remote_host_is_read_over_ssh_as_root():
