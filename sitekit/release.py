@@ -36,6 +36,8 @@ class Built:
     archive: Path
     wheelhouse: Path
     changed: bool
+    #: what the wheelhouse's compiled wheels need: the interpreter and platform that built it
+    python_target: str = ""
 
     @property
     def wheelhouse_archive(self) -> Path:
@@ -49,6 +51,9 @@ class Built:
             "wheelhouse": str(self.wheelhouse),
             "wheelhouse_archive": str(self.wheelhouse_archive),
             "installer": installer(self.wheelhouse),
+            # each host's release_python must print python_target with python_target_code
+            "python_target": self.python_target,
+            "python_target_code": PYTHON_TARGET_CODE,
             "changed": self.changed,
         }
 
@@ -122,12 +127,34 @@ def installer(wheelhouse: Path) -> str:
     return found[-1] if found else ""
 
 
-def build_wheelhouse(root: Path, out: Path, python: str) -> tuple[Path, bool]:
-    """A wheelhouse for ``requirements.txt`` and the installer, keyed by their hash and built
-    once."""
+#: Python code printing what an interpreter's compiled wheels must be built for (its
+#: implementation and version, and its platform), e.g. ``cpython-311-linux-x86_64``: the
+#: wheelhouse is built by the control machine's Python for its own, and each host's
+#: ``release_python`` must be the same (the release role checks it before installing).
+PYTHON_TARGET_CODE = ("import sys, sysconfig; "
+                      "print(sys.implementation.cache_tag + '-' + sysconfig.get_platform())")
+
+
+def python_target(python: str) -> str:
+    """What ``python`` prints with :data:`PYTHON_TARGET_CODE`."""
+    proc = subprocess.run([python, "-c", PYTHON_TARGET_CODE], capture_output=True, text=True,
+                          check=False)
+    target = proc.stdout.strip()
+    if proc.returncode != 0 or not target:
+        raise ReleaseError(f"cannot run {python} to learn what it builds wheels for: "
+                           f"{proc.stderr.strip() or 'no output'}")
+    return target
+
+
+def build_wheelhouse(root: Path, out: Path, python: str,
+                     target: str | None = None) -> tuple[Path, bool]:
+    """A wheelhouse for ``requirements.txt`` and the installer, built by ``python`` for its
+    interpreter and platform (``target``: :func:`python_target`), keyed by their hash and
+    built once."""
     requirements = root / "requirements.txt"
-    key = hashlib.sha256(requirements.read_bytes() + f"\n{INSTALLER}\n".encode()).hexdigest()[
-        :ID_LENGTH]
+    target = target or python_target(python)
+    key = hashlib.sha256(requirements.read_bytes() + f"\n{INSTALLER}\n{target}\n".encode()
+                         ).hexdigest()[:ID_LENGTH]
     wheelhouse = out / f"wheelhouse-{key}"
     marker = wheelhouse / ".complete"
     if marker.exists():
@@ -178,7 +205,8 @@ def build(root: Path, out: Path, python: str) -> Built:
     if not archive.exists():
         write_archive(root, archive, rid)
         changed = True
-    wheelhouse, wh_changed = build_wheelhouse(root, out, python)
+    target = python_target(python)
+    wheelhouse, wh_changed = build_wheelhouse(root, out, python, target)
     # a wheelhouse built again (its directory removed) gets a new tar too
     wh_changed = write_wheelhouse_archive(wheelhouse, again=wh_changed) or wh_changed
-    return Built(rid, archive, wheelhouse, changed or wh_changed)
+    return Built(rid, archive, wheelhouse, changed or wh_changed, target)

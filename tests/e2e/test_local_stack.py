@@ -14,6 +14,8 @@ import re
 import ssl
 import stat
 import subprocess
+import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -658,6 +660,27 @@ def test_rollback_returns_every_master_in_place_to_the_previous_release(stack, s
     assert stack.health(home)["release"] == before
     assert masters(stack) == pids
     assert_uploads_served(stack)
+
+
+def test_a_host_python_the_wheelhouse_was_not_built_for_installs_nothing(stack, sites, tmp_path):
+    # the control machine's Python built the wheelhouse; a host whose release_python is
+    # another version or platform could install none of its compiled wheels
+    project = release_checkout(tmp_path / "checkout", "a release for another Python")
+    new_id = release_id(project)
+    other = tmp_path / "python3.12"
+    other.write_text('#!/bin/sh\necho cpython-312-macosx-14.0-arm64\n')
+    other.chmod(0o755)
+    home = sites[0]["domains"][0]
+    before, pids = stack.health(home)["release"], masters(stack)
+    run = stack.playbook("-e", f"release_python={other}", project=project)
+    assert run.returncode != 0
+    built_for = f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}"
+    said = " ".join(run.output.split())  # the message, however the callback wraps it
+    assert f"Python, for {built_for};" in said
+    assert f"release_python ({other}) is cpython-312-macosx-14.0-arm64," in said
+    assert "Nothing was installed." in said
+    assert not (stack.root / "releases" / new_id).exists()
+    assert stack.health(home)["release"] == before and masters(stack) == pids
 
 
 def _ran(output: str) -> str:

@@ -4,6 +4,9 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
+import sysconfig
 import tarfile
 import textwrap
 from pathlib import Path
@@ -186,6 +189,7 @@ def fake_python(tmp_path):
         textwrap.dedent(
             f"""\
             #!/bin/sh
+            if [ "$1" = "-c" ]; then echo "${{FAKE_TARGET:-cpython-311-linux-x86_64}}"; exit 0; fi
             echo "$@" >> "{log}"
             if [ -n "$FAKE_PIP_FAIL" ]; then echo "pip: no network" >&2; exit 1; fi
             while [ $# -gt 0 ]; do
@@ -274,6 +278,29 @@ def test_a_wheelhouse_without_the_installer_is_refused_and_built_again(tree, tmp
     built = release.build(tree, tmp_path / "build", python=fake_python.path)
     assert built.as_dict()["installer"] == "pip-26.3-py3-none-any.whl"
     assert (built.wheelhouse / ".complete").is_file() and len(calls(fake_python)) == 2
+
+
+def test_the_wheelhouse_is_for_the_building_interpreter_and_platform(tree, tmp_path,
+                                                                     fake_python, monkeypatch):
+    out = tmp_path / "build"
+    built = release.build(tree, out, python=fake_python.path)
+    assert built.as_dict()["python_target"] == "cpython-311-linux-x86_64"
+    # what each host's release_python prints with the same code, checked before installing
+    code = built.as_dict()["python_target_code"]
+    here = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert here == f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}"
+    # another interpreter or platform gets a wheelhouse of its own, never the other's
+    monkeypatch.setenv("FAKE_TARGET", "cpython-312-macosx-14.0-arm64")
+    other = release.build(tree, out, python=fake_python.path)
+    assert other.python_target == "cpython-312-macosx-14.0-arm64"
+    assert other.wheelhouse != built.wheelhouse and other.changed is True
+    assert len(calls(fake_python)) == 2
+    monkeypatch.setenv("FAKE_TARGET", "")
+    script = Path(fake_python.path)
+    script.write_text(script.read_text().replace('then echo', 'then exit 3; echo'))
+    with pytest.raises(release.ReleaseError, match=r"cannot run .* to learn what it builds"):
+        release.build(tree, out, python=fake_python.path)
 
 
 def test_code_change_makes_a_new_archive_but_reuses_the_wheelhouse(tree, tmp_path, fake_python):
