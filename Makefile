@@ -1,6 +1,6 @@
 # sitekit: deploy many Django sites from one codebase.
 #   make up     bring up the local stack (nginx, supervisor, one gunicorn master per site) and print the URLs
-#   make test   run the tests (unit, Django, 1,000-site nginx, end to end on a throwaway stack, the multi-host rehearsal,
+#   make test   run the tests (unit, Django, 10,000-site nginx, end to end on a throwaway stack, the multi-host rehearsal,
 #               the Vagrant environment on docker)
 #   make test-vagrant  vagrant up the four machines with the docker provider, provision twice, check the sites, destroy
 #   make down   stop everything `make up` started
