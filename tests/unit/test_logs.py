@@ -140,6 +140,13 @@ def test_shared_the_lines_that_start_with_the_sites_name(capfd, tmp_path):
     assert code == 1 and out == "" and "access.log" in err
 
 
+def default_signals() -> None:
+    """In a child: what SIGINT, SIGHUP and SIGTERM do by default, as at a terminal (a test run
+    started in the background, or under nohup, passes them on ignored)."""
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def readers_of(path: Path) -> list[str]:
     """The command lines of the processes on this machine that name ``path``."""
     found = []
@@ -165,7 +172,8 @@ def test_follow_prints_the_new_lines_and_stops_its_readers(tmp_path, signum, cod
     project = checkout(tmp_path, "shared")
     proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "sitekit"), "--project", str(project),
                              "logs", "local", "harbor", "--root", str(root), "-f"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
     try:
         assert proc.stdout.readline() == f"harbor {HARBOR[0]}\n"
         with log.open("a") as f:
@@ -211,7 +219,8 @@ def test_under_nohup_a_hangup_does_not_end_follow(tmp_path):
     project = checkout(tmp_path, "shared")
     proc = subprocess.Popen(["nohup", str(REPO / ".venv" / "bin" / "sitekit"), "--project",
                              str(project), "logs", "local", "harbor", "--root", str(root), "-f"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
     try:
         assert proc.stdout.readline() == f"harbor {HARBOR[0]}\n"
         proc.send_signal(signal.SIGHUP)
@@ -246,6 +255,7 @@ def test_follow_on_a_remote_host_stops_the_hosts_reader_when_it_ends(tmp_path, l
         "except logs.Stopped as exc:  # as sitekit logs ends\n    sys.exit(128 + exc.signum)\n")
     proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "python"), "-c", script],
                             stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=default_signals,
                             env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"})
     try:
         assert proc.stdout.readline().endswith(f"{HARBOR[0]}\n")
