@@ -77,12 +77,14 @@ def inventories(tmp_path):
     return make
 
 
-def playbook(inventory, playbook_path, *extra):
+def playbook(inventory, playbook_path, *extra, config=True, cwd=None):
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"),
                ANSIBLE_NOCOLOR="1")
+    if not config:
+        del env["ANSIBLE_CONFIG"]
     proc = subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook_path), *extra],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env, capture_output=True, text=True, timeout=300, check=False, cwd=cwd,
     )
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -109,6 +111,20 @@ def test_site_yml_stops_on_a_domain_of_another_environment(inventories, tmp_path
     ) in output
     assert "nothing was changed on any host" in output
     assert "PLAY [The release and the masters" not in output  # no later play started
+    assert not root.exists()
+    assert "ansible.cfg is not in use" not in output
+
+
+def test_site_yml_runs_without_its_configuration_and_says_what_that_costs(inventories, tmp_path):
+    # as an operator runs it from the checkout without ANSIBLE_CONFIG (no ./ansible.cfg there)
+    mine = inventories("sitekit_sites:\n  - name: harbor\n    domains: [harbor.mine.test]\n")
+    root = tmp_path / "root"
+    code, output = playbook(mine, REPO / "ansible" / "site.yml", "-e", f"sitekit_root={root}",
+                            "--check", "--tags", "never", config=False, cwd=tmp_path)
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert ("[WARNING]: ansible/ansible.cfg is not in use (ansible-playbook reads ./ansible.cfg "
+            "or ANSIBLE_CONFIG: export ANSIBLE_CONFIG=ansible/ansible.cfg") in said
     assert not root.exists()
 
 
