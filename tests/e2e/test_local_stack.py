@@ -581,6 +581,11 @@ def test_new_release_reloads_every_master_in_place_without_failed_requests(
     old_pids = masters(stack)
     old_id = stack.health(sites[0]["domains"][0])["release"]
     assert new_id != old_id
+    wheelhouses = stack.root / "wheelhouse"
+    (current,) = wheelhouses.iterdir()
+    earlier = wheelhouses / "wheelhouse-0123456789ab"  # of requirements no release has now
+    earlier.mkdir()
+    (earlier / "django-4.2-py3-none-any.whl").write_bytes(b"")
 
     with stack.load(sites) as load:
         time.sleep(1)
@@ -593,6 +598,8 @@ def test_new_release_reloads_every_master_in_place_without_failed_requests(
     for site in sites:
         assert stack.health(site["domains"][0])["release"] == new_id
     assert (stack.root / "releases" / old_id).is_dir()  # kept: what a rollback goes back to
+    # the wheelhouse of the requirements now stays, for the next release with them
+    assert list(wheelhouses.iterdir()) == [current] and (current / ".complete").is_file()
     figures = summary(load.samples)
     print(describe("requests during the deploy", figures))
     assert_load_spanned(load, started, ended, sites, old_id, new_id)

@@ -158,6 +158,25 @@ def readers_of(path: Path) -> list[str]:
     return found
 
 
+def within(seconds: float, done) -> bool:
+    """Whether ``done()`` holds within ``seconds`` (polled)."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def assert_stops_with_its_readers(proc: subprocess.Popen, signum: int, code: int,
+                                  log: Path) -> None:
+    """``signum`` to `sitekit logs -f` alone: it exits with ``code``, and no process reading
+    ``log`` is left (without a further line written)."""
+    proc.send_signal(signum)
+    assert proc.wait(10) == code
+    assert within(5, lambda: not readers_of(log)), readers_of(log)
+
+
 @pytest.mark.parametrize(("signum", "code"), [
     (signal.SIGTERM, 128 + signal.SIGTERM),
     (signal.SIGINT, 130),  # Ctrl-C
@@ -181,12 +200,7 @@ def test_follow_prints_the_new_lines_and_stops_its_readers(tmp_path, signum, cod
         assert proc.stdout.readline() == f"harbor {HARBOR[3]}\n"
         assert any(args.startswith("tail ") for args in readers_of(log))
         # the signal reaches sitekit alone (as `kill` or a supervisor sends it), not its readers
-        proc.send_signal(signum)
-        assert proc.wait(10) == code
-        deadline = time.monotonic() + 5
-        while readers_of(log) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert readers_of(log) == []
+        assert_stops_with_its_readers(proc, signum, code, log)
     finally:
         proc.kill()
         proc.wait(10)
@@ -259,18 +273,10 @@ def test_follow_on_a_remote_host_stops_the_hosts_reader_when_it_ends(tmp_path, l
                             env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"})
     try:
         assert proc.stdout.readline().endswith(f"{HARBOR[0]}\n")
-        deadline = time.monotonic() + 5  # the lines so far are printed before tail -F starts
-        while (not any(args.startswith("tail ") for args in readers_of(log))
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
-        assert any(args.startswith("tail ") for args in readers_of(log))
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 128 + signal.SIGTERM
-        # no further line is written: the host's reader ends with the connection
-        deadline = time.monotonic() + 5
-        while readers_of(log) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert readers_of(log) == []
+        # the lines so far are printed before tail -F starts
+        assert within(5, lambda: any(a.startswith("tail ") for a in readers_of(log)))
+        # the host's reader ends with the connection
+        assert_stops_with_its_readers(proc, signal.SIGTERM, 128 + signal.SIGTERM, log)
     finally:
         proc.kill()
         proc.wait(10)
