@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,11 @@ _READABLE = "head -c 0 -- {0} || exit 1; "
 
 #: A remote reader that follows: run in a session of its own, and stopped with all its
 #: processes when the connection ends (sshd closes the command's input; without a terminal it
-#: sends no signal). Its exit status is the reader's.
+#: sends no signal; the reader, if it has not made its session yet, alone). Its exit status is
+#: the reader's.
 _REMOTE_FOLLOW = ("exec 3<&0; setsid sh -c {0} </dev/null & p=$!; "
-                  "{{ cat <&3; kill -TERM -$p; }} >/dev/null 2>&1 & w=$!; exec 3<&-; "
-                  "wait $p; s=$?; kill $w 2>/dev/null; exit $s")
+                  "{{ cat <&3; kill -TERM -$p || kill -TERM $p; }} >/dev/null 2>&1 & w=$!; "
+                  "exec 3<&-; wait $p; s=$?; kill $w 2>/dev/null; exit $s")
 
 
 def command(site: dict[str, Any], layout: str, directory: str, lines: int, follow: bool,
@@ -160,33 +162,44 @@ def argv_of(source: Source) -> list[str]:
 
 
 class Stopped(Exception):
-    """``sitekit logs`` got SIGTERM or SIGHUP: its readers are stopped, and it exits."""
+    """``sitekit logs`` got SIGINT, SIGTERM or SIGHUP: its readers are stopped, and it exits."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
-def _stopped(signum: int, _frame: Any) -> None:
-    raise Stopped(signum)
+#: The signals that end ``sitekit logs`` (each stops the readers first), and how long the
+#: readers have to end on SIGTERM before they are killed.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SECONDS = 5.0
 
 
 def run(found: list[Source]) -> int:
     """Print each source's lines (prefixed with its host when there are several); the worst
     exit status.
 
-    Whatever ends this command (the readers' end, Ctrl-C, SIGTERM or SIGHUP, an error) stops
-    the readers left: a ``tail -F`` never outlives ``sitekit logs --follow``. A reader here runs
-    in a session of its own, whose processes are stopped together; a remote host's is ``ssh``
-    alone (kept in this terminal's session, where it can ask for a passphrase), whose end
-    closes the connection, which stops the remote reader (_REMOTE_FOLLOW)."""
+    Whatever ends this command (the readers' end, Ctrl-C, SIGTERM or SIGHUP, an error; not
+    SIGKILL) stops the readers left, with SIGTERM, then SIGKILL after :data:`STOP_SECONDS`: a
+    ``tail -F`` does not outlive ``sitekit logs --follow``. A reader here runs in a session of
+    its own, whose processes are stopped together; a remote host's is ``ssh`` alone (kept in
+    this terminal's session, where it can ask for a passphrase), whose end closes the
+    connection, which stops the remote reader (_REMOTE_FOLLOW)."""
     single = len(found) == 1
     lock = threading.Lock()
     procs: list[tuple[Source, subprocess.Popen]] = []
     threads: list[threading.Thread] = []
-    # (a SIGHUP ignored, as under nohup, stays ignored)
-    previous = {signum: signal.signal(signum, _stopped)
-                for signum in (signal.SIGTERM, signal.SIGHUP)
+    # a signal that comes while a reader starts is acted on once it has started (that reader
+    # would be missed otherwise); one ignored, as SIGHUP under nohup, stays ignored
+    state: dict[str, Any] = {"starting": True, "pending": None}
+
+    def stopped(signum: int, _frame: Any) -> None:
+        if state["starting"]:
+            state["pending"] = state["pending"] or signum
+            return
+        raise Stopped(signum)
+
+    previous = {signum: signal.signal(signum, stopped) for signum in STOP_SIGNALS
                 if signal.getsignal(signum) is not signal.SIG_IGN}
 
     def relay(source: Source, proc: subprocess.Popen) -> None:
@@ -205,6 +218,9 @@ def run(found: list[Source]) -> int:
                 argv_of(source), stdout=None if single else subprocess.PIPE,
                 stdin=subprocess.PIPE if remote_follow else subprocess.DEVNULL,
                 start_new_session=source.local)))
+        state["starting"] = False
+        if state["pending"]:
+            raise Stopped(state["pending"])
         if not single:
             threads = [threading.Thread(target=relay, args=pair, daemon=True) for pair in procs]
             for thread in threads:
@@ -215,20 +231,41 @@ def run(found: list[Source]) -> int:
             thread.join()
         return max(codes)
     finally:
-        for source, proc in procs:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    if source.local:
-                        os.killpg(proc.pid, signal.SIGTERM)
-                    else:
-                        proc.terminate()
-        for _, proc in procs:
-            if proc.stdin is not None:
-                proc.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
+        # a further signal (a closed terminal may send SIGHUP twice) cannot cut this short
+        for signum in previous:
+            signal.signal(signum, signal.SIG_IGN)
+        _stop(procs)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _stop(procs: list[tuple[Source, subprocess.Popen]]) -> None:
+    """SIGTERM to what is left of each reader (a local one's process group), SIGKILL to what
+    is left after :data:`STOP_SECONDS`."""
+
+    def send(signum: int, everything: bool) -> None:
+        for source, proc in procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if source.local and (everything or proc.returncode is None):
+                    # the group outlives its leader while a member runs (tail after sh)
+                    os.killpg(proc.pid, signum)
+                elif proc.returncode is None:
+                    proc.send_signal(signum)
+
+    send(signal.SIGTERM, everything=False)
+    for _, proc in procs:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+    deadline = time.monotonic() + STOP_SECONDS
+    for _, proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.0, deadline - time.monotonic()))
+    if any(proc.returncode is None for _, proc in procs):
+        send(signal.SIGKILL, everything=True)
+        for _, proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(1)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -246,9 +283,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return run(found)
-    except KeyboardInterrupt:  # the end of --follow
+    except KeyboardInterrupt:  # Ctrl-C before the readers started
         return 130
-    except Stopped as exc:
+    except Stopped as exc:  # Ctrl-C (130), SIGTERM (143), SIGHUP (129)
         return 128 + exc.signum
 
 

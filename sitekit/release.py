@@ -137,8 +137,12 @@ PYTHON_TARGET_CODE = ("import sys, sysconfig; "
 
 def python_target(python: str) -> str:
     """What ``python`` prints with :data:`PYTHON_TARGET_CODE`."""
-    proc = subprocess.run([python, "-c", PYTHON_TARGET_CODE], capture_output=True, text=True,
-                          check=False)
+    try:
+        proc = subprocess.run([python, "-c", PYTHON_TARGET_CODE], capture_output=True,
+                              text=True, check=False)
+    except OSError as exc:
+        raise ReleaseError(f"cannot run {python} to learn what it builds wheels for: "
+                           f"{exc.strerror or exc}") from None
     target = proc.stdout.strip()
     if proc.returncode != 0 or not target:
         raise ReleaseError(f"cannot run {python} to learn what it builds wheels for: "

@@ -147,15 +147,30 @@ def default_signals() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
-def readers_of(path: Path) -> list[str]:
-    """The command lines of the processes on this machine that name ``path``."""
-    found = []
+def readers(path: Path) -> dict[int, str]:
+    """The processes on this machine that name ``path``: their command lines by pid."""
+    found = {}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         with contextlib.suppress(OSError):
             args = cmdline.read_bytes().decode("utf-8", "replace").split("\0")
             if any(str(path) in arg for arg in args):
-                found.append(" ".join(args))
+                found[int(cmdline.parent.name)] = " ".join(args)
     return found
+
+
+def readers_of(path: Path) -> list[str]:
+    """The command lines of the processes on this machine that name ``path``."""
+    return list(readers(path).values())
+
+
+def end(proc: subprocess.Popen, log: Path) -> None:
+    """After a test: the command killed, and whatever it left reading ``log`` (a reader in a
+    session of its own outlives a killed `sitekit logs`)."""
+    proc.kill()
+    proc.wait(10)
+    for pid in readers(log):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def within(seconds: float, done) -> bool:
@@ -202,8 +217,7 @@ def test_follow_prints_the_new_lines_and_stops_its_readers(tmp_path, signum, cod
         # the signal reaches sitekit alone (as `kill` or a supervisor sends it), not its readers
         assert_stops_with_its_readers(proc, signum, code, log)
     finally:
-        proc.kill()
-        proc.wait(10)
+        end(proc, log)
 
 
 # An ssh that runs its remote command here as sshd would: the command's input is a pipe from
@@ -245,8 +259,28 @@ def test_under_nohup_a_hangup_does_not_end_follow(tmp_path):
         proc.terminate()
         assert proc.wait(10) == 128 + signal.SIGTERM
     finally:
-        proc.kill()
-        proc.wait(10)
+        end(proc, log)
+
+
+def test_a_reader_that_ignores_sigterm_is_killed(tmp_path):
+    log = tmp_path / "access.log"
+    log.write_text(f"harbor {HARBOR[0]}\n")
+    script = (
+        "import sys\nfrom sitekit import logs\nlogs.STOP_SECONDS = 1\n"
+        "source = logs.Source('here', True, 'per-site', sys.argv[1], "
+        "f\"trap '' TERM; exec tail -n 1 -F {sys.argv[1]}\", {}, True)\n"
+        "try:\n    sys.exit(logs.run([source]))\n"
+        "except logs.Stopped as exc:\n    sys.exit(128 + exc.signum)\n")
+    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "python"), "-c", script, str(log)],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=default_signals)
+    try:
+        assert proc.stdout.readline() == f"harbor {HARBOR[0]}\n"
+        started = time.monotonic()
+        assert_stops_with_its_readers(proc, signal.SIGTERM, 128 + signal.SIGTERM, log)
+        assert 1 <= time.monotonic() - started < 5  # SIGKILL after STOP_SECONDS
+    finally:
+        end(proc, log)
 
 
 @pytest.mark.parametrize("layout", ["shared", "per-site"])
@@ -278,8 +312,7 @@ def test_follow_on_a_remote_host_stops_the_hosts_reader_when_it_ends(tmp_path, l
         # the host's reader ends with the connection
         assert_stops_with_its_readers(proc, signal.SIGTERM, 128 + signal.SIGTERM, log)
     finally:
-        proc.kill()
-        proc.wait(10)
+        end(proc, log)
 
 
 @pytest.mark.parametrize("layout", ["shared", "per-site"])

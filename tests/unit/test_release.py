@@ -301,6 +301,9 @@ def test_the_wheelhouse_is_for_the_building_interpreter_and_platform(tree, tmp_p
     script.write_text(script.read_text().replace('then echo', 'then exit 3; echo'))
     with pytest.raises(release.ReleaseError, match=r"cannot run .* to learn what it builds"):
         release.build(tree, out, python=fake_python.path)
+    with pytest.raises(release.ReleaseError, match=r"cannot run /nonexistent/python3 to learn "
+                       "what it builds wheels for: No such file or directory"):
+        release.build(tree, out, python="/nonexistent/python3")
 
 
 def test_code_change_makes_a_new_archive_but_reuses_the_wheelhouse(tree, tmp_path, fake_python):
