@@ -105,9 +105,9 @@ def _host_plan(name: str, records: list[Mapping[str, Any]]) -> HostPlan:
         if service and (rec.get("changed") or rec.get("would_run")):
             # handlers run in check mode too, with their conditions: a reload would run only
             # where the service runs, a start only where it does not; a start needs no reload
-            name, action = service
-            if getattr(host, name) != "start":
-                setattr(host, name, action)
+            which, action = service
+            if getattr(host, which) != "start":
+                setattr(host, which, action)
             continue
         if not rec.get("changed"):
             continue

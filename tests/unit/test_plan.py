@@ -407,7 +407,10 @@ def test_new_removed_and_changed_programs_start_stop_and_restart_their_masters()
 def test_a_failed_task_makes_the_plan_incomplete():
     failed = rec({"msg": "dest must be an existing dir"}, "Unpack the release", "release",
                  status="failed")
-    result = summary([catalogue_record(), failed])
+    # after a service the deploy would start: the failure is still the host's
+    started = rec(command_skipped_by_check_mode(["supervisord", "-c", "x"]), "Start supervisord",
+                  "supervisor", status="skipped")
+    result = summary([catalogue_record(), started, failed])
     assert result.failures == [{"host": "web1", "task": "release : Unpack the release",
                                 "msg": "dest must be an existing dir"}]
     assert plan.render(result).splitlines()[-1] == "the plan is incomplete: 1 task failed"
