@@ -150,13 +150,11 @@ def python_target(python: str) -> str:
     return target
 
 
-def build_wheelhouse(root: Path, out: Path, python: str,
-                     target: str | None = None) -> tuple[Path, bool]:
+def build_wheelhouse(root: Path, out: Path, python: str, target: str) -> tuple[Path, bool]:
     """A wheelhouse for ``requirements.txt`` and the installer, built by ``python`` for its
     interpreter and platform (``target``: :func:`python_target`), keyed by their hash and
     built once."""
     requirements = root / "requirements.txt"
-    target = target or python_target(python)
     key = hashlib.sha256(requirements.read_bytes() + f"\n{INSTALLER}\n{target}\n".encode()
                          ).hexdigest()[:ID_LENGTH]
     wheelhouse = out / f"wheelhouse-{key}"

@@ -33,11 +33,12 @@ def media_location(site):
     return f"{MEDIA_URL}{site}/"
 
 
+_IMAGE_SUFFIX = r"\.(" + "|".join(re.escape(ext) for ext in IMAGE_TYPES) + ")"
 #: A URI that names an image by its extension (nginx's S3 media location, PCRE).
-MEDIA_IMAGE_URI = r"\.(" + "|".join(re.escape(ext) for ext in IMAGE_TYPES) + ")$"
+MEDIA_IMAGE_URI = _IMAGE_SUFFIX + "$"
 #: ``"<site> <uri>"`` of an image under that site's own media location, the URI captured as $2
 #: (nginx's map $sitekit_media_image, PCRE; MEDIA_URL has no character special to it).
-MEDIA_IMAGE_REQUEST = r"^(\S+) (" + media_location(r"\1") + ".+" + MEDIA_IMAGE_URI[:-1] + ")$"
+MEDIA_IMAGE_REQUEST = r"^(\S+) (" + media_location(r"\1") + ".+" + _IMAGE_SUFFIX + ")$"
 
 #: What ``tls`` may be (a site's field, overriding its environment's ``sitekit_tls``): how
 #: nginx gets the site's certificate. YAML reads a bare ``off`` as false, which means "off" too.
