@@ -46,6 +46,7 @@ from environ import Env
 
 from sitekit.runtime.rules import HSTS_POLICIES, hsts_settings, valid_name
 from sitekit.runtime.rules import MEDIA_URL as _MEDIA_URL
+from sitekit.runtime.rules import STATIC_URL as _STATIC_URL
 
 # The release root: the directory holding manage.py, project/ and settings/.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -408,7 +409,7 @@ USE_TZ = True
 
 # --- Static files -------------------------------------------------------------------
 
-STATIC_URL = "/static/"
+STATIC_URL = _STATIC_URL  # "/static/": the path nginx serves them at (sitekit_layout)
 STATIC_ROOT = _env("SITEKIT_STATIC_ROOT") or str(BASE_DIR / "static")
 
 

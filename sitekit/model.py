@@ -27,14 +27,18 @@ from typing import Any
 
 from sitekit.catalogue import Problem, Result, Site
 from sitekit.runtime.rules import (
+    ERROR_STATUSES,
+    ERRORS_URL,
     IMAGE_TYPES,
-    MEDIA_IMAGE_REQUEST,
     MEDIA_IMAGE_URI,
+    MEDIA_URI,
     MEDIA_URL,
     SITE_NAME_RE,
     TLS_MODES,
     allowed_hosts,
     effective_tls,
+    file_location,
+    file_requests,
     hsts_header,
     media_location,
     origins,
@@ -121,6 +125,17 @@ class Layout:
     def default_tls(self) -> str | None:
         """The environment's TLS mode (``sitekit_tls``), or None when it is not a valid one."""
         return tls_mode(self.tls)
+
+    @property
+    def static_root(self) -> str:
+        """Where nginx serves the live release's static files from (its collectstatic)."""
+        return f"{self.current}/static"
+
+    @property
+    def errors_root(self) -> str:
+        """Where the live release keeps each site's unavailable pages (``<site>/<status>.html``,
+        rendered at deploy time)."""
+        return f"{self.current}/errors"
 
     @property
     def request_body_limit(self) -> int:
@@ -506,7 +521,7 @@ def _site(
         server_block=f"{site.name}.conf",
         certificate=f"{layout.tls_dir}/{site.name}/{CERTIFICATE_FILE}",
         certificate_key=f"{layout.tls_dir}/{site.name}/{KEY_FILE}",
-        errors_dir=f"{layout.current}/errors/{site.name}",
+        errors_dir=f"{layout.errors_root}/{site.name}",
         # its uploads: /media/<site>/ on its own domains, from the host's directory or the store
         media_location=media_location(site.name),
         media_dir=f"{layout.media_root}/{site.name}" if layout.media_storage == "local" else "",
@@ -555,6 +570,9 @@ class Model:
         10,000 sites (some 45 MB of model) cost about 2 s a task; a registered result is read
         in place."""
         tls = tls_sites(self.sites, self.layout)
+        file_root, file_rows = file_requests(
+            self.layout.static_root, self.layout.errors_root,
+            self.layout.media_root if self.layout.media_storage == "local" else "")
         return {
             "sitekit_catalogue": self.sites,
             "sitekit_present_sites": self.present_sites,
@@ -586,11 +604,18 @@ class Model:
                 "media_url": MEDIA_URL,
                 # what nginx serves under media_url: each stored extension and its type
                 "media_types": dict(IMAGE_TYPES),
-                # the regular expressions nginx picks the images it serves with (PCRE): a URI
-                # ending as an image's; "<site> <uri>" of an image under the site's own
-                # media_location, the URI as $2
+                # a URI under media_url, and one that ends as an image's (PCRE)
+                "media_uri": MEDIA_URI,
                 "media_image_uri": MEDIA_IMAGE_URI,
-                "media_image_request": MEDIA_IMAGE_REQUEST,
+                # the files a site's server block serves itself, in one location (PCRE):
+                # static files, its unavailable pages and its uploads from a media directory;
+                # which file a request gets, by "<site> <status> <uri>" ([pattern, path])
+                "file_location": file_location(self.layout.media_storage == "local"),
+                "file_root": file_root,
+                "file_requests": [list(row) for row in file_rows],
+                # where nginx sends a request it answers with the site's own page, <status>.html
+                "errors_url": ERRORS_URL,
+                "error_statuses": list(ERROR_STATUSES),
                 # nginx's client_max_body_size: Django's upload limit and room for the form
                 "request_body_limit": self.layout.request_body_limit,
                 # per-site or shared access logs (sitekit_nginx_logs resolved for this catalogue)

@@ -6,6 +6,7 @@ No dependencies beyond the standard library: imported by the validator
 """
 
 import ast
+import posixpath
 import re
 from pathlib import Path
 
@@ -33,12 +34,65 @@ def media_location(site):
     return f"{MEDIA_URL}{site}/"
 
 
-_IMAGE_SUFFIX = r"\.(" + "|".join(re.escape(ext) for ext in IMAGE_TYPES) + ")"
+#: URL path of the release's collected static files: Django's STATIC_URL (settings.base), which
+#: nginx serves from the live release's static/ directory.
+STATIC_URL = "/static/"
+#: URL path of a site's own "unavailable" pages, which nginx serves from the live release's
+#: errors/<site>/ directory (rendered at deploy time) as its answer to an error, never to a
+#: request for them.
+ERRORS_URL = "/.sitekit-errors/"
+#: The statuses nginx answers with the site's own page, ``<status>.html``: a request is larger
+#: than the upload limit (413), the site's master is down, restarting or refusing (502 and 503,
+#: both answered 503) or too slow (504). The release renders one page for each.
+ERROR_STATUSES = ("413", "503", "504")
+
+
+def _pcre(text):
+    """*text* as a PCRE pattern that matches it literally (also a Python one)."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
+_IMAGE_SUFFIX = r"\.(" + "|".join(_pcre(ext) for ext in IMAGE_TYPES) + ")"
 #: A URI that names an image by its extension (nginx's S3 media location, PCRE).
 MEDIA_IMAGE_URI = _IMAGE_SUFFIX + "$"
-#: ``"<site> <uri>"`` of an image under that site's own media location, the URI captured as $2
-#: (nginx's map $sitekit_media_image, PCRE; MEDIA_URL has no character special to it).
-MEDIA_IMAGE_REQUEST = r"^(\S+) (" + media_location(r"\1") + ".+" + _IMAGE_SUFFIX + ")$"
+#: A URI under MEDIA_URL (nginx's map of the uploads' Content-Security-Policy, PCRE).
+MEDIA_URI = "^" + _pcre(MEDIA_URL)
+
+
+def file_location(uploads):
+    """The one nginx location (PCRE) of every file a site's server block serves itself: static
+    files, its unavailable pages and, with *uploads* (a media directory), its uploads."""
+    paths = [STATIC_URL, ERRORS_URL] + ([MEDIA_URL] if uploads else [])
+    return "^(?:" + "|".join(_pcre(path) for path in paths) + ")"
+
+
+def file_requests(static_root, errors_root, media_root):
+    """Which file a request to the file location gets: ``(root, [(pattern, path), ...])``, the
+    directory all of them are under (nginx's ``root``: the deepest that holds them) and the
+    pairs, tried in order, for nginx's ``map "$sitekit_site $status $uri" $sitekit_file``
+    (PCRE; the path, under the root, names the pattern's groups as $1, $2...). None matches: no
+    file (404).
+
+    - an upload (with *media_root*, a media directory): an image, by its extension, under the
+      site's own media location: ``<media_root>/<site>/...``;
+    - a static file: ``<static_root>/...``;
+    - the site's unavailable page for the status nginx answers an error with
+      (``error_page``): ``<errors_root>/<site>/<status>.html``. A request for it has no status
+      yet (``000``) and gets nothing.
+    """
+    root = posixpath.commonpath([static_root, errors_root] + ([media_root] if media_root else []))
+
+    def under(path):
+        return "" if path == root else "/" + posixpath.relpath(path, root)
+
+    rows = []
+    if media_root:
+        rows.append((r"^(\S+) \d{3} " + _pcre(MEDIA_URL) + r"(\1/.+" + _IMAGE_SUFFIX + ")$",
+                     f"{under(media_root)}/$2"))
+    rows.append((r"^\S+ \d{3} " + _pcre(STATIC_URL) + "(.+)$", f"{under(static_root)}/$1"))
+    rows.append((r"^(\S+) (" + "|".join(ERROR_STATUSES) + ") " + _pcre(ERRORS_URL) + r"\2\.html$",
+                 f"{under(errors_root)}/$1/$2.html"))
+    return root, rows
 
 #: What ``tls`` may be (a site's field, overriding its environment's ``sitekit_tls``): how
 #: nginx gets the site's certificate. YAML reads a bare ``off`` as false, which means "off" too.

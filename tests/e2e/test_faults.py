@@ -90,6 +90,8 @@ def test_a_killed_master_is_restarted_within_5s_and_meanwhile_its_site_shows_its
     assert old == int((stack.root / "run" / target["name"] / "gunicorn.pid").read_text())
     old_workers = children(old)
     assert get(stack, host)[0] == 200
+    nginx_log = stack.root / "log" / "nginx" / f"{target['name']}.access.log"
+    logged = len(nginx_log.read_text().splitlines())
 
     stop, results, probes, respawned = threading.Event(), [], [], []
     loaders = [threading.Thread(target=load, args=(stack, [s["domains"][0]], stop, results))
@@ -136,6 +138,10 @@ def test_a_killed_master_is_restarted_within_5s_and_meanwhile_its_site_shows_its
         assert headers["Cache-Control"] == "no-store"
         assert int(headers["Retry-After"]) > 0
         assert "X-Sitekit-Site" not in headers  # served by nginx: the master is gone
+    # nginx logged each page it served, with its status (the files it serves are not logged)
+    statuses = [line.split('"')[2].split()[0]
+                for line in nginx_log.read_text().splitlines()[logged:]]
+    assert statuses.count("503") == len(down), statuses
     back_after, status, headers, body = probes[-1]
     assert status == 200, f"not back within 15 s: {[(round(t, 2), s) for t, s, _, _ in probes]}"
     assert headers["X-Sitekit-Site"] == target["name"]

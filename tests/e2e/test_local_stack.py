@@ -155,11 +155,24 @@ def test_static_files_are_served_by_nginx(stack, sites):
     site = sites[0]
     access_log = stack.root / "log" / "sites" / site["name"] / "access.log"
     before = access_log.read_text()
+    nginx_log = stack.root / "log" / "nginx" / f"{site['name']}.access.log"
+    logged = nginx_log.read_text()
     status, headers, body = stack.request(site["domains"][0], f"/static/{site['name']}/site.css")
     assert status == 200
     assert headers["Content-Type"] == "text/css"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "max-age=604800"  # expires 7d
+    assert "Content-Security-Policy" not in headers  # an upload's, not a stylesheet's
+    assert headers["Strict-Transport-Security"].startswith("max-age=")  # the site's, on https
     assert body.strip()
     assert access_log.read_text() == before  # gunicorn never saw it
+    # what is not there, and the site's unavailable page when nothing failed: 404, from nginx
+    for path in (f"/static/{site['name']}/absent.css", "/.sitekit-errors/503.html"):
+        status, headers, body = stack.request(site["domains"][0], path)
+        assert status == 404, path
+        assert "X-Sitekit-Site" not in headers and "Temporarily unavailable" not in body, path
+    # nginx logs none of these requests for files (the site's pages it serves are logged)
+    assert nginx_log.read_text() == logged
 
 
 def test_each_sites_admin_is_branded_with_its_styles_from_nginx(stack, sites):

@@ -3,6 +3,7 @@ resolved once, into every master's environment, each site's nginx location and d
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -91,34 +92,84 @@ def test_the_nginx_templates_take_the_uploads_path_from_the_model():
     # one source for the path: a template that wrote it itself would fall behind a change
     templates = {path.name: path.read_text()
                  for path in (REPO / "templates" / "nginx").glob("*.j2")}
-    assert all("sitekit_layout.media_url" in templates[name]
-               for name in ("nginx.conf.j2", "site.conf.j2"))
-    assert [name for name, text in templates.items() if "/media/" in text] == []
-    # nor the expressions that pick the images it serves (nor their list of extensions)
-    assert "sitekit_layout.media_image_request" in templates["nginx.conf.j2"]
+    assert "sitekit_layout.media_url" in templates["site.conf.j2"]
+    assert [name for name, text in templates.items()
+            if "/media/" in text or "/static/" in text or "/.sitekit-errors/" in text] == []
+    # nor the expressions that pick the files it serves (nor their list of extensions)
+    assert "sitekit_layout.file_requests" in templates["nginx.conf.j2"]
+    assert "sitekit_layout.media_uri" in templates["nginx.conf.j2"]
+    assert "sitekit_layout.file_location" in templates["site.conf.j2"]
     assert "sitekit_layout.media_image_uri" in templates["site.conf.j2"]
-    assert [name for name, text in templates.items() if "media_types | join" in text] == []
+    assert [name for name, text in templates.items() if "media_types" in text] == []
 
 
-@pytest.mark.parametrize(("request_", "served"), [
-    ("harbor /media/harbor/a1b2.png", "/media/harbor/a1b2.png"),
-    ("harbor /media/harbor/2026/x.y.webp", "/media/harbor/2026/x.y.webp"),
-    ("harbor /media/harbor/a.JPG", None),  # stored names are lower case
-    ("harbor /media/harbor/a.svg", None),  # not an image Django stores
-    ("harbor /media/harbor/a.png.html", None),
-    ("harbor /media/harbor/.png", None),
-    ("harbor /media/meadow/a.png", None),  # another site's upload
-    ("harbor /media/harbor_old/a.png", None),
-    ("harbor /static/harbor/a.png", None),
-])
-def test_the_published_expressions_pick_a_sites_own_images(request_, served):
+def test_nginx_types_the_stored_images_as_django_does():
+    # nginx serves uploads with the types of its mime.types (the role's nginx_mime_types):
+    # each extension Django stores has the type it is stored with there
+    text = Path("/etc/nginx/mime.types").read_text()
+    types = {ext: kind for kind, exts in re.findall(r"^\s*(\S+/\S+)\s+([^;]+);", text, re.M)
+             for ext in exts.split()}
     layout = resolved().variables()["sitekit_layout"]
-    # nginx's PCRE and Python's re read these the same: groups, \S, a backreference
-    match = re.match(layout["media_image_request"], request_)
-    assert (match.group(2) if match else None) == served
-    uri = request_.split(" ", 1)[1]
+    assert {ext: types.get(ext) for ext in layout["media_types"]} == layout["media_types"]
+
+
+def served(layout, request_):
+    """The file nginx's map $sitekit_file picks for "<site> <status> <uri>", as its path
+    (under file_root): the first pattern that matches, its $n replaced, else None."""
+    for pattern, path in layout["file_requests"]:
+        match = re.match(pattern, request_)
+        if match:
+            return re.sub(r"\$(\d)", lambda m, found=match: found.group(int(m.group(1))), path)
+    return None
+
+
+@pytest.mark.parametrize(("request_", "path"), [
+    ("harbor 000 /media/harbor/a1b2.png", "/media/harbor/a1b2.png"),
+    ("harbor 000 /media/harbor/2026/x.y.webp", "/media/harbor/2026/x.y.webp"),
+    ("harbor 000 /media/harbor/a.JPG", None),  # stored names are lower case
+    ("harbor 000 /media/harbor/a.svg", None),  # not an image Django stores
+    ("harbor 000 /media/harbor/a.png.html", None),
+    ("harbor 000 /media/harbor/.png", None),
+    ("harbor 000 /media/meadow/a.png", None),  # another site's upload
+    ("harbor 000 /media/harbor_old/a.png", None),
+    ("harbor 000 /static/harbor/a.png", "/current/static/harbor/a.png"),
+    ("harbor 000 /static/admin/css/base.css", "/current/static/admin/css/base.css"),
+    ("harbor 000 /static/", None),
+    # the unavailable pages: the site's own, only as the answer to its status
+    ("harbor 503 /.sitekit-errors/503.html", "/current/errors/harbor/503.html"),
+    ("meadow 504 /.sitekit-errors/504.html", "/current/errors/meadow/504.html"),
+    ("harbor 413 /.sitekit-errors/413.html", "/current/errors/harbor/413.html"),
+    ("harbor 000 /.sitekit-errors/503.html", None),  # asked for: not an error's answer
+    ("harbor 503 /.sitekit-errors/504.html", None),
+    ("harbor 503 /.sitekit-errors/x/503.html", None),
+])
+def test_the_published_expressions_pick_a_sites_own_files(request_, path):
+    layout = resolved(current="/srv/sitekit/current",
+                      media_root="/srv/sitekit/media").variables()["sitekit_layout"]
+    # nginx's PCRE and Python's re read these the same: groups, \S, \d{3}, a backreference
+    assert layout["file_root"] == "/srv/sitekit"
+    assert served(layout, request_) == path
+    uri = request_.split(" ", 2)[2]
+    assert bool(re.match(layout["file_location"], uri)) == uri.startswith(
+        ("/static/", "/media/", "/.sitekit-errors/"))
     assert bool(re.search(layout["media_image_uri"], uri)) == (
         uri.rsplit(".", 1)[-1] in layout["media_types"])
+
+
+def test_the_files_are_under_the_deepest_directory_that_holds_them():
+    # without a media directory (S3), the file location serves the release's files alone
+    layout = resolved(current="/srv/sitekit/current", media_storage="s3",
+                      s3_endpoint="http://10.0.0.5:8333",
+                      s3_bucket="sitekit-media").variables()["sitekit_layout"]
+    assert layout["file_root"] == "/srv/sitekit/current"
+    assert served(layout, "harbor 000 /static/x.css") == "/static/x.css"
+    assert served(layout, "harbor 000 /media/harbor/a.png") is None
+    assert not re.match(layout["file_location"], "/media/harbor/a.png")
+    # uploads elsewhere: under the directory that holds both
+    layout = resolved(current="/srv/sitekit/current",
+                      media_root="/data/media").variables()["sitekit_layout"]
+    assert layout["file_root"] == "/"
+    assert served(layout, "harbor 000 /media/harbor/a.png") == "/data/media/harbor/a.png"
 
 
 def test_s3_storage_resolves_each_sites_prefix_of_the_bucket_and_no_directory():

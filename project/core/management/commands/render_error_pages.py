@@ -25,8 +25,10 @@ from project.core.catalogue import CatalogueCommand
 from project.core.context_processors import site_base
 from project.core.uploads import human_size
 from sitekit.runtime.files import write_atomic
+from sitekit.runtime.rules import ERROR_STATUSES
 
-STATUSES = (413, 503, 504)
+#: the statuses nginx answers with a site's own page (the page's name; nginx's map of them)
+STATUSES = tuple(int(status) for status in ERROR_STATUSES)
 TEMPLATE = "unavailable.html"
 
 
