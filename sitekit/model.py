@@ -31,7 +31,6 @@ from sitekit.runtime.rules import (
     ERRORS_URL,
     IMAGE_TYPES,
     MEDIA_IMAGE_URI,
-    MEDIA_URI,
     MEDIA_URL,
     SITE_NAME_RE,
     TLS_MODES,
@@ -570,7 +569,7 @@ class Model:
         10,000 sites (some 45 MB of model) cost about 2 s a task; a registered result is read
         in place."""
         tls = tls_sites(self.sites, self.layout)
-        file_root, file_rows = file_requests(
+        file_root, file_rows, upload_file = file_requests(
             self.layout.static_root, self.layout.errors_root,
             self.layout.media_root if self.layout.media_storage == "local" else "")
         return {
@@ -604,8 +603,7 @@ class Model:
                 "media_url": MEDIA_URL,
                 # what nginx serves under media_url: each stored extension and its type
                 "media_types": dict(IMAGE_TYPES),
-                # a URI under media_url, and one that ends as an image's (PCRE)
-                "media_uri": MEDIA_URI,
+                # a URI that ends as an image's (PCRE)
                 "media_image_uri": MEDIA_IMAGE_URI,
                 # the files a site's server block serves itself, in one location (PCRE):
                 # static files, its unavailable pages and its uploads from a media directory;
@@ -613,6 +611,8 @@ class Model:
                 "file_location": file_location(self.layout.media_storage == "local"),
                 "file_root": file_root,
                 "file_requests": [list(row) for row in file_rows],
+                # what the path of an upload among those files starts with (PCRE)
+                "upload_file": upload_file,
                 # where nginx sends a request it answers with the site's own page, <status>.html
                 "errors_url": ERRORS_URL,
                 "error_statuses": list(ERROR_STATUSES),

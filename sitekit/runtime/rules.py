@@ -55,8 +55,6 @@ def _pcre(text):
 _IMAGE_SUFFIX = r"\.(" + "|".join(_pcre(ext) for ext in IMAGE_TYPES) + ")"
 #: A URI that names an image by its extension (nginx's S3 media location, PCRE).
 MEDIA_IMAGE_URI = _IMAGE_SUFFIX + "$"
-#: A URI under MEDIA_URL (nginx's map of the uploads' Content-Security-Policy, PCRE).
-MEDIA_URI = "^" + _pcre(MEDIA_URL)
 
 
 def file_location(uploads):
@@ -67,11 +65,12 @@ def file_location(uploads):
 
 
 def file_requests(static_root, errors_root, media_root):
-    """Which file a request to the file location gets: ``(root, [(pattern, path), ...])``, the
-    directory all of them are under (nginx's ``root``: the deepest that holds them) and the
-    pairs, tried in order, for nginx's ``map "$sitekit_site $status $uri" $sitekit_file``
-    (PCRE; the path, under the root, names the pattern's groups as $1, $2...). None matches: no
-    file (404).
+    """Which file a request to the file location gets: ``(root, [(pattern, path), ...],
+    upload)``, the directory all of them are under (nginx's ``root``: the deepest that holds
+    them), the pairs, tried in order, for nginx's ``map "$sitekit_site $status $uri"
+    $sitekit_file`` (PCRE; the path, under the root, names the pattern's groups as $1, $2...;
+    none matches: no file, 404), and what such a path of an upload starts with (PCRE; "" without
+    *media_root*).
 
     - an upload (with *media_root*, a media directory): an image, by its extension, under the
       site's own media location: ``<media_root>/<site>/...``;
@@ -92,7 +91,8 @@ def file_requests(static_root, errors_root, media_root):
     rows.append((r"^\S+ \d{3} " + _pcre(STATIC_URL) + "(.+)$", f"{under(static_root)}/$1"))
     rows.append((r"^(\S+) (" + "|".join(ERROR_STATUSES) + ") " + _pcre(ERRORS_URL) + r"\2\.html$",
                  f"{under(errors_root)}/$1/$2.html"))
-    return root, rows
+    upload = "^" + _pcre(under(media_root) + "/") if media_root else ""
+    return root, rows, upload
 
 #: What ``tls`` may be (a site's field, overriding its environment's ``sitekit_tls``): how
 #: nginx gets the site's certificate. YAML reads a bare ``off`` as false, which means "off" too.

@@ -70,12 +70,12 @@ def stack(rendered, asked):
 
 def test_the_limit_covers_every_sites_logs(stack):
     config, variables = stack
-    # 1,000 sites: 2 logs each and a margin of 128; then 2 per worker connection (1,024),
-    # capped at the hard limit
+    # 1,000 sites: 2 logs each and a margin of 128; the file cache (1,000); then 2 per worker
+    # connection (1,024), capped at the hard limit
     assert SITES == 1000 and variables["nginx_worker_connections"] == 1024
     assert variables["nginx_open_files"] == 2128
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    assert int(variables["nginx_rlimit_nofile"]) == min(4176, hard)
+    assert int(variables["nginx_rlimit_nofile"]) == min(5176, hard)
     assert f"worker_rlimit_nofile {variables['nginx_rlimit_nofile']};" in \
         config.conf.read_text()
     # the command the role starts, tests and reloads nginx with

@@ -97,7 +97,7 @@ def test_the_nginx_templates_take_the_uploads_path_from_the_model():
             if "/media/" in text or "/static/" in text or "/.sitekit-errors/" in text] == []
     # nor the expressions that pick the files it serves (nor their list of extensions)
     assert "sitekit_layout.file_requests" in templates["nginx.conf.j2"]
-    assert "sitekit_layout.media_uri" in templates["nginx.conf.j2"]
+    assert "sitekit_layout.upload_file" in templates["nginx.conf.j2"]
     assert "sitekit_layout.file_location" in templates["site.conf.j2"]
     assert "sitekit_layout.media_image_uri" in templates["site.conf.j2"]
     assert [name for name, text in templates.items() if "media_types" in text] == []
@@ -149,6 +149,9 @@ def test_the_published_expressions_pick_a_sites_own_files(request_, path):
     # nginx's PCRE and Python's re read these the same: groups, \S, \d{3}, a backreference
     assert layout["file_root"] == "/srv/sitekit"
     assert served(layout, request_) == path
+    # an upload's file, and only an upload's, is sent with the uploads' policy
+    assert bool(path and re.match(layout["upload_file"], path)) == bool(
+        path and request_.startswith("harbor 000 /media/"))
     uri = request_.split(" ", 2)[2]
     assert bool(re.match(layout["file_location"], uri)) == uri.startswith(
         ("/static/", "/media/", "/.sitekit-errors/"))
@@ -162,6 +165,7 @@ def test_the_files_are_under_the_deepest_directory_that_holds_them():
                       s3_endpoint="http://10.0.0.5:8333",
                       s3_bucket="sitekit-media").variables()["sitekit_layout"]
     assert layout["file_root"] == "/srv/sitekit/current"
+    assert layout["upload_file"] == ""
     assert served(layout, "harbor 000 /static/x.css") == "/static/x.css"
     assert served(layout, "harbor 000 /media/harbor/a.png") is None
     assert not re.match(layout["file_location"], "/media/harbor/a.png")
@@ -170,6 +174,8 @@ def test_the_files_are_under_the_deepest_directory_that_holds_them():
                       media_root="/data/media").variables()["sitekit_layout"]
     assert layout["file_root"] == "/"
     assert served(layout, "harbor 000 /media/harbor/a.png") == "/data/media/harbor/a.png"
+    assert re.match(layout["upload_file"], "/data/media/harbor/a.png")
+    assert not re.match(layout["upload_file"], "/srv/sitekit/current/static/media/a.png")
 
 
 def test_s3_storage_resolves_each_sites_prefix_of_the_bucket_and_no_directory():
