@@ -520,7 +520,6 @@ def _site(
         server_block=f"{site.name}.conf",
         certificate=f"{layout.tls_dir}/{site.name}/{CERTIFICATE_FILE}",
         certificate_key=f"{layout.tls_dir}/{site.name}/{KEY_FILE}",
-        errors_dir=f"{layout.errors_root}/{site.name}",
         # its uploads: /media/<site>/ on its own domains, from the host's directory or the store
         media_location=media_location(site.name),
         media_dir=f"{layout.media_root}/{site.name}" if layout.media_storage == "local" else "",
@@ -601,7 +600,8 @@ class Model:
                                if self.layout.media_storage == "local" else ""),
                 # the URL path of every site's uploads (each under <media_url><site>/)
                 "media_url": MEDIA_URL,
-                # what nginx serves under media_url: each stored extension and its type
+                # each stored extension and the type it is stored with: what nginx's mime.types
+                # serves the uploads as (the tests compare them)
                 "media_types": dict(IMAGE_TYPES),
                 # a URI that ends as an image's (PCRE)
                 "media_image_uri": MEDIA_IMAGE_URI,
